@@ -1,0 +1,77 @@
+"""Pictures of a run: confusion matrix and loss curves, written as PNG files."""
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion_matrix(gold, predicted, label_names: list[str], path: str | Path, title: str = "") -> Path:
+    """Row-normalized confusion matrix with counts, gold labels on rows."""
+    from sklearn.metrics import confusion_matrix
+
+    plt = _pyplot()
+    counts = confusion_matrix(gold, predicted, labels=list(range(len(label_names))))
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.7 * len(label_names) + 2.5)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of gold class")
+    ticks = range(len(label_names))
+    ax.set_xticks(ticks, label_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, label_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    for row in ticks:
+        for col in ticks:
+            color = "white" if shares[row, col] > 0.6 else "black"
+            ax.text(col, row, f"{counts[row, col]}\n{shares[row, col]:.0%}", ha="center", va="center", color=color,
+                    fontsize=8)
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    ax.set_title(f"{title} (accuracy {accuracy:.2%})".strip())
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def loss_curves(log_history: list[dict]) -> dict[str, list[tuple[float, float]]]:
+    """(step, loss) points of the training and evaluation loss from `Trainer.state.log_history`."""
+    curves = {"train": [], "eval": []}
+    for entry in log_history:
+        if "loss" in entry:
+            curves["train"].append((entry["step"], entry["loss"]))
+        if "eval_loss" in entry:
+            curves["eval"].append((entry["step"], entry["eval_loss"]))
+    return curves
+
+
+def plot_loss(log_history: list[dict], path: str | Path, title: str = "", steps_per_epoch: float | None = None) -> Path:
+    """Training loss per logging step and evaluation loss per evaluation, on one step axis."""
+    plt = _pyplot()
+    curves = loss_curves(log_history)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    if curves["train"]:
+        ax.plot(*zip(*curves["train"]), label="train loss", color="tab:blue", alpha=0.8)
+    if curves["eval"]:
+        ax.plot(*zip(*curves["eval"]), label="eval loss", color="tab:orange", marker="o")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if steps_per_epoch:
+        top = ax.secondary_xaxis("top", functions=(lambda s: s / steps_per_epoch, lambda e: e * steps_per_epoch))
+        top.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,122 @@
+"""Command-line arguments of the finetune recipe, as dataclasses for `HfArgumentParser`."""
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from .models import LSTM_POOLINGS, POOLED_ENCODER_POOLINGS, TINY_TRANSFORMER_POOLINGS
+
+
+ARCHITECTURES = ("pooled", "lstm", "transformer", "hf")
+DEFAULT_POOLING = {"pooled": "cls", "lstm": "last", "transformer": "mean"}
+POOLINGS = {"pooled": POOLED_ENCODER_POOLINGS, "lstm": LSTM_POOLINGS, "transformer": TINY_TRANSFORMER_POOLINGS}
+# Pretrained encoders fine-tune at small rates; models trained from scratch need much larger ones.
+DEFAULT_LEARNING_RATE = {"pooled": 5e-5, "hf": 5e-5, "lstm": 2e-3, "transformer": 5e-4}
+
+
+@dataclass
+class ModelArguments:
+    """Which model to build: architecture, checkpoint, pooling head and model size."""
+
+    arch: str = field(
+        default="pooled",
+        metadata={
+            "help": "pooled: a pretrained encoder with an hfclf pooling head; lstm / transformer: trained from "
+            "scratch; hf: the stock AutoModelForSequenceClassification head.",
+            "choices": list(ARCHITECTURES),
+        },
+    )
+    model: str = field(
+        default="minilm",
+        metadata={
+            "help": "Hub id or local folder of the pretrained encoder (pooled, hf), or of the tokenizer and word "
+            "vectors (lstm, transformer). 'minilm' is the embedded all-MiniLM-L6-v2."
+        },
+    )
+    pooling: str | None = field(
+        default=None,
+        metadata={
+            "help": "pooled: cls|mean|max|attention|cls_mean (default cls); lstm: last|mean|max|attention "
+            "(default last); transformer: mean|max|cls (default mean)."
+        },
+    )
+    tokenizer: str | None = field(
+        default=None,
+        metadata={
+            "help": "Tokenizer: a Hub id or folder, or 'train' to train a WordPiece vocabulary on the train split "
+            "(lstm, transformer). Default: the tokenizer of --model."
+        },
+    )
+    classifier_dropout: float = field(default=0.1, metadata={"help": "Dropout before the classifier (pooled)."})
+    attention_hidden_size: int = field(default=128, metadata={"help": "Scoring MLP width of attention pooling."})
+    class_weights: str | None = field(
+        default=None,
+        metadata={"help": "'balanced' (inverse class frequency in train) or comma-separated weights, one per label."},
+    )
+    # LSTM
+    embedding_dim: int = field(default=300, metadata={"help": "LSTM word vector size (without --word-vectors)."})
+    lstm_hidden_size: int = field(default=256, metadata={"help": "LSTM hidden size per direction."})
+    lstm_layers: int = field(default=2, metadata={"help": "Stacked LSTM layers."})
+    bidirectional: bool = field(default=True, metadata={"help": "Bidirectional LSTM."})
+    word_vectors: bool = field(
+        default=True,
+        metadata={"help": "Initialize the LSTM's word vectors from --model's input embeddings (needs its tokenizer)."},
+    )
+    freeze_embeddings: bool = field(default=False, metadata={"help": "Keep the LSTM's word vectors fixed."})
+    # tiny Transformer
+    d_model: int = field(default=256, metadata={"help": "Tiny Transformer width."})
+    num_heads: int = field(default=4, metadata={"help": "Tiny Transformer attention heads."})
+    num_layers: int = field(default=4, metadata={"help": "Tiny Transformer layers."})
+    ff_size: int = field(default=1024, metadata={"help": "Tiny Transformer feed-forward width."})
+    pre_layer_norm: bool = field(default=False, metadata={"help": "Pre-LN instead of post-LN layers."})
+    dropout: float = field(default=0.1, metadata={"help": "Dropout of the LSTM / tiny Transformer."})
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after this many evaluations without improvement of the main metric."}
+    )
+
+    def __post_init__(self):
+        if self.pooling is None:
+            self.pooling = DEFAULT_POOLING.get(self.arch)
+        elif self.arch == "hf":
+            raise ValueError("--pooling does not apply to --arch hf (its head is fixed); use --arch pooled.")
+        elif self.pooling not in POOLINGS[self.arch]:
+            raise ValueError(
+                f"Unknown pooling '{self.pooling}' for --arch {self.arch}; choose one of: "
+                f"{', '.join(POOLINGS[self.arch])}."
+            )
+
+
+@dataclass
+class ClassifierTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with defaults that suit classifier fine-tuning, plus output-directory safety."""
+
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where the model, metrics and plots go (default: runs/<dataset>-<arch>)."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow writing into a non-empty output directory (its files are replaced)."}
+    )
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "Peak learning rate (default: 5e-5 pooled/hf, 2e-3 lstm, 5e-4 transformer)."}
+    )
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Training epochs."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device for training."})
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Batch size per device for evaluation."})
+    warmup_steps: float = field(default=0.06, metadata={"help": "Warm-up steps, or a ratio of total steps if < 1."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint: no, steps, epoch, best."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best one always is)."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Reload the best checkpoint at the end."})
+    metric_for_best_model: str | None = field(default="accuracy", metadata={"help": "Metric that picks the best."})
+    logging_steps: float = field(default=0.02, metadata={"help": "Log every N steps, or a ratio of total if < 1."})
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={
+            "help": "Sampler: group_by_length (default: batches of similar length, less padding), random, ...",
+            "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
+        },
+    )
+    report_to: None | str | list[str] = field(
+        default="none", metadata={"help": "Experiment trackers to report to (none, all, tensorboard, wandb, ...)."}
+    )

@@ -1,0 +1,317 @@
+import gzip
+import json
+import os
+
+import datasets
+import numpy as np
+import pandas as pd
+import pytest
+
+from hfclf.data import (
+    DATASETS,
+    DataArguments,
+    default_tokenizer_path,
+    load_raw_datasets,
+    resolve_model_name,
+    tokenize_datasets,
+    train_wordpiece_tokenizer,
+)
+from hfclf.errors import HfclfInputError
+
+
+@pytest.fixture(scope="module")
+def minilm_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(default_tokenizer_path())
+
+
+def make_frame(num_rows=200, num_classes=2, seed=0):
+    """Texts with string labels, 75% of them in the first class."""
+    rng = np.random.default_rng(seed)
+    names = [f"class_{i}" for i in range(num_classes)]
+    weights = np.array([3.0] + [1.0] * (num_classes - 1))
+    labels = rng.choice(names, size=num_rows, p=weights / weights.sum())
+    return pd.DataFrame({"text": [f"example {i} about {label}" for i, label in enumerate(labels)], "label": labels})
+
+
+def write(df, path, **kwargs):
+    name = path.name.removesuffix(".gz")
+    if name.endswith(".csv"):
+        df.to_csv(path, index=False, **kwargs)
+    elif name.endswith(".tsv"):
+        df.to_csv(path, sep="\t", index=False, quoting=3, **kwargs)
+    elif name.endswith(".jsonl"):
+        df.to_json(path, orient="records", lines=True, **kwargs)
+    elif name.endswith(".json"):
+        df.to_json(path, orient="records", **kwargs)
+    elif name.endswith(".parquet"):
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "wb") as f:
+                df.to_parquet(f, index=False)
+        else:
+            df.to_parquet(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "file_name",
+    ["d.csv", "d.csv.gz", "d.tsv", "d.tsv.gz", "d.json", "d.jsonl", "d.json.gz", "d.parquet", "d.parquet.gz"],
+)
+def test_file_types(tmp_path, file_name):
+    df = pd.DataFrame({"sentence": ['a "quoted" text', "NA", "second, with comma"], "label": [0, 1, 0]})
+    if file_name == "d.json.gz":
+        # JSON lines under a .json name, gzipped by hand.
+        path = tmp_path / file_name
+        with gzip.open(path, "wt") as f:
+            f.write("\n".join(json.dumps(record) for record in df.to_dict("records")))
+        path = str(path)
+    else:
+        path = write(df, tmp_path / file_name)
+    raw = load_raw_datasets(DataArguments(train_file=path, validation_file=path))
+    assert raw["train"]["text"][:] == ['a "quoted" text', "NA", "second, with comma"]
+    assert raw["train"]["label"][:] == [0, 1, 0]
+    assert raw["train"].features["label"].names == ["0", "1"]
+    assert raw["train"].features["text"] == datasets.Value("string")
+
+
+def test_text_columns_joined_and_string_labels(tmp_path):
+    df = pd.DataFrame(
+        {"title": ["T1", "T2", "T3"], "body": ["b1", "b2", "b3"], "topic": ["sports", "world", "sports"]}
+    )
+    path = write(df, tmp_path / "train.csv")
+    args = DataArguments(
+        train_file=path,
+        test_file=path,
+        text_columns="title, body",
+        label_column="topic",
+        text_separator=". ",
+        validation_fraction=0,
+    )
+    raw = load_raw_datasets(args)
+    assert list(raw) == ["train", "test"]
+    assert raw["train"].column_names == ["text", "label"]
+    assert raw["train"]["text"][:] == ["T1. b1", "T2. b2", "T3. b3"]
+    assert raw["train"].features["label"].names == ["sports", "world"]
+    assert raw["test"]["label"][:] == [0, 1, 0]
+
+
+def test_one_based_labels_are_shifted(tmp_path, caplog):
+    df = pd.DataFrame({"text": list("abcdefgh"), "label": [1, 2, 3, 4, 1, 2, 3, 4]})
+    path = write(df, tmp_path / "train.csv")
+    raw = load_raw_datasets(DataArguments(train_file=path, validation_file=path))
+    assert raw["validation"]["label"][:] == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert raw["validation"].features["label"].names == ["1", "2", "3", "4"]
+    assert "1-based" in caplog.text
+
+
+def test_unseen_label_error_names_the_label(tmp_path):
+    train = write(pd.DataFrame({"text": ["a", "b"], "label": ["pos", "neg"]}), tmp_path / "train.csv")
+    test = write(pd.DataFrame({"text": ["c", "d"], "label": ["pos", "neutral"]}), tmp_path / "test.csv")
+    with pytest.raises(HfclfInputError, match="neutral"):
+        load_raw_datasets(DataArguments(train_file=train, validation_file=train, test_file=test))
+
+
+def test_missing_column_error_lists_columns(tmp_path):
+    path = write(pd.DataFrame({"review": ["a"], "label": [0]}), tmp_path / "train.csv")
+    with pytest.raises(HfclfInputError, match=r"Column 'body' not found .*columns: review, label.*--text-columns"):
+        load_raw_datasets(DataArguments(train_file=path, text_columns="body"))
+    path = write(pd.DataFrame({"words": ["a"], "y": [0]}), tmp_path / "other.csv")
+    with pytest.raises(HfclfInputError, match=r"No text column .*columns: words, y"):
+        load_raw_datasets(DataArguments(train_file=path))
+    with pytest.raises(HfclfInputError, match=r"No label column .*--label-column"):
+        load_raw_datasets(DataArguments(train_file=path, text_columns="words"))
+
+
+def test_empty_text_and_missing_label_errors(tmp_path):
+    path = write(pd.DataFrame({"text": ["ok", "  ", "fine", None], "label": [0, 1, 0, 1]}), tmp_path / "a.csv")
+    with pytest.raises(HfclfInputError, match=r"2 rows .* empty text \(first at row index 1\)"):
+        load_raw_datasets(DataArguments(train_file=path))
+    path = write(pd.DataFrame({"text": ["ok", "b", "c"], "label": [0, None, 1]}), tmp_path / "b.csv")
+    with pytest.raises(HfclfInputError, match=r"1 rows .* no label \(first at row index 1\)"):
+        load_raw_datasets(DataArguments(train_file=path))
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(HfclfInputError, match=r"Unsupported type .*\.csv, \.tsv, \.json, \.jsonl, \.parquet"):
+        load_raw_datasets(DataArguments(train_file=str(tmp_path / "data.xlsx")))
+    with pytest.raises(HfclfInputError, match="does not exist"):
+        load_raw_datasets(DataArguments(train_file=str(tmp_path / "missing.csv")))
+    with pytest.raises(HfclfInputError, match="No training data"):
+        load_raw_datasets(DataArguments())
+    for bad in ({"train_fraction": 0.0}, {"validation_fraction": 1.0}, {"max_train_samples": 0}):
+        with pytest.raises(HfclfInputError):
+            load_raw_datasets(DataArguments(dataset="sst2", **bad))
+
+
+def test_errors_are_one_line(tmp_path):
+    path = write(pd.DataFrame({"review": ["a"], "label": [0]}), tmp_path / "train.csv")
+    with pytest.raises(HfclfInputError) as info:
+        load_raw_datasets(DataArguments(train_file=path, label_column="y"))
+    assert "\n" not in str(info.value)
+
+
+def test_train_fraction_is_stratified_and_reproducible(tmp_path):
+    path = write(make_frame(400), tmp_path / "train.csv")
+
+    def load(seed, fraction=0.25):
+        return load_raw_datasets(DataArguments(train_file=path, train_fraction=fraction), seed=seed)
+
+    full, a, b, c = load(0, 1.0), load(0), load(0), load(1)
+    assert len(full["train"]) == 360 and len(full["validation"]) == 40
+    assert len(a["train"]) == 90
+    # Same seed, same rows; validation does not depend on train_fraction.
+    assert a["train"]["text"][:] == b["train"]["text"][:]
+    assert a["validation"]["text"][:] == full["validation"]["text"][:]
+    assert a["train"]["text"][:] != c["train"]["text"][:]
+    full_share = np.mean(np.array(full["train"]["label"][:]) == 0)
+    for split in (a["train"], a["validation"]):
+        assert abs(np.mean(np.array(split["label"][:]) == 0) - full_share) < 0.02
+
+
+def test_max_samples(tmp_path):
+    path = write(make_frame(100), tmp_path / "train.csv")
+    args = DataArguments(train_file=path, test_file=path, max_train_samples=10, max_eval_samples=5, max_test_samples=7)
+    raw = load_raw_datasets(args, seed=3)
+    assert {split: len(ds) for split, ds in raw.items()} == {"train": 10, "validation": 5, "test": 7}
+    # A seeded shuffle, not the first rows of the file.
+    assert raw["test"]["text"][:] != [f"example {i}" for i in range(7)]
+    assert raw["test"]["text"][:] == load_raw_datasets(args, seed=3)["test"]["text"][:]
+
+
+def test_tokenize_datasets_no_padding(tmp_path, minilm_tokenizer):
+    df = pd.DataFrame(
+        {"text": ["short", "a somewhat longer sentence with more words", "x " * 100], "label": [0, 1, 0]}
+    )
+    path = write(df, tmp_path / "train.csv")
+    raw = load_raw_datasets(DataArguments(train_file=path, validation_file=path))
+    tokenized, stats = tokenize_datasets(raw, minilm_tokenizer, max_length=16)
+    train = tokenized["train"]
+    assert {"input_ids", "attention_mask", "length", "label"} <= set(train.column_names)
+    assert "text" not in train.column_names
+    lengths = train["length"][:]
+    assert lengths == [len(ids) for ids in train["input_ids"][:]]
+    assert lengths[0] < lengths[1] < lengths[2] == 16
+    assert set(stats) == {"tokenize_seconds", "tokenize_examples_per_second", "tokenize_tokens_per_second"}
+    assert stats["tokenize_examples_per_second"] > 0
+
+
+def test_wordpiece_round_trip(tmp_path):
+    from transformers import AutoTokenizer
+
+    texts = datasets.Dataset.from_dict(
+        {"text": ["the quick brown fox", "jumps over the lazy dog", "Hello World"] * 20}
+    )
+    tokenizer = train_wordpiece_tokenizer(texts, vocab_size=100)
+    tokenizer.save_pretrained(tmp_path / "tok")
+    reloaded = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    encoded = reloaded("hello the fox")
+    tokens = reloaded.convert_ids_to_tokens(encoded["input_ids"])
+    assert tokens == ["[CLS]", "hello", "the", "fox", "[SEP]"]
+    assert reloaded.pad_token == "[PAD]" and reloaded.pad_token_id == 0
+    assert reloaded.mask_token == "[MASK]" and reloaded.unk_token == "[UNK]"
+    batch = reloaded(["the", "the quick brown fox"], padding=True)
+    assert batch["input_ids"][0][-1] == reloaded.pad_token_id
+    # A plain iterator of strings works too.
+    assert len(train_wordpiece_tokenizer(iter(texts["text"][:]), vocab_size=100)) == len(tokenizer)
+
+
+def test_model_aliases():
+    path = resolve_model_name("minilm")
+    assert os.path.isfile(os.path.join(path, "tokenizer.json"))
+    assert resolve_model_name("bert-base-uncased") == "bert-base-uncased"
+
+
+def test_unknown_dataset():
+    with pytest.raises(HfclfInputError, match=r"Unknown dataset 'sst3'.*ag_news, imdb, sst2, rt_polarity"):
+        load_raw_datasets(DataArguments(dataset="sst3"))
+
+
+def test_offline_without_local_copy_names_both_fixes(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HfclfInputError) as info:
+        load_raw_datasets(DataArguments(dataset="imdb", data_dir=str(tmp_path)))
+    message = str(info.value)
+    assert "HFCLF_DATA_DIR or --data-dir" in message and "imdb/train.csv.gz" in message
+    assert "go online" in message and "stanfordnlp/imdb" in message
+
+
+def test_named_dataset_without_train_split(tmp_path):
+    (tmp_path / "ag_news").mkdir()
+    df = pd.DataFrame({"c": [1, 2, 3, 4], "t": ["w", "s", "b", "t"], "d": ["x", "y", "z", "q"]})
+    df.to_csv(tmp_path / "ag_news" / "test.csv.gz", header=False, index=False)
+    args = DataArguments(dataset="ag_news", data_dir=str(tmp_path))
+    with pytest.raises(HfclfInputError, match="no train split.*--train-file"):
+        load_raw_datasets(args)
+    raw = load_raw_datasets(args, need_train=False)
+    assert list(raw) == ["test"]
+    assert raw["test"]["text"][:] == ["w x", "s y", "b z", "t q"]
+    assert raw["test"]["label"][:] == [0, 1, 2, 3]
+    # The suggested fix: bring your own training file, labelled with class names or ids.
+    train = write(
+        pd.DataFrame({"text": ["a", "b", "c", "d"] * 5, "label": list(DATASETS["ag_news"].label_names) * 5}),
+        tmp_path / "train.csv",
+    )
+    raw = load_raw_datasets(DataArguments(dataset="ag_news", data_dir=str(tmp_path), train_file=train))
+    assert list(raw) == ["train", "validation", "test"]
+    assert raw["train"].features["label"].names == ["World", "Sports", "Business", "Sci/Tech"]
+
+
+def test_named_dataset_from_the_hub(tmp_path, monkeypatch):
+    # What `load_dataset("stanfordnlp/sst2")` returns, in miniature: its test split is unlabeled.
+    def fake_load_dataset(path):
+        assert path == "stanfordnlp/sst2"
+        split = {"idx": [0, 1, 2], "sentence": ["good", "bad", "fine"], "label": [1, 0, 1]}
+        unlabeled = {"idx": [0], "sentence": ["?"], "label": [-1]}
+        return datasets.DatasetDict(
+            train=datasets.Dataset.from_dict(split),
+            validation=datasets.Dataset.from_dict(split),
+            test=datasets.Dataset.from_dict(unlabeled),
+        )
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    raw = load_raw_datasets(DataArguments(dataset="sst2", data_dir=str(tmp_path)))
+    assert list(raw) == ["train", "validation", "test"]
+    assert raw["test"]["text"][:] == ["good", "bad", "fine"]
+    assert raw["test"].features["label"].names == ["negative", "positive"]
+
+
+def test_named_dataset_labels_out_of_range(tmp_path):
+    (tmp_path / "sst2").mkdir()
+    train = write(pd.DataFrame({"text": ["a", "b"], "label": [0, 7]}), tmp_path / "train.csv")
+    with pytest.raises(HfclfInputError, match=r"labels outside 0\.\.1 \(negative, positive\): 7"):
+        load_raw_datasets(
+            DataArguments(dataset="sst2", data_dir=str(tmp_path), train_file=train, validation_file=train)
+        )
+
+
+@pytest.mark.data
+def test_sst2(data_dir):
+    raw = load_raw_datasets(DataArguments(dataset="sst2", data_dir=str(data_dir)))
+    assert {split: len(ds) for split, ds in raw.items()} == {"train": 67_349, "validation": 872, "test": 1_821}
+    assert raw["train"].features["label"].names == ["negative", "positive"]
+    assert raw["train"][0] == {"text": "hide new secretions from the parental units", "label": 0}
+    assert np.bincount(raw["validation"]["label"][:]).tolist() == [428, 444]
+
+
+@pytest.mark.data
+def test_ag_news_evaluation_only(data_dir, monkeypatch):
+    monkeypatch.setenv("HFCLF_DATA_DIR", str(data_dir))
+    raw = load_raw_datasets(DataArguments(dataset="ag_news"), need_train=False)
+    assert list(raw) == ["test"]
+    test = raw["test"]
+    assert len(test) == 7_600
+    assert test.features["label"].names == ["World", "Sports", "Business", "Sci/Tech"]
+    assert np.bincount(test["label"][:]).tolist() == [1_900] * 4
+    assert test[0]["text"].startswith("Fears for T N pension after talks Unions representing")
+    assert test[0]["label"] == 2
+
+
+@pytest.mark.data
+def test_imdb(data_dir):
+    raw = load_raw_datasets(DataArguments(dataset="imdb", data_dir=str(data_dir), max_train_samples=100), seed=0)
+    assert {split: len(ds) for split, ds in raw.items()} == {"train": 100, "validation": 2_500, "test": 25_000}
+    assert raw["test"].features["label"].names == ["neg", "pos"]
+    assert np.bincount(raw["test"]["label"][:]).tolist() == [12_500, 12_500]
