@@ -1,6 +1,9 @@
 """Command-line arguments of the finetune recipe, as dataclasses for `HfArgumentParser`."""
 
+import os
 from dataclasses import dataclass, field
+
+import torch
 
 from transformers import TrainingArguments
 
@@ -120,3 +123,17 @@ class ClassifierTrainingArguments(TrainingArguments):
     report_to: None | str | list[str] = field(
         default="none", metadata={"help": "Experiment trackers to report to (none, all, tensorboard, wandb, ...)."}
     )
+
+    def __post_init__(self):
+        if not _accelerator_available():
+            # Several processes (torchrun, `accelerate launch --multi_gpu`) on a machine without an accelerator:
+            # train one model with DDP over gloo instead of N independent copies.
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                self.use_cpu = True
+            self.dataloader_pin_memory = False  # pinned memory only helps copies to an accelerator
+        super().__post_init__()
+
+
+def _accelerator_available() -> bool:
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    return accelerator.is_available() if accelerator is not None else torch.cuda.is_available()

@@ -68,13 +68,17 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> t
     return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), pos_weight=weight)
 
 
-class AutoMapMixin:
-    """Writes every Auto class of the model family into `auto_map`, whichever class of it is saved.
+class HfclfModelMixin:
+    """What every hfclf model class shares on top of `PreTrainedModel`.
 
-    `register_for_auto_class` alone records only the saved class, so a folder saved from the classifier could not
-    be opened with `AutoModel` by users without hfclf.
+    - `save_pretrained` writes every Auto class of the model family into `auto_map`, whichever class of it is
+      saved: `register_for_auto_class` alone records only the saved class, so a folder saved from the classifier
+      could not be opened with `AutoModel` by users without hfclf.
+    - `accepts_loss_kwargs = False`: `forward` takes `**kwargs` but computes a plain mean loss, so `Trainer` must
+      not pass `num_items_in_batch` nor rescale the loss by the number of processes.
     """
 
+    accepts_loss_kwargs = False
     _auto_map_classes: dict = {}
 
     def save_pretrained(self, save_directory, *args, **kwargs):

@@ -8,10 +8,10 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.utils import can_return_tuple
 
 from .configuration_lstm import LSTMConfig
-from .modeling_heads import AttentionPooling, AutoMapMixin, classification_loss, masked_max, masked_mean
+from .modeling_heads import AttentionPooling, HfclfModelMixin, classification_loss, masked_max, masked_mean
 
 
-class LSTMPreTrainedModel(AutoMapMixin, PreTrainedModel):
+class LSTMPreTrainedModel(HfclfModelMixin, PreTrainedModel):
     config: LSTMConfig
     config_class = LSTMConfig
     base_model_prefix = "model"

@@ -7,10 +7,10 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.utils import can_return_tuple
 
 from .configuration_pooled_encoder import PooledEncoderConfig
-from .modeling_heads import AttentionPooling, AutoMapMixin, classification_loss, masked_max, masked_mean
+from .modeling_heads import AttentionPooling, HfclfModelMixin, classification_loss, masked_max, masked_mean
 
 
-class PooledEncoderPreTrainedModel(AutoMapMixin, PreTrainedModel):
+class PooledEncoderPreTrainedModel(HfclfModelMixin, PreTrainedModel):
     config: PooledEncoderConfig
     config_class = PooledEncoderConfig
     base_model_prefix = "model"

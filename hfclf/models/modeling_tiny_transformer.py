@@ -10,7 +10,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.utils import can_return_tuple
 
 from .configuration_tiny_transformer import TinyTransformerConfig
-from .modeling_heads import AutoMapMixin, classification_loss, masked_max, masked_mean
+from .modeling_heads import HfclfModelMixin, classification_loss, masked_max, masked_mean
 
 
 def sinusoidal_table(num_positions: int, d_model: int) -> torch.Tensor:
@@ -110,7 +110,7 @@ class TinyTransformerLayer(nn.Module):
         return self.feed_forward_norm(hidden_states + self.dropout(self.feed_forward(hidden_states)))
 
 
-class TinyTransformerPreTrainedModel(AutoMapMixin, PreTrainedModel):
+class TinyTransformerPreTrainedModel(HfclfModelMixin, PreTrainedModel):
     config: TinyTransformerConfig
     config_class = TinyTransformerConfig
     base_model_prefix = "model"
