@@ -178,6 +178,7 @@ def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], c
             classifier_dropout=model_args.classifier_dropout,
             attention_hidden_size=model_args.attention_hidden_size,
             class_weights=class_weights,
+            pad_token_id=tokenizer.pad_token_id,
             **labels,
         )
 

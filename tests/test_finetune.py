@@ -1,0 +1,271 @@
+"""The finetune recipe end to end on tiny models: outputs, architectures, seeds, resume, config files, bad input."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from hfclf.finetune import main
+
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "finetune.py"
+QUICK = ["--num_train_epochs", "2", "--per_device_train_batch_size", "8", "--max_length", "32", "--seed", "7"]
+
+
+def data_flags(toy_data, **overrides):
+    files = {**{f"--{split}_file": str(path) for split, path in toy_data.items()}, **overrides}
+    return [word for flag, value in files.items() for word in (flag, value)]
+
+
+def run(argv, capsys):
+    """Run the recipe in-process; returns (exit code, stdout, stderr)."""
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def read_results(output_dir) -> dict:
+    return json.loads((Path(output_dir) / "results.json").read_text())
+
+
+def test_pooled_run_writes_everything(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    out = tmp_path / "run"
+    argv = ["--model", tiny_encoder_dir, "--pooling", "attention", "--output_dir", out, *data_flags(toy_data), *QUICK]
+    code, stdout, _ = run(argv + ["--learning_rate", "3e-3", "--num_train_epochs", "4"], capsys)
+    assert code == 0
+
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "results.json", "predictions.csv",
+                 "confusion_matrix.png", "loss.png", "modeling_pooled_encoder.py"):
+        assert (out / name).is_file(), name
+    results = read_results(out)
+    assert results["data_sizes"] == {"train": 64, "validation": 25, "test": 20}
+    assert results["eval"]["eval_samples"] == 25 and results["test"]["test_samples"] == 20
+    assert results["label_names"] == ["neg", "pos"]
+    assert results["num_parameters"] > 0 and results["train_samples_per_second"] > 0
+    assert results["arguments"]["model"]["pooling"] == "attention"
+    assert results["arguments"]["training"]["learning_rate"] == 3e-3
+    assert results["versions"]["transformers"] and results["hardware"]
+    assert results["epochs"] == 4
+    # the toy task is easy: a tiny random encoder learns it in four epochs
+    assert results["test"]["test_accuracy"] >= 0.8
+    assert "Tokenization:" in stdout and "samples/s" in stdout and "test: accuracy" in stdout
+
+    # predictions.csv: one row per test example, probabilities sum to one
+    with open(out / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 20
+    assert set(rows[0]) == {"text", "gold", "predicted", "prob_neg", "prob_pos"}
+    assert all(abs(float(r["prob_neg"]) + float(r["prob_pos"]) - 1) < 1e-5 for r in rows)
+    accuracy = np.mean([r["gold"] == r["predicted"] for r in rows])
+    assert accuracy == pytest.approx(results["test"]["test_accuracy"])
+
+    # the saved model reproduces those predictions
+    model = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    batch = tokenizer([r["text"] for r in rows], padding=True, truncation=True, max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        predicted = model(**batch).logits.argmax(-1).tolist()
+    assert [model.config.id2label[i] for i in predicted] == [r["predicted"] for r in rows]
+
+
+@pytest.mark.parametrize(
+    "arch_flags",
+    [
+        ["--arch", "lstm", "--lstm_hidden_size", "16", "--lstm_layers", "1"],
+        ["--arch", "lstm", "--pooling", "attention", "--no_word_vectors", "--embedding_dim", "16",
+         "--lstm_hidden_size", "16"],
+        ["--arch", "transformer", "--tokenizer", "train", "--d_model", "32", "--num_heads", "2", "--num_layers", "1",
+         "--ff_size", "64", "--pooling", "cls"],
+        ["--arch", "hf"],
+        ["--arch", "pooled", "--pooling", "cls_mean", "--class_weights", "balanced"],
+    ],
+    ids=["lstm-word-vectors", "lstm-attention", "transformer-trained-tokenizer", "hf", "pooled-cls_mean"],
+)
+def test_every_architecture_trains(tmp_path, tiny_encoder_dir, toy_data, capsys, arch_flags):
+    out = tmp_path / "run"
+    argv = ["--model", tiny_encoder_dir, "--output_dir", out, *data_flags(toy_data), *QUICK, *arch_flags]
+    code, _, stderr = run(argv, capsys)
+    assert code == 0, stderr[-2000:]
+    results = read_results(out)
+    assert results["eval"]["eval_samples"] == 25
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+    if "transformer" in arch_flags:
+        # the trained WordPiece vocabulary is small and saved with the model
+        tokenizer = AutoTokenizer.from_pretrained(out)
+        assert len(tokenizer) < 1000 and model.config.vocab_size == len(tokenizer)
+
+
+def test_same_seed_same_metrics(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    metrics = []
+    for name in ("a", "b"):
+        argv = ["--arch", "lstm", "--model", tiny_encoder_dir, "--lstm_hidden_size", "16", "--output_dir",
+                tmp_path / name, *data_flags(toy_data), *QUICK]
+        assert run(argv, capsys)[0] == 0
+        results = read_results(tmp_path / name)
+        metrics.append({k: v for k, v in results["eval"].items() if "runtime" not in k and "per_second" not in k})
+        metrics[-1]["train_loss"] = results["train"]["train_loss"]
+    assert metrics[0] == metrics[1]
+
+
+def test_resume_from_checkpoint(tmp_path, tiny_encoder_dir, toy_data, capsys, caplog):
+    """A run interrupted after its epoch-1 checkpoint, resumed with `auto`, ends exactly where an uninterrupted run does."""
+    base = ["--arch", "lstm", "--model", tiny_encoder_dir, "--lstm_hidden_size", "16", *data_flags(toy_data),
+            "--per_device_train_batch_size", "8", "--max_length", "32", "--num_train_epochs", "2",
+            "--save_total_limit", "5", "--metric_for_best_model", "loss", "--seed", "3"]
+    uninterrupted, out = tmp_path / "uninterrupted", tmp_path / "run"
+    assert run(base + ["--output_dir", uninterrupted], capsys)[0] == 0
+    assert run(base + ["--output_dir", out], capsys)[0] == 0
+    # simulate a crash right after the epoch-1 checkpoint was written
+    for path in out.iterdir():
+        if path.name != "checkpoint-8":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    # mark the checkpoint's state, to tell a real resume from a silent restart
+    state_file = out / "checkpoint-8" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["log_history"].insert(0, {"step": 0, "resume_marker": True})
+    state_file.write_text(json.dumps(state))
+
+    code, _, stderr = run(base + ["--output_dir", out], capsys)
+    assert code == 2 and "--resume-from-checkpoint" in stderr  # a plain rerun is refused
+    caplog.set_level("INFO", logger="hfclf")
+    code, _, stderr = run(base + ["--output_dir", out, "--resume_from_checkpoint", "auto"], capsys)
+    assert code == 0, stderr[-2000:]
+    assert f"Resuming from {out / 'checkpoint-8'}" in caplog.text
+    final_state = json.loads((out / "checkpoint-16" / "trainer_state.json").read_text())
+    assert final_state["log_history"][0] == {"step": 0, "resume_marker": True}
+
+    expected, resumed = read_results(uninterrupted), read_results(out)
+    assert resumed["epochs"] == 2
+    for key in ("eval_loss", "eval_accuracy", "eval_f1_macro"):
+        assert resumed["eval"][key] == pytest.approx(expected["eval"][key], abs=1e-6)
+    expected_model = AutoModelForSequenceClassification.from_pretrained(uninterrupted).state_dict()
+    for name, value in AutoModelForSequenceClassification.from_pretrained(out).state_dict().items():
+        torch.testing.assert_close(value, expected_model[name], atol=1e-6, rtol=1e-5)
+
+
+def test_yaml_config_file_with_override(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "\n".join(
+            [f"arch: lstm", f"model: {tiny_encoder_dir}", "lstm_hidden_size: 16", "pooling: max", "bidirectional: false",
+             f"output_dir: {tmp_path / 'from_yaml'}", "num_train_epochs: 1", "max_length: 32"]
+            + [f"{split}_file: {path}" for split, path in toy_data.items()]
+        )
+    )
+    code, _, stderr = run([config, "--pooling", "mean", "--learning_rate", "0.01"], capsys)
+    assert code == 0, stderr[-2000:]
+    args = read_results(tmp_path / "from_yaml")["arguments"]
+    assert args["model"]["pooling"] == "mean"  # the command line overrides the file
+    assert args["model"]["bidirectional"] is False
+    assert args["training"]["learning_rate"] == 0.01 and args["training"]["num_train_epochs"] == 1
+
+
+# ------------------------------------------------------------------------------------------------------ bad input
+
+
+def write_csv(path, rows, header=("review", "sentiment")):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
+    no_text = write_csv(tmp_path / "no_text.csv", [["x", "pos"]], header=("body", "sentiment"))
+    unseen = write_csv(tmp_path / "unseen.csv", [["good film", "pos"], ["meh", "neutral"]])
+    empty = write_csv(tmp_path / "empty.csv", [["good film", "pos"], ["   ", "neg"], ["bad", "neg"]])
+    xlsx = tmp_path / "train.xlsx"
+    xlsx.write_bytes(b"PK\x03\x04 not really a spreadsheet")
+    three_labels = tmp_path / "three_label_model"
+    AutoModelForSequenceClassification.from_pretrained(tiny_encoder_dir, num_labels=3).save_pretrained(three_labels)
+    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(three_labels)
+    return {
+        "missing text column": (data_flags(toy_data, **{"--train_file": str(no_text)}), "body"),
+        "unknown label": (data_flags(toy_data, **{"--validation_file": str(unseen)}), "neutral"),
+        "empty text": (data_flags(toy_data, **{"--train_file": str(empty)}), "empty"),
+        "wrong file type": (data_flags(toy_data, **{"--train_file": str(xlsx)}), ".xlsx"),
+        "missing file": (data_flags(toy_data, **{"--train_file": str(tmp_path / "nope.csv")}), "nope.csv"),
+        "mismatched num_labels": (
+            data_flags(toy_data) + ["--arch", "hf", "--model", str(three_labels)], "3 labels but the data has 2"
+        ),
+        "unknown pooling": (data_flags(toy_data) + ["--pooling", "sum"], "Unknown pooling 'sum'"),
+        "pooling with hf head": (data_flags(toy_data) + ["--arch", "hf", "--pooling", "mean"], "--arch pooled"),
+        "bad class weights": (data_flags(toy_data) + ["--class_weights", "1,2,3"], "3 values"),
+    }
+
+
+CASES = ["missing text column", "unknown label", "empty text", "wrong file type", "missing file",
+         "mismatched num_labels", "unknown pooling", "pooling with hf head", "bad class weights"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, tiny_encoder_dir, toy_data, capsys, case):
+    flags, expected = bad_input_cases(tmp_path, toy_data, tiny_encoder_dir)[case]
+    out = tmp_path / "run"
+    argv = ["--model", tiny_encoder_dir, *flags, "--output_dir", out, *QUICK]
+    code, _, stderr = run(argv, capsys)
+    assert code == 2
+    error_lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and expected in error_lines[0], stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+
+
+def test_existing_output_dir_is_left_untouched(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious")
+    code, _, stderr = run(["--model", tiny_encoder_dir, "--output_dir", out, *data_flags(toy_data), *QUICK], capsys)
+    assert code == 2
+    assert "already exists and is not empty" in stderr and "--overwrite-output-dir" in stderr
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "precious"
+
+
+def test_script_exit_code_and_single_stderr_line(tmp_path):
+    """The real process: argument errors print exactly one line and exit with 2."""
+    completed = subprocess.run(
+        [sys.executable, str(RECIPE), "--pooling", "sum", "--output_dir", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        "error: Unknown pooling 'sum' for --arch pooled; choose one of: cls, mean, max, attention, cls_mean."
+    ]
+
+
+# ------------------------------------------------------------------------------------------------- distributed
+
+
+def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data):
+    """DDP over gloo with 2 processes: every eval example scored exactly once, loss not scaled by the world size."""
+    out = tmp_path / "ddp"
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+                "29533"]
+    argv = ["--arch", "lstm", "--model", str(tiny_encoder_dir), "--lstm_hidden_size", "16", "--output_dir", str(out),
+            *data_flags(toy_data), *QUICK]
+    completed = subprocess.run(
+        launcher + [str(RECIPE)] + argv, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = read_results(out)
+    assert results["num_processes"] == 2
+    # 25 validation examples do not split evenly over 2 processes: no duplicated tail samples may be scored
+    assert results["eval"]["eval_samples"] == 25 and results["test"]["test_samples"] == 20
+    # 64 examples / (8 per device x 2 devices) = 4 steps per epoch
+    state = json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())
+    assert state["global_step"] == 8
+    assert results["train"]["train_loss"] < 1.0  # two classes: starts near ln 2, not 2 x ln 2
+    assert completed.stdout.count("Training:") == 1  # only the main process reports
