@@ -316,7 +316,7 @@ def run_finetune(model_args: ModelArguments, data_args: DataArguments, training_
         logger.info("Resuming from %s", resume) if resume else logger.info("No checkpoint to resume from; starting fresh.")
     train_result = trainer.train(resume_from_checkpoint=resume)
     train_metrics = train_result.metrics
-    eval_metrics = trainer.evaluate(metric_key_prefix="eval")
+    eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")
     test_metrics, test_output = {}, None
     if "test" in tokenized:
         test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
@@ -358,6 +358,18 @@ def run_finetune(model_args: ModelArguments, data_args: DataArguments, training_
         plot_loss(trainer.state.log_history, output_dir / "loss.png", title, steps_per_epoch=steps_per_epoch)
         print_summary(results, output_dir)
     return results
+
+
+def best_checkpoint_eval_metrics(trainer) -> dict | None:
+    """Eval metrics already logged for the checkpoint that `load_best_model_at_end` reloaded (saves one eval pass)."""
+    best = trainer.state.best_model_checkpoint
+    if not (trainer.args.load_best_model_at_end and best):
+        return None
+    step = int(best.rstrip("/").rsplit("-", 1)[-1])
+    for entry in trainer.state.log_history:
+        if entry.get("step") == step and "eval_loss" in entry:
+            return {key: value for key, value in entry.items() if key.startswith("eval_") or key == "epoch"}
+    return None
 
 
 def print_summary(results: dict, output_dir: Path) -> None:
