@@ -16,3 +16,18 @@ from .models import (  # noqa: E402  (importing registers every model with the A
     TinyTransformerForSequenceClassification,
     TinyTransformerModel,
 )
+
+__all__ = [
+    "LSTM_POOLINGS",
+    "POOLED_ENCODER_POOLINGS",
+    "TINY_TRANSFORMER_POOLINGS",
+    "LSTMConfig",
+    "LSTMForSequenceClassification",
+    "LSTMModel",
+    "PooledEncoderConfig",
+    "PooledEncoderForSequenceClassification",
+    "PooledEncoderModel",
+    "TinyTransformerConfig",
+    "TinyTransformerForSequenceClassification",
+    "TinyTransformerModel",
+]

@@ -21,7 +21,6 @@ import pandas as pd
 
 from .errors import HfclfInputError
 
-
 logger = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "HFCLF_DATA_DIR"
@@ -508,8 +507,7 @@ def _to_text_label(
         label_column = _find_column(df, LABEL_COLUMN_CANDIDATES)
         if label_column is None:
             raise HfclfInputError(
-                f"No label column found in {description} (columns: {available}). "
-                "Pass --label-column with one of those."
+                f"No label column found in {description} (columns: {available}). Pass --label-column with one of those."
             )
     elif label_column not in df.columns:
         raise HfclfInputError(
@@ -643,8 +641,7 @@ def _check_split_arguments(data_args: DataArguments) -> None:
         value = getattr(data_args, name)
         if value is not None and value < 1:
             raise HfclfInputError(
-                f"{name} must be at least 1, got {value}. "
-                f"Pass a positive --{name.replace('_', '-')} or leave it unset."
+                f"{name} must be at least 1, got {value}. Pass a positive --{name.replace('_', '-')} or leave it unset."
             )
 
 

@@ -20,7 +20,6 @@ from .data import DataArguments, load_raw_datasets, resolve_model_name, tokenize
 from .errors import HfclfInputError
 from .training_args import DEFAULT_LEARNING_RATE, ClassifierTrainingArguments, ModelArguments
 
-
 logger = logging.getLogger("hfclf")
 
 CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -103,7 +102,9 @@ def load_tokenizer(model_args: ModelArguments, train_dataset):
 
     if model_args.tokenizer == "train":
         if model_args.arch not in ("lstm", "transformer"):
-            raise HfclfInputError("--tokenizer train only applies to --arch lstm or transformer (trained from scratch).")
+            raise HfclfInputError(
+                "--tokenizer train only applies to --arch lstm or transformer (trained from scratch)."
+            )
         return train_wordpiece_tokenizer(train_dataset)
     name = resolve_model_name(model_args.tokenizer or model_args.model)
     try:
@@ -165,7 +166,8 @@ def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], c
         if arch == "hf" and is_classifier and config.num_labels != len(label_names):
             raise HfclfInputError(
                 f"Model {name} has a classifier for {config.num_labels} labels but the data has {len(label_names)} "
-                f"({', '.join(label_names)}). Use data with the same labels, or start from its encoder with --arch pooled."
+                f"({', '.join(label_names)}). Use data with the same labels, or start from its encoder with "
+                "--arch pooled."
             )
         if arch == "hf":
             model = AutoModelForSequenceClassification.from_pretrained(name, **labels)
@@ -294,7 +296,9 @@ def run_finetune(model_args: ModelArguments, data_args: DataArguments, training_
     model = build_model(model_args, tokenizer, label_names, weights, data_args.max_length)
     num_parameters = sum(p.numel() for p in model.parameters())
     num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    logger.info("Model %s: %s parameters (%s trainable)", type(model).__name__, f"{num_parameters:,}", f"{num_trainable:,}")
+    logger.info(
+        "Model %s: %s parameters (%s trainable)", type(model).__name__, f"{num_parameters:,}", f"{num_trainable:,}"
+    )
 
     callbacks = []
     if model_args.early_stopping_patience:
@@ -313,7 +317,9 @@ def run_finetune(model_args: ModelArguments, data_args: DataArguments, training_
     resume = training_args.resume_from_checkpoint
     if resume == "auto":
         resume = get_last_checkpoint(output_dir) if output_dir.is_dir() else None
-        logger.info("Resuming from %s", resume) if resume else logger.info("No checkpoint to resume from; starting fresh.")
+        logger.info("Resuming from %s", resume) if resume else logger.info(
+            "No checkpoint to resume from; starting fresh."
+        )
     train_result = trainer.train(resume_from_checkpoint=resume)
     train_metrics = train_result.metrics
     eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")
@@ -351,8 +357,9 @@ def run_finetune(model_args: ModelArguments, data_args: DataArguments, training_
         if output is None:
             output = trainer.predict(tokenized["validation"], metric_key_prefix="eval")
         gold = np.asarray(raw[split]["label"])
-        predicted = write_predictions(output_dir / "predictions.csv", raw[split]["text"], gold, output.predictions,
-                                      label_names)
+        predicted = write_predictions(
+            output_dir / "predictions.csv", raw[split]["text"], gold, output.predictions, label_names
+        )
         plot_confusion_matrix(gold, predicted, label_names, output_dir / "confusion_matrix.png", f"{title}, {split}")
         steps_per_epoch = trainer.state.max_steps / max(training_args.num_train_epochs, 1e-9)
         plot_loss(trainer.state.log_history, output_dir / "loss.png", title, steps_per_epoch=steps_per_epoch)

@@ -33,8 +33,15 @@ def plot_confusion_matrix(gold, predicted, label_names: list[str], path: str | P
     for row in ticks:
         for col in ticks:
             color = "white" if shares[row, col] > 0.6 else "black"
-            ax.text(col, row, f"{counts[row, col]}\n{shares[row, col]:.0%}", ha="center", va="center", color=color,
-                    fontsize=8)
+            ax.text(
+                col,
+                row,
+                f"{counts[row, col]}\n{shares[row, col]:.0%}",
+                ha="center",
+                va="center",
+                color=color,
+                fontsize=8,
+            )
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     ax.set_title(f"{title} (accuracy {accuracy:.2%})".strip())
     fig.tight_layout()

@@ -4,11 +4,9 @@ import os
 from dataclasses import dataclass, field
 
 import torch
-
 from transformers import TrainingArguments
 
 from .models import LSTM_POOLINGS, POOLED_ENCODER_POOLINGS, TINY_TRANSFORMER_POOLINGS
-
 
 ARCHITECTURES = ("pooled", "lstm", "transformer", "hf")
 DEFAULT_POOLING = {"pooled": "cls", "lstm": "last", "transformer": "mean"}

@@ -10,6 +10,5 @@ import sys
 
 from hfclf.finetune import main
 
-
 if __name__ == "__main__":
     sys.exit(main())

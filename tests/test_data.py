@@ -76,9 +76,7 @@ def test_file_types(tmp_path, file_name):
 
 
 def test_text_columns_joined_and_string_labels(tmp_path):
-    df = pd.DataFrame(
-        {"title": ["T1", "T2", "T3"], "body": ["b1", "b2", "b3"], "topic": ["sports", "world", "sports"]}
-    )
+    df = pd.DataFrame({"title": ["T1", "T2", "T3"], "body": ["b1", "b2", "b3"], "topic": ["sports", "world", "sports"]})
     path = write(df, tmp_path / "train.csv")
     args = DataArguments(
         train_file=path,
@@ -180,9 +178,7 @@ def test_max_samples(tmp_path):
 
 
 def test_tokenize_datasets_no_padding(tmp_path, minilm_tokenizer):
-    df = pd.DataFrame(
-        {"text": ["short", "a somewhat longer sentence with more words", "x " * 100], "label": [0, 1, 0]}
-    )
+    df = pd.DataFrame({"text": ["short", "a somewhat longer sentence with more words", "x " * 100], "label": [0, 1, 0]})
     path = write(df, tmp_path / "train.csv")
     raw = load_raw_datasets(DataArguments(train_file=path, validation_file=path))
     tokenized, stats = tokenize_datasets(raw, minilm_tokenizer, max_length=16)
@@ -199,9 +195,7 @@ def test_tokenize_datasets_no_padding(tmp_path, minilm_tokenizer):
 def test_wordpiece_round_trip(tmp_path):
     from transformers import AutoTokenizer
 
-    texts = datasets.Dataset.from_dict(
-        {"text": ["the quick brown fox", "jumps over the lazy dog", "Hello World"] * 20}
-    )
+    texts = datasets.Dataset.from_dict({"text": ["the quick brown fox", "jumps over the lazy dog", "Hello World"] * 20})
     tokenizer = train_wordpiece_tokenizer(texts, vocab_size=100)
     tokenizer.save_pretrained(tmp_path / "tok")
     reloaded = AutoTokenizer.from_pretrained(tmp_path / "tok")

@@ -15,7 +15,6 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from hfclf.finetune import main
 
-
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "finetune.py"
 QUICK = ["--num_train_epochs", "2", "--per_device_train_batch_size", "8", "--max_length", "32", "--seed", "7"]
@@ -43,8 +42,16 @@ def test_pooled_run_writes_everything(tmp_path, tiny_encoder_dir, toy_data, caps
     code, stdout, _ = run(argv + ["--learning_rate", "3e-3", "--num_train_epochs", "4"], capsys)
     assert code == 0
 
-    for name in ("model.safetensors", "config.json", "tokenizer.json", "results.json", "predictions.csv",
-                 "confusion_matrix.png", "loss.png", "modeling_pooled_encoder.py"):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "results.json",
+        "predictions.csv",
+        "confusion_matrix.png",
+        "loss.png",
+        "modeling_pooled_encoder.py",
+    ):
         assert (out / name).is_file(), name
     results = read_results(out)
     assert results["data_sizes"] == {"train": 64, "validation": 25, "test": 20}
@@ -81,10 +88,33 @@ def test_pooled_run_writes_everything(tmp_path, tiny_encoder_dir, toy_data, caps
     "arch_flags",
     [
         ["--arch", "lstm", "--lstm_hidden_size", "16", "--lstm_layers", "1"],
-        ["--arch", "lstm", "--pooling", "attention", "--no_word_vectors", "--embedding_dim", "16",
-         "--lstm_hidden_size", "16"],
-        ["--arch", "transformer", "--tokenizer", "train", "--d_model", "32", "--num_heads", "2", "--num_layers", "1",
-         "--ff_size", "64", "--pooling", "cls"],
+        [
+            "--arch",
+            "lstm",
+            "--pooling",
+            "attention",
+            "--no_word_vectors",
+            "--embedding_dim",
+            "16",
+            "--lstm_hidden_size",
+            "16",
+        ],
+        [
+            "--arch",
+            "transformer",
+            "--tokenizer",
+            "train",
+            "--d_model",
+            "32",
+            "--num_heads",
+            "2",
+            "--num_layers",
+            "1",
+            "--ff_size",
+            "64",
+            "--pooling",
+            "cls",
+        ],
         ["--arch", "hf"],
         ["--arch", "pooled", "--pooling", "cls_mean", "--class_weights", "balanced"],
     ],
@@ -108,8 +138,18 @@ def test_every_architecture_trains(tmp_path, tiny_encoder_dir, toy_data, capsys,
 def test_same_seed_same_metrics(tmp_path, tiny_encoder_dir, toy_data, capsys):
     metrics = []
     for name in ("a", "b"):
-        argv = ["--arch", "lstm", "--model", tiny_encoder_dir, "--lstm_hidden_size", "16", "--output_dir",
-                tmp_path / name, *data_flags(toy_data), *QUICK]
+        argv = [
+            "--arch",
+            "lstm",
+            "--model",
+            tiny_encoder_dir,
+            "--lstm_hidden_size",
+            "16",
+            "--output_dir",
+            tmp_path / name,
+            *data_flags(toy_data),
+            *QUICK,
+        ]
         assert run(argv, capsys)[0] == 0
         results = read_results(tmp_path / name)
         metrics.append({k: v for k, v in results["eval"].items() if "runtime" not in k and "per_second" not in k})
@@ -118,10 +158,28 @@ def test_same_seed_same_metrics(tmp_path, tiny_encoder_dir, toy_data, capsys):
 
 
 def test_resume_from_checkpoint(tmp_path, tiny_encoder_dir, toy_data, capsys, caplog):
-    """A run interrupted after its epoch-1 checkpoint, resumed with `auto`, ends exactly where an uninterrupted run does."""
-    base = ["--arch", "lstm", "--model", tiny_encoder_dir, "--lstm_hidden_size", "16", *data_flags(toy_data),
-            "--per_device_train_batch_size", "8", "--max_length", "32", "--num_train_epochs", "2",
-            "--save_total_limit", "5", "--metric_for_best_model", "loss", "--seed", "3"]
+    """A run interrupted after its epoch-1 checkpoint and resumed with `auto` ends where an uninterrupted run does."""
+    base = [
+        "--arch",
+        "lstm",
+        "--model",
+        tiny_encoder_dir,
+        "--lstm_hidden_size",
+        "16",
+        *data_flags(toy_data),
+        "--per_device_train_batch_size",
+        "8",
+        "--max_length",
+        "32",
+        "--num_train_epochs",
+        "2",
+        "--save_total_limit",
+        "5",
+        "--metric_for_best_model",
+        "loss",
+        "--seed",
+        "3",
+    ]
     uninterrupted, out = tmp_path / "uninterrupted", tmp_path / "run"
     assert run(base + ["--output_dir", uninterrupted], capsys)[0] == 0
     assert run(base + ["--output_dir", out], capsys)[0] == 0
@@ -157,8 +215,16 @@ def test_yaml_config_file_with_override(tmp_path, tiny_encoder_dir, toy_data, ca
     config = tmp_path / "run.yaml"
     config.write_text(
         "\n".join(
-            [f"arch: lstm", f"model: {tiny_encoder_dir}", "lstm_hidden_size: 16", "pooling: max", "bidirectional: false",
-             f"output_dir: {tmp_path / 'from_yaml'}", "num_train_epochs: 1", "max_length: 32"]
+            [
+                "arch: lstm",
+                f"model: {tiny_encoder_dir}",
+                "lstm_hidden_size: 16",
+                "pooling: max",
+                "bidirectional: false",
+                f"output_dir: {tmp_path / 'from_yaml'}",
+                "num_train_epochs: 1",
+                "max_length: 32",
+            ]
             + [f"{split}_file: {path}" for split, path in toy_data.items()]
         )
     )
@@ -197,7 +263,8 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
         "wrong file type": (data_flags(toy_data, **{"--train_file": str(xlsx)}), ".xlsx"),
         "missing file": (data_flags(toy_data, **{"--train_file": str(tmp_path / "nope.csv")}), "nope.csv"),
         "mismatched num_labels": (
-            data_flags(toy_data) + ["--arch", "hf", "--model", str(three_labels)], "3 labels but the data has 2"
+            data_flags(toy_data) + ["--arch", "hf", "--model", str(three_labels)],
+            "3 labels but the data has 2",
         ),
         "unknown pooling": (data_flags(toy_data) + ["--pooling", "sum"], "Unknown pooling 'sum'"),
         "pooling with hf head": (data_flags(toy_data) + ["--arch", "hf", "--pooling", "mean"], "--arch pooled"),
@@ -205,8 +272,17 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
     }
 
 
-CASES = ["missing text column", "unknown label", "empty text", "wrong file type", "missing file",
-         "mismatched num_labels", "unknown pooling", "pooling with hf head", "bad class weights"]
+CASES = [
+    "missing text column",
+    "unknown label",
+    "empty text",
+    "wrong file type",
+    "missing file",
+    "mismatched num_labels",
+    "unknown pooling",
+    "pooling with hf head",
+    "bad class weights",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -236,7 +312,9 @@ def test_script_exit_code_and_single_stderr_line(tmp_path):
     """The real process: argument errors print exactly one line and exit with 2."""
     completed = subprocess.run(
         [sys.executable, str(RECIPE), "--pooling", "sum", "--output_dir", str(tmp_path / "x")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == [
@@ -250,13 +328,39 @@ def test_script_exit_code_and_single_stderr_line(tmp_path):
 def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data):
     """DDP over gloo with 2 processes: every eval example scored exactly once, loss not scaled by the world size."""
     out = tmp_path / "ddp"
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-                "29533"]
-    argv = ["--arch", "lstm", "--model", str(tiny_encoder_dir), "--lstm_hidden_size", "16", "--output_dir", str(out),
-            *data_flags(toy_data), *QUICK]
+    launcher = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "29533",
+    ]
+    argv = [
+        "--arch",
+        "lstm",
+        "--model",
+        str(tiny_encoder_dir),
+        "--lstm_hidden_size",
+        "16",
+        "--output_dir",
+        str(out),
+        *data_flags(toy_data),
+        *QUICK,
+    ]
     completed = subprocess.run(
-        launcher + [str(RECIPE)] + argv, capture_output=True, text=True, timeout=600,
+        launcher + [str(RECIPE)] + argv,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -269,3 +373,28 @@ def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data)
     assert state["global_step"] == 8
     assert results["train"]["train_loss"] < 1.0  # two classes: starts near ln 2, not 2 x ln 2
     assert completed.stdout.count("Training:") == 1  # only the main process reports
+
+
+def test_early_stopping(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    """With a learning rate too small to change accuracy, patience 1 stops after the second evaluation."""
+    out = tmp_path / "run"
+    argv = [
+        "--arch",
+        "lstm",
+        "--model",
+        tiny_encoder_dir,
+        "--lstm_hidden_size",
+        "16",
+        "--output_dir",
+        out,
+        *data_flags(toy_data),
+        *QUICK,
+        "--num_train_epochs",
+        "10",
+        "--learning_rate",
+        "1e-9",
+        "--early_stopping_patience",
+        "1",
+    ]
+    assert run(argv, capsys)[0] == 0
+    assert read_results(out)["epochs"] == 2

@@ -6,7 +6,6 @@ from sklearn.metrics import f1_score, matthews_corrcoef, precision_score, recall
 from hfclf.errors import HfclfInputError
 from hfclf.metrics import METRIC_PATH, build_compute_metrics, load_metric
 
-
 PREDICTIONS = [0, 1, 1, 0, 2, 2, 1]
 REFERENCES = [0, 1, 0, 0, 2, 1, 1]
 

@@ -356,3 +356,15 @@ def test_save_reload_is_exact_and_carries_code(tmp_path, config_fn, config_class
             base(input_ids=input_ids, attention_mask=attention_mask).pooler_output,
             model.model(input_ids=input_ids, attention_mask=attention_mask).pooler_output,
         )
+
+
+def test_import_is_light():
+    """`import hfclf` registers the models and loads nothing beyond torch and transformers."""
+    import subprocess
+    import sys
+
+    heavy = ("datasets", "evaluate", "matplotlib", "sklearn", "peft", "pandas")
+    code = f"import sys, hfclf; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"

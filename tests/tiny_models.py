@@ -35,7 +35,11 @@ def tiny_lstm_config(pooling: str = "last", **kwargs) -> LSTMConfig:
 
 def tiny_transformer_config(pooling: str = "mean", **kwargs) -> TinyTransformerConfig:
     defaults = dict(
-        vocab_size=VOCAB_SIZE, d_model=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64,
+        vocab_size=VOCAB_SIZE,
+        d_model=32,
+        num_attention_heads=2,
+        num_hidden_layers=2,
+        intermediate_size=64,
         max_position_embeddings=128,
     )
     return TinyTransformerConfig(**{**defaults, **kwargs}, pooling=pooling)

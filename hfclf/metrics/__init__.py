@@ -7,7 +7,6 @@ import numpy as np
 
 from ..errors import HfclfInputError
 
-
 # The shipped `evaluate` module; `evaluate.load(METRIC_PATH)` works offline.
 METRIC_PATH = str(Path(__file__).resolve().parent / "classification")
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification")
@@ -40,8 +39,8 @@ def build_compute_metrics(
     Build a `compute_metrics` function for `transformers.Trainer`.
 
     It turns logits into predictions (argmax for single-label; sigmoid > 0.5, i.e. logit > 0, for
-    multi-label) and returns the metric's scores as floats, plus `samples`, the number of examples scored. `metric` is an `evaluate` module or a name
-    for [`load_metric`]; by default the shipped "classification" metric in the matching config.
+    multi-label) and returns the metric's scores as floats, plus `samples`, the number of examples scored.
+    `metric` is an `evaluate` module or a name for [`load_metric`]; by default the shipped "classification" metric in the matching config.
     """
     if problem_type not in PROBLEM_TYPES:
         raise HfclfInputError(f"Unknown problem_type '{problem_type}'. Use one of: {', '.join(PROBLEM_TYPES)}.")

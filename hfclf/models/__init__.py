@@ -27,4 +27,21 @@ def register_auto_classes():
         classifier_class.register_for_auto_class("AutoModelForSequenceClassification")
 
 
+__all__ = [
+    "LSTM_POOLINGS",
+    "POOLED_ENCODER_POOLINGS",
+    "TINY_TRANSFORMER_POOLINGS",
+    "LSTMConfig",
+    "LSTMForSequenceClassification",
+    "LSTMModel",
+    "PooledEncoderConfig",
+    "PooledEncoderForSequenceClassification",
+    "PooledEncoderModel",
+    "TinyTransformerConfig",
+    "TinyTransformerForSequenceClassification",
+    "TinyTransformerModel",
+    "MODEL_FAMILIES",
+    "register_auto_classes",
+]
+
 register_auto_classes()

@@ -44,9 +44,7 @@ class PooledEncoderConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         if self.pooling not in POOLED_ENCODER_POOLINGS:
-            raise ValueError(
-                f"Unknown pooling '{self.pooling}'; choose one of: {', '.join(POOLED_ENCODER_POOLINGS)}."
-            )
+            raise ValueError(f"Unknown pooling '{self.pooling}'; choose one of: {', '.join(POOLED_ENCODER_POOLINGS)}.")
         super().__post_init__(**kwargs)
 
     @property

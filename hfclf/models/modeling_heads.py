@@ -22,7 +22,7 @@ def masked_max(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> tor
 
 
 class AttentionPooling(nn.Module):
-    """Additive attention pooling: a Linear-Tanh-Linear MLP scores each token, softmax over real tokens, weighted sum."""
+    """Additive attention pooling: a Linear-Tanh-Linear MLP scores tokens; softmax over real tokens; weighted sum."""
 
     def __init__(self, hidden_size: int, attention_hidden_size: int):
         super().__init__()

@@ -94,7 +94,9 @@ class LSTMModel(LSTMPreTrainedModel):
         # Packing makes the LSTM stop at each sequence's last real token, so padding never enters the states.
         # Lengths assume right padding, as produced by the tokenizers and DataCollatorWithPadding.
         lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(self.embedding_dropout(inputs_embeds), lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(
+            self.embedding_dropout(inputs_embeds), lengths, batch_first=True, enforce_sorted=False
+        )
         packed_outputs, (h_n, _) = self.lstm(packed)
         outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=seq_len)
 

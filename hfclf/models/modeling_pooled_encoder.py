@@ -48,7 +48,9 @@ class PooledEncoderModel(PooledEncoderPreTrainedModel):
         if getattr(self.encoder, "pooler", None) is not None:
             self.encoder.pooler = None
         self.attention_pooling = (
-            AttentionPooling(config.hidden_size, config.attention_hidden_size) if config.pooling == "attention" else None
+            AttentionPooling(config.hidden_size, config.attention_hidden_size)
+            if config.pooling == "attention"
+            else None
         )
         self.post_init()
 

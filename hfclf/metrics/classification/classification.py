@@ -4,7 +4,6 @@ import datasets
 import evaluate
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, precision_score, recall_score
 
-
 _DESCRIPTION = """
 Standard scores for text classification, computed with scikit-learn (zero_division=0).
 
