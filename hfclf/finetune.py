@@ -268,8 +268,44 @@ def write_predictions(path: Path, texts: list[str], gold: np.ndarray, logits: np
 # ------------------------------------------------------------------------------------------------------------- run
 
 
-def run_finetune(model_args: ModelArguments, data_args: DataArguments, training_args: ClassifierTrainingArguments):
-    """Train, evaluate, predict and write everything into `training_args.output_dir`; returns the results dict."""
+def prepare_data(model_args, data_args, training_args, data_cache: dict | None = None):
+    """Load, split and tokenize the data: `(raw, tokenizer, tokenized, tokenize_stats)`.
+
+    With a `data_cache` dict, runs that share the data arguments, seed and tokenizer (a comparison grid) load and
+    tokenize once. A tokenizer trained on the train split (`--tokenizer train`) depends only on that split, so it is
+    shared too.
+    """
+    key = (
+        json.dumps(asdict(data_args), sort_keys=True),
+        training_args.seed,
+        model_args.tokenizer or model_args.model,
+        model_args.arch if model_args.tokenizer == "train" else None,
+    )
+    if data_cache is not None and key in data_cache:
+        logger.info("Reusing the tokenized data of an earlier run")
+        return data_cache[key]
+    raw = load_raw_datasets(data_args, seed=training_args.seed, need_train=True)
+    tokenizer = load_tokenizer(model_args, raw["train"])
+    with training_args.main_process_first(desc="tokenization"):
+        tokenized, tokenize_stats = tokenize_datasets(
+            raw, tokenizer, data_args.max_length, num_proc=data_args.preprocessing_num_workers
+        )
+    prepared = (raw, tokenizer, tokenized, tokenize_stats)
+    if data_cache is not None:
+        data_cache[key] = prepared
+    return prepared
+
+
+def run_finetune(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: ClassifierTrainingArguments,
+    data_cache: dict | None = None,
+):
+    """Train, evaluate, predict and write everything into `training_args.output_dir`; returns the results dict.
+
+    `data_cache`: see [`prepare_data`].
+    """
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
     from transformers.trainer_utils import get_last_checkpoint
@@ -285,13 +321,8 @@ def run_finetune(model_args: ModelArguments, data_args: DataArguments, training_
         training_args.learning_rate = DEFAULT_LEARNING_RATE[model_args.arch]
     set_seed(training_args.seed)
 
-    raw = load_raw_datasets(data_args, seed=training_args.seed, need_train=True)
+    raw, tokenizer, tokenized, tokenize_stats = prepare_data(model_args, data_args, training_args, data_cache)
     label_names = raw["train"].features["label"].names
-    tokenizer = load_tokenizer(model_args, raw["train"])
-    with training_args.main_process_first(desc="tokenization"):
-        tokenized, tokenize_stats = tokenize_datasets(
-            raw, tokenizer, data_args.max_length, num_proc=data_args.preprocessing_num_workers
-        )
     weights = class_weights_for(model_args.class_weights, np.asarray(raw["train"]["label"]), len(label_names))
     model = build_model(model_args, tokenizer, label_names, weights, data_args.max_length)
     num_parameters = sum(p.numel() for p in model.parameters())
