@@ -279,7 +279,6 @@ def prepare_data(model_args, data_args, training_args, data_cache: dict | None =
         json.dumps(asdict(data_args), sort_keys=True),
         training_args.seed,
         model_args.tokenizer or model_args.model,
-        model_args.arch if model_args.tokenizer == "train" else None,
     )
     if data_cache is not None and key in data_cache:
         logger.info("Reusing the tokenized data of an earlier run")
