@@ -365,6 +365,7 @@ def run_finetune(
         "test": test_metrics,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric,
+        "best_epoch": eval_metrics.get("epoch"),
         "epochs": trainer.state.epoch,
         "run_time_seconds": time.perf_counter() - start,
         "train_samples_per_second": train_metrics.get("train_samples_per_second"),
@@ -378,6 +379,7 @@ def run_finetune(
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "arguments": {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()},
         "versions": library_versions(),
+        "log_history": trainer.state.log_history,
     }
     if trainer.is_world_process_zero():
         with open(output_dir / "results.json", "w") as f:

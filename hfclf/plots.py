@@ -82,3 +82,54 @@ def plot_loss(log_history: list[dict], path: str | Path, title: str = "", steps_
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def plot_accuracy_bars(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """Variants side by side: eval accuracy and the reported split's accuracy (test where there is one)."""
+    plt = _pyplot()
+    names = [row["variant"] for row in rows]
+    positions = np.arange(len(rows))
+    split = rows[0]["split"]
+    bars = [("eval", [row["eval_accuracy"] for row in rows])]
+    if split != "eval":
+        bars.append((split, [row["accuracy"] for row in rows]))
+    width = 0.8 / len(bars)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 4.2))
+    for i, (label, values) in enumerate(bars):
+        offset = (i - (len(bars) - 1) / 2) * width
+        drawn = ax.bar(positions + offset, [100 * v for v in values], width, label=label)
+        ax.bar_label(drawn, fmt="%.1f", fontsize=8, padding=2)
+    all_values = [100 * v for _, values in bars for v in values]
+    ax.set_ylim(max(0.0, min(all_values) - 10), min(100.0, max(all_values) + 5))
+    ax.set_xticks(positions, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_loss_overlay(histories: dict[str, list[dict]], path: str | Path, title: str = "") -> Path:
+    """Train loss (solid) and eval loss (dashed, dots) of every variant on one step axis, one color per variant."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, history) in enumerate(histories.items()):
+        curves = loss_curves(history)
+        color = colors[i % len(colors)]
+        if curves["train"]:
+            ax.plot(*zip(*curves["train"]), color=color, alpha=0.8, label=f"{name} train")
+        if curves["eval"]:
+            ax.plot(*zip(*curves["eval"]), color=color, linestyle="--", marker="o", label=f"{name} eval")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2 if len(histories) > 3 else 1)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,323 @@
+"""Run a grid of fine-tuning variants on one dataset and write a comparison report.
+
+A comparison config is a YAML (or JSON) file:
+
+```yaml
+name: sst2_pooling               # report folder: reports/<name> (or --report_dir)
+data:                            # data flags shared by every variant (`DataArguments`)
+  dataset: sst2
+  max_length: 64
+common:                          # model/training flags every variant gets
+  num_train_epochs: 3
+variants:                        # one run each; `name` names it, the other keys are finetune flags
+  - {name: cls, pooling: cls}
+  - {name: attention, pooling: attention}
+grid:                            # optional: the cartesian product of these values, on top of every variant
+  learning_rate: [1e-4, 5e-5]
+```
+
+Variants run one after another in one process. Variants that share data and tokenizer tokenize once, finished
+variants (a `results.json` in their run folder) are skipped, and an interrupted variant resumes from its last
+checkpoint, so rerunning the same command continues an interrupted comparison.
+"""
+
+import argparse
+import csv
+import itertools
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .errors import HfclfInputError
+
+logger = logging.getLogger("hfclf")
+
+# Report table metrics and which way is better (None: no best to mark).
+METRIC_COLUMNS = {
+    "accuracy": True,
+    "macro_f1": True,
+    "parameters": None,
+    "epochs": None,
+    "best_epoch": None,
+    "train_minutes": False,
+    "train_samples_per_s": True,
+}
+IDENTITY_COLUMNS = ("variant", "arch", "pooling")
+
+
+def load_config(path: str) -> dict:
+    """Read and check a comparison config file."""
+    if not os.path.isfile(path):
+        raise HfclfInputError(f"Comparison config {path} does not exist; pass a .yaml or .json file.")
+    with open(path) as f:
+        if path.endswith(".json"):
+            config = json.load(f)
+        else:
+            import yaml
+
+            config = yaml.safe_load(f)
+    if not isinstance(config, dict) or not (config.get("variants") or config.get("grid")):
+        raise HfclfInputError(f"Comparison config {path} needs a 'variants' list and/or a 'grid' mapping.")
+    unknown = set(config) - {"name", "data", "common", "variants", "grid", "description"}
+    if unknown:
+        raise HfclfInputError(
+            f"Unknown key(s) {', '.join(sorted(unknown))} in {path}; use name, description, data, common, variants, "
+            "grid."
+        )
+    config.setdefault("name", Path(path).stem)
+    return config
+
+
+def expand_variants(config: dict) -> list[dict]:
+    """Every variant as `{"name": ..., "flags": {...}}`, the grid multiplied onto the listed variants."""
+    variants = config.get("variants") or [{"name": config["name"]}]
+    grid = config.get("grid") or {}
+    keys = list(grid)
+    expanded = []
+    for variant in variants:
+        variant = dict(variant)
+        base_name = str(variant.pop("name", "")) or "run"
+        for values in itertools.product(*(grid[key] for key in keys)):
+            flags = {**variant, **dict(zip(keys, values))}
+            suffix = "-".join(f"{key.replace('_', '')}{value}" for key, value in zip(keys, values))
+            name = f"{base_name}-{suffix}" if suffix and len(variants) > 1 else (suffix or base_name)
+            expanded.append({"name": name, "flags": flags})
+    names = [v["name"] for v in expanded]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise HfclfInputError(f"Variant names repeat: {', '.join(duplicates)}; give every variant its own 'name'.")
+    return expanded
+
+
+def flags_to_argv(flags: dict) -> list[str]:
+    """`{"pooling": "mean", "bf16": True}` -> `["--pooling", "mean", "--bf16", "true"]`."""
+    argv = []
+    for key, value in flags.items():
+        if value is None:
+            continue
+        argv.append(f"--{key}")
+        if isinstance(value, list):
+            argv.extend(str(v) for v in value)
+        else:
+            argv.append(str(value).lower() if isinstance(value, bool) else str(value))
+    return argv
+
+
+def variant_argv(config: dict, variant: dict, run_dir: Path, extra: list[str]) -> list[str]:
+    """Finetune flags of one variant: shared data, common flags, the variant's own, then command-line extras."""
+    argv = flags_to_argv(config.get("data") or {}) + flags_to_argv(config.get("common") or {})
+    argv += flags_to_argv(variant["flags"]) + list(extra)
+    argv += ["--output_dir", str(run_dir)]
+    if (run_dir / "results.json").exists():
+        return argv
+    if any(run_dir.glob("checkpoint-*")):
+        argv += ["--resume_from_checkpoint", "auto"]
+    elif run_dir.is_dir() and any(run_dir.iterdir()):
+        argv += ["--overwrite_output_dir", "true"]  # a run that died before its first checkpoint
+    return argv
+
+
+def run_comparison(config: dict, report_dir: Path, extra: list[str], command: str) -> list[dict]:
+    """Run (or skip, or resume) every variant, then write the report; returns one summary row per variant."""
+    from .finetune import parse_args, run_finetune
+
+    variants = expand_variants(config)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    data_cache = {}
+    for index, variant in enumerate(variants, start=1):
+        run_dir = report_dir / "runs" / variant["name"]
+        if (run_dir / "results.json").exists():
+            logger.info("[%d/%d] %s: finished earlier, skipped", index, len(variants), variant["name"])
+            continue
+        logger.info("[%d/%d] %s", index, len(variants), variant["name"])
+        argv = variant_argv(config, variant, run_dir, extra)
+        model_args, data_args, training_args = parse_args(argv)
+        run_finetune(model_args, data_args, training_args, data_cache=data_cache)
+
+    rows = [summary_row(variant, report_dir / "runs" / variant["name"]) for variant in variants]
+    write_report(config, variants, rows, report_dir, command)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------- report
+
+
+def summary_row(variant: dict, run_dir: Path) -> dict:
+    """One row of the comparison table from a finished run's results.json."""
+    results = json.loads((run_dir / "results.json").read_text())
+    split = "test" if results["test"] else "eval"
+    model_args = results["arguments"]["model"]
+    row = {
+        "variant": variant["name"],
+        "arch": model_args["arch"],
+        "pooling": model_args.get("pooling") or "",
+        "split": split,
+        "accuracy": results[split][f"{split}_accuracy"],
+        "macro_f1": results[split][f"{split}_f1_macro"],
+        "eval_accuracy": results["eval"]["eval_accuracy"],
+        "parameters": results["num_parameters"],
+        "epochs": results["epochs"],
+        "best_epoch": results.get("best_epoch"),
+        "train_minutes": results["train"]["train_runtime"] / 60,
+        "train_samples_per_s": results["train_samples_per_second"],
+    }
+    for key, value in variant["flags"].items():
+        row.setdefault(key, value)
+    return row
+
+
+def best_rows(rows: list[dict]) -> dict[str, set[int]]:
+    """For every column with a direction, the indices of the rows that hold its best value."""
+    best = {}
+    for column, higher in METRIC_COLUMNS.items():
+        values = [row[column] for row in rows if row.get(column) is not None]
+        if higher is None or not values:
+            continue
+        target = max(values) if higher else min(values)
+        best[column] = {i for i, row in enumerate(rows) if row.get(column) == target}
+    return best
+
+
+def format_value(column: str, value) -> str:
+    if value is None:
+        return ""
+    if column in ("accuracy", "macro_f1", "eval_accuracy"):
+        return f"{100 * value:.2f}"
+    if column == "parameters":
+        return f"{value / 1e6:.1f}M"
+    if column == "train_minutes":
+        return f"{value:.2f}"
+    if isinstance(value, float):
+        return f"{value:g}" if column in ("learning_rate", "epochs", "best_epoch") else f"{value:.1f}"
+    return str(value)
+
+
+def table_columns(rows: list[dict]) -> list[str]:
+    """Identity columns, the flags that differ between variants, then the metrics."""
+    fixed = {*IDENTITY_COLUMNS, *METRIC_COLUMNS, "split", "eval_accuracy"}
+    varying = []
+    for row in rows:
+        for key in row:
+            if key not in fixed and key not in varying and len({str(r.get(key)) for r in rows}) > 1:
+                varying.append(key)
+    return [*IDENTITY_COLUMNS, *varying, *METRIC_COLUMNS]
+
+
+def write_report(config: dict, variants: list[dict], rows: list[dict], report_dir: Path, command: str) -> None:
+    """results.csv, results.md, accuracy.png, loss_curves.png, confusion matrices and README.md."""
+    from .finetune import hardware_description, library_versions
+    from .plots import plot_accuracy_bars, plot_loss_overlay
+
+    columns = table_columns(rows)
+    best = best_rows(rows)
+    split = rows[0]["split"]
+
+    with open(report_dir / "results.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*columns, "best_in"])
+        for i, row in enumerate(rows):
+            marks = ";".join(column for column, indices in best.items() if i in indices)
+            writer.writerow([row.get(column, "") for column in columns] + [marks])
+
+    header = [f"{c} ({split})" if c in ("accuracy", "macro_f1") else c for c in columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(columns)]
+    for i, row in enumerate(rows):
+        cells = []
+        for column in columns:
+            text = format_value(column, row.get(column))
+            cells.append(f"**{text}**" if i in best.get(column, ()) and len(rows) > 1 else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    (report_dir / "results.md").write_text(table + "\n\nBold: best value in its column.\n")
+
+    run_dirs = [report_dir / "runs" / variant["name"] for variant in variants]
+    plot_accuracy_bars(rows, report_dir / "accuracy.png", title=f"{config['name']}: accuracy ({split})")
+    histories = {
+        variant["name"]: json.loads((run_dir / "results.json").read_text())["log_history"]
+        for variant, run_dir in zip(variants, run_dirs)
+    }
+    plot_loss_overlay(histories, report_dir / "loss_curves.png", title=f"{config['name']}: loss")
+    confusion_images = []
+    for variant, run_dir in zip(variants, run_dirs):
+        if (run_dir / "confusion_matrix.png").exists():
+            target = report_dir / f"confusion_{variant['name']}.png"
+            shutil.copyfile(run_dir / "confusion_matrix.png", target)
+            confusion_images.append(target.name)
+
+    results = json.loads((run_dirs[0] / "results.json").read_text())
+    versions = ", ".join(f"{name} {version}" for name, version in library_versions().items())
+    seed = results["arguments"]["training"]["seed"]
+    readme = [
+        f"# Comparison: {config['name']}",
+        "",
+        config.get("description", "").strip(),
+        "",
+        f"Dataset: {results['arguments']['data'].get('dataset') or results['arguments']['data'].get('train_file')}"
+        f" ({', '.join(f'{k} {v:,}' for k, v in results['data_sizes'].items())}); metrics on the {split} split.",
+        "",
+        table,
+        "",
+        "Bold: best value in its column. Accuracy and macro-F1 in %; train time in minutes.",
+        "",
+        "![accuracy](accuracy.png)",
+        "",
+        "![loss curves](loss_curves.png)",
+        "",
+        "## Confusion matrices",
+        "",
+        *(f"![{name}]({name})" for name in confusion_images),
+        "",
+        "## How this was produced",
+        "",
+        f"- Command: `{command}`",
+        f"- Seed: {seed}",
+        f"- Hardware: {hardware_description()}",
+        f"- Versions: {versions}",
+        "- Each variant's full output (model, results.json, predictions.csv, plots) is in `runs/<variant>/`.",
+        "",
+    ]
+    (report_dir / "README.md").write_text("\n".join(readme))
+    print(table, flush=True)
+    print(f"\nReport: {report_dir / 'README.md'}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------------------ main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hfclf compare",
+        description="Run a grid of fine-tuning variants from a YAML config and write a comparison report.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  hfclf compare recipes/configs/sst2_pooling.yaml\n"
+            "  hfclf compare recipes/configs/sst2_pooling.yaml --max_train_samples 500 --num_train_epochs 1\n"
+            "  python recipes/compare.py recipes/configs/imdb_lstm_vs_bert.yaml --report_dir reports/imdb\n\n"
+            "Any other flag (every finetune flag: --max_train_samples, --learning_rate, --bf16, ...) is passed to\n"
+            "every variant and overrides the config. Rerunning the same command skips finished variants and\n"
+            "resumes an interrupted one."
+        ),
+    )
+    parser.add_argument("config", help="comparison config (.yaml or .json), see recipes/configs/")
+    parser.add_argument("--report_dir", "--report-dir", help="report folder (default: reports/<config name>)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; bad input prints one `error:` line and returns exit code 2."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, extra = build_parser().parse_known_args(argv)
+    try:
+        config = load_config(args.config)
+        report_dir = Path(args.report_dir or os.path.join("reports", config["name"]))
+        command = " ".join(["hfclf compare", *argv])
+        run_comparison(config, report_dir, extra, command)
+    except HfclfInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0

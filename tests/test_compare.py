@@ -1,0 +1,127 @@
+"""Comparison grids: expansion, the report folder end to end, and resuming an interrupted grid."""
+
+import csv
+import json
+import shutil
+
+import pytest
+import yaml
+
+from hfclf.compare import expand_variants, load_config, main
+from hfclf.errors import HfclfInputError
+
+
+def test_grid_multiplies_onto_variants():
+    config = {
+        "name": "x",
+        "variants": [{"name": "lstm", "arch": "lstm"}, {"name": "bert", "arch": "pooled"}],
+        "grid": {"learning_rate": [1e-3, 2e-3], "lstm_layers": [1, 2]},
+    }
+    variants = expand_variants(config)
+    assert len(variants) == 8
+    assert variants[0] == {
+        "name": "lstm-learningrate0.001-lstmlayers1",
+        "flags": {"arch": "lstm", "learning_rate": 1e-3, "lstm_layers": 1},
+    }
+    only_grid = expand_variants({"name": "tune", "grid": {"lstm_layers": [1, 3]}})
+    assert [v["name"] for v in only_grid] == ["lstmlayers1", "lstmlayers3"]
+
+
+def test_bad_configs_are_clear(tmp_path):
+    with pytest.raises(HfclfInputError, match="does not exist"):
+        load_config(str(tmp_path / "missing.yaml"))
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\nvariant: []\n")
+    with pytest.raises(HfclfInputError, match="needs a 'variants' list"):
+        load_config(str(path))
+    path.write_text("name: x\nvariants: [{name: a}]\nmodels: []\n")
+    with pytest.raises(HfclfInputError, match="Unknown key"):
+        load_config(str(path))
+    with pytest.raises(HfclfInputError, match="Variant names repeat: a"):
+        expand_variants({"name": "x", "variants": [{"name": "a"}, {"name": "a", "pooling": "max"}]})
+
+
+@pytest.fixture
+def tiny_grid(tmp_path, tiny_encoder_dir, toy_data):
+    config = {
+        "name": "tiny",
+        "description": "A tiny grid on toy data.",
+        "data": {**{f"{split}_file": str(path) for split, path in toy_data.items()}, "max_length": 32},
+        "common": {"model": str(tiny_encoder_dir), "num_train_epochs": 2, "per_device_train_batch_size": 16, "seed": 5},
+        "variants": [
+            {"name": "lstm", "arch": "lstm", "lstm_hidden_size": 16, "lstm_layers": 1},
+            {"name": "lstm-max", "arch": "lstm", "lstm_hidden_size": 16, "pooling": "max"},
+            {"name": "pooled-mean", "arch": "pooled", "pooling": "mean", "learning_rate": 3e-3},
+        ],
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_tiny_grid_report_and_resume(tmp_path, tiny_grid, caplog, capsys):
+    report = tmp_path / "report"
+    assert main([str(tiny_grid), "--report_dir", str(report), "--logging_steps", "1"]) == 0
+    capsys.readouterr()
+
+    for name in (
+        "results.md",
+        "results.csv",
+        "accuracy.png",
+        "loss_curves.png",
+        "README.md",
+        "confusion_lstm.png",
+        "confusion_lstm-max.png",
+        "confusion_pooled-mean.png",
+    ):
+        assert (report / name).is_file(), name
+    with open(report / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["variant"] for r in rows] == ["lstm", "lstm-max", "pooled-mean"]
+    for row in rows:
+        run = json.loads((report / "runs" / row["variant"] / "results.json").read_text())
+        assert float(row["accuracy"]) == run["test"]["test_accuracy"]
+        assert int(row["parameters"]) == run["num_parameters"]
+        assert float(row["best_epoch"]) in (1.0, 2.0)
+    # the columns that differ between variants show up; the best accuracy is marked
+    assert {"lstm_hidden_size", "learning_rate", "lstm_layers"} <= set(rows[0])
+    assert [r["learning_rate"] for r in rows] == ["", "", "0.003"]
+    best = max(float(r["accuracy"]) for r in rows)
+    assert all(("accuracy" in r["best_in"].split(";")) == (float(r["accuracy"]) == best) for r in rows)
+    markdown = (report / "results.md").read_text()
+    assert f"**{100 * best:.2f}**" in markdown
+    readme = (report / "README.md").read_text()
+    assert "![accuracy](accuracy.png)" in readme and "Seed: 5" in readme and "hfclf compare" in readme
+    assert "CPU" in readme and "transformers" in readme
+
+    # Interrupt the last variant after its first epoch: drop everything but its epoch-1 checkpoint.
+    finished = {name: (report / "runs" / name / "results.json").read_text() for name in ("lstm", "lstm-max")}
+    last = report / "runs" / "pooled-mean"
+    for path in last.iterdir():
+        if path.name != "checkpoint-4":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    caplog.set_level("INFO", logger="hfclf")
+    assert main([str(tiny_grid), "--report_dir", str(report), "--logging_steps", "1"]) == 0
+    assert "[1/3] lstm: finished earlier, skipped" in caplog.text
+    assert "[2/3] lstm-max: finished earlier, skipped" in caplog.text
+    assert f"Resuming from {last / 'checkpoint-4'}" in caplog.text
+    assert caplog.text.count("Tokenized") == 1  # the skipped variants did not even load data
+    for name, text in finished.items():
+        assert (report / "runs" / name / "results.json").read_text() == text
+    resumed = json.loads((last / "results.json").read_text())
+    assert resumed["epochs"] == 2
+    with open(report / "results.csv") as f:
+        assert [r["variant"] for r in csv.DictReader(f)] == ["lstm", "lstm-max", "pooled-mean"]
+
+
+def test_variants_share_tokenized_data(tmp_path, tiny_grid, caplog):
+    caplog.set_level("INFO", logger="hfclf")
+    assert main([str(tiny_grid), "--report_dir", str(tmp_path / "r"), "--num_train_epochs", "1"]) == 0
+    # three variants, one tokenizer: tokenized once, reused twice
+    assert caplog.text.count("Tokenized") == 1
+    assert caplog.text.count("Reusing the tokenized data") == 2
+
+
+def test_compare_bad_config_exit_code(tmp_path, capsys):
+    assert main([str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err.startswith("error: Comparison config")
