@@ -40,7 +40,8 @@ def build_compute_metrics(
 
     It turns logits into predictions (argmax for single-label; sigmoid > 0.5, i.e. logit > 0, for
     multi-label) and returns the metric's scores as floats, plus `samples`, the number of examples scored.
-    `metric` is an `evaluate` module or a name for [`load_metric`]; by default the shipped "classification" metric in the matching config.
+    `metric` is an `evaluate` module or a name for [`load_metric`]; by default the shipped "classification"
+    metric in the matching config.
     """
     if problem_type not in PROBLEM_TYPES:
         raise HfclfInputError(f"Unknown problem_type '{problem_type}'. Use one of: {', '.join(PROBLEM_TYPES)}.")
