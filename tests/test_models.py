@@ -214,21 +214,36 @@ def test_lstm_padding_invariance(pooling, bidirectional):
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])
-def test_lstm_last_is_last_real_token(bidirectional):
-    """'last' pooling on a padded batch equals running each sequence alone, unpadded."""
-    model = LSTMModel(tiny_lstm_config("last", bidirectional=bidirectional)).eval()
-    input_ids, attention_mask = padded_batch((9, 3), 9)
+def test_lstm_matches_torch_packed_lstm(bidirectional):
+    """Same outputs at real tokens, and 'last' = the final states, as torch's nn.LSTM over packed sequences."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    config = tiny_lstm_config("last", bidirectional=bidirectional, num_layers=2, dropout=0.0)
+    model = LSTMModel(config).eval()
+    reference = nn.LSTM(16, 16, num_layers=2, bidirectional=bidirectional, batch_first=True).eval()
     with torch.no_grad():
-        batched = model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
-        alone = model(input_ids=input_ids[1:, :3]).pooler_output
-        # by hand: the forward direction's output at the last real token
-        embeds = model.embeddings(input_ids[1:, :3])
-        outputs, _ = model.lstm(embeds)
-    torch.testing.assert_close(batched[1:], alone, atol=1e-6, rtol=1e-6)
-    hidden = model.config.hidden_size
-    torch.testing.assert_close(batched[1, :hidden], outputs[0, -1, :hidden], atol=1e-6, rtol=1e-6)
-    if bidirectional:  # the backward direction ends at the first token
-        torch.testing.assert_close(batched[1, hidden:], outputs[0, 0, hidden:], atol=1e-6, rtol=1e-6)
+        for i, layer in enumerate(model.layers):
+            for direction, suffix in ((layer.forward_lstm, ""), (layer.backward_lstm, "_reverse")):
+                if direction is None:
+                    continue
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(reference, f"{name}_l{i}{suffix}").copy_(getattr(direction, f"{name}_l0"))
+
+    input_ids, attention_mask = padded_batch((9, 3, 6), 9)
+    lengths = attention_mask.sum(1)
+    with torch.no_grad():
+        ours = model(input_ids=input_ids, attention_mask=attention_mask)
+        packed = pack_padded_sequence(model.embeddings(input_ids), lengths, batch_first=True, enforce_sorted=False)
+        packed_outputs, (h_n, _) = reference(packed)
+        expected, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=9)
+    real = attention_mask.bool()
+    torch.testing.assert_close(ours.last_hidden_state[real], expected[real], atol=1e-6, rtol=1e-5)
+    final_states = torch.cat([h_n[-2], h_n[-1]], dim=-1) if bidirectional else h_n[-1]
+    torch.testing.assert_close(ours.pooler_output, final_states, atol=1e-6, rtol=1e-5)
+    # and a sequence alone, unpadded, gives the same pooled vector as inside the padded batch
+    with torch.no_grad():
+        alone = model(input_ids=input_ids[1:2, :3]).pooler_output
+    torch.testing.assert_close(ours.pooler_output[1:2], alone, atol=1e-6, rtol=1e-5)
 
 
 def test_lstm_pretrained_word_vectors_frozen(tmp_path):
