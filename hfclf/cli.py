@@ -1,29 +1,276 @@
-"""The `hfclf` command: `hfclf train ...` runs the finetune recipe."""
+"""The `hfclf` command: train, compare, predict, eval, embed, export and push.
 
+Importing this module is light (argparse only): torch and transformers load inside the commands, so
+`hfclf --help` answers at once.
+"""
+
+import argparse
+import logging
 import sys
 
-USAGE = """usage: hfclf <command> [flags]
+from .errors import HfclfInputError
 
-commands:
-  train     fine-tune a classifier (same flags as recipes/finetune.py; `hfclf train --help` lists them)
+DESCRIPTION = """Fine-tune, compare, use and share text classifiers on the Hugging Face stack.
 
-example:
-  hfclf train --dataset sst2 --pooling attention --max_train_samples 2000
+Run `hfclf <command> --help` for the flags and examples of each command."""
+
+EXAMPLES = """examples:
+  hfclf train --dataset sst2 --pooling attention --max_train_samples 2000 --output_dir runs/sst2
+  hfclf train --dataset sst2 --lora --lora_r 8 --merge_lora --output_dir runs/sst2-lora
+  hfclf compare --help
+  hfclf predict --model runs/sst2 --input reviews.csv --output predictions.csv --top-k 2
+  hfclf eval --model runs/sst2 --dataset sst2 --split validation
+  hfclf embed --model runs/sst2 --input docs.jsonl --output vectors.parquet --split-sentences
+  hfclf export runs/sst2 exported/sst2
+  hfclf push runs/sst2 my-user/sst2-minilm-attention --private
+"""
+
+COMMANDS = {
+    "train": "fine-tune a classifier (the finetune recipe; every model, data and TrainingArguments flag)",
+    "compare": "train and compare several configurations on the same data",
+    "predict": "label texts from a file or stdin, with class probabilities",
+    "eval": "metrics of a trained model on a dataset or test file (same metrics as training)",
+    "embed": "pooled sentence embeddings from a model's own pooling head (.npy or .parquet)",
+    "export": "write the shareable folder of a run: weights, code, tokenizer, model card",
+    "push": "export a run and upload it to the Hugging Face Hub",
+}
+
+PREDICT_EPILOG = """The input is a csv/tsv/json/jsonl/parquet file (the text column is guessed like `hfclf train` does:
+text, sentence, review, content or document; or pass --text-column), a .txt file with one text per line, or - for
+stdin. Empty texts are an error naming their line numbers. Texts are batched in order of token length (little
+padding) and written back in input order. The output (.csv, .tsv or .jsonl; JSON lines on stdout by default) has the
+columns text, label, score (probability of that label) and prob_<label> for every class; --top-k K adds
+top1_label, top1_score ... topK_score. --model also takes a LoRA run folder (the adapter is merged on load).
+
+examples:
+  hfclf predict --model runs/sst2 --input reviews.csv --output predictions.csv
+  hfclf predict --model runs/ag_news --input headlines.txt --output top2.jsonl --top-k 2
+  echo "a gripping, beautifully acted film" | hfclf predict --model runs/sst2 --input -
+"""
+
+EVAL_EPILOG = """The data is read as in `hfclf train` (--dataset from --data-dir or $HFCLF_DATA_DIR, or your own file
+with guessed or given columns). Its label names are matched to the model's labels by name (numeric labels are taken
+as the model's class ids); labels the model does not know are an error. Prints loss, accuracy, macro
+precision/recall/F1, weighted F1 and MCC (the metrics of training, keyed like results.json) and writes them to
+--output as JSON.
+
+examples:
+  hfclf eval --model runs/sst2 --dataset sst2                      # the sst2 test split
+  hfclf eval --model runs/sst2 --dataset sst2 --split validation --output dev.json
+  hfclf eval --model runs/mine --test-file held_out.csv --text-columns title,body --label-column tag
+"""
+
+EMBED_EPILOG = """Vectors come from the model's own pooling head: for hfclf models the pooled sentence vector the
+classifier sees (cls, mean, max, attention or cls_mean pooling); any other model (a plain BERT folder, a stock
+BertForSequenceClassification) is mean-pooled over its real tokens, and a log line says so.
+
+--split-sentences embeds every sentence of each document on its own: documents are split after . ! ? (and closing
+quotes) before whitespace, and at line breaks (a simple rule; 'e.g. x' splits too). Each vector is one sentence,
+encoded without its neighbours, so it matches embedding that sentence alone. Sentences are packed into batches of
+similar token length, each truncated to --max-length tokens (a warning counts those). The output records which
+document (doc_id, the input row) and sentence (sentence_id, its position in the document) each vector belongs to.
+
+Output: .npy is a float32 matrix, one row per text (with --split-sentences, FILE.index.csv next to it has
+doc_id, sentence_id, text per row); .parquet has columns doc_id, [sentence_id,] text, embedding.
+
+examples:
+  hfclf embed --model runs/sst2 --input reviews.csv --output reviews.npy
+  hfclf embed --model runs/imdb --input reviews.jsonl --output sentences.parquet --split-sentences --normalize
+"""
+
+EXPORT_EPILOG = """The folder holds model.safetensors, config.json (with auto_map), the model's code files (so
+`trust_remote_code=True` works without hfclf), the tokenizer and README.md, a model card built from results.json:
+Hub metadata (library_name, pipeline_tag, datasets, metrics, model-index), results table, architecture and pooling,
+labels, training arguments and usage. Checkpoints, optimizer states, training_args.bin and predictions stay behind.
+For a LoRA run it holds the adapter (peft format) and hfclf_lora.json, or with --merge a plain merged model that
+loads without peft. `hfclf push` uploads exactly this folder.
+
+examples:
+  hfclf export runs/sst2 exported/sst2
+  hfclf export runs/sst2-lora exported/sst2-merged --merge
+"""
+
+PUSH_EPILOG = """Exports the run (see `hfclf export --help`) into a temporary folder, creates the Hub repo if needed
+and uploads that folder in one commit. The token comes from the usual Hugging Face sources: the HF_TOKEN environment
+variable or `hf auth login`; it is never printed or written to a file.
+
+examples:
+  hfclf push runs/sst2 my-user/sst2-minilm-attention
+  hfclf push runs/sst2-lora my-org/sst2-minilm-lora --private --revision experiment-1
+  hfclf push runs/sst2-lora my-user/sst2-minilm-merged --merge
 """
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _flag(parser, name: str, **kwargs):
+    """Add a flag that also answers to its underscore spelling (--text-column and --text_column)."""
+    names = [name] + (["--" + name[2:].replace("-", "_")] if "-" in name[2:] else [])
+    return parser.add_argument(*names, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hfclf", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=_Formatter)
+    sub = parser.add_subparsers(dest="command", metavar="<command>", title="commands")
+    for name in ("train", "compare"):
+        sub.add_parser(name, help=COMMANDS[name], add_help=False)
+
+    def add(name, epilog):
+        return sub.add_parser(
+            name,
+            help=COMMANDS[name],
+            description=COMMANDS[name].capitalize() + ".",
+            epilog=epilog,
+            formatter_class=_Formatter,
+        )
+
+    def common(p, output_help):
+        _flag(p, "--model", required=True, help="Model folder: the output of `hfclf train` or `hfclf export`.")
+        _flag(p, "--batch-size", type=int, default=64, help="Texts per batch (default 64).")
+        _flag(p, "--max-length", type=int, default=None, help="Tokens per text (default: the model's limit, <= 512).")
+        _flag(p, "--device", default="auto", help="auto (GPU if available), cpu, cuda or cuda:N.")
+        _flag(p, "--output", default=None, help=output_help)
+
+    p = add("predict", PREDICT_EPILOG)
+    common(p, "Output file: .csv, .tsv or .jsonl (default: JSON lines on stdout).")
+    _flag(p, "--input", required=True, help="csv/tsv/json/jsonl/parquet file, .txt (one text per line), or - (stdin).")
+    _flag(p, "--text-column", default=None, help="Text column of a table (default: guessed).")
+    _flag(p, "--top-k", type=int, default=0, help="Also write the K most likely labels and their scores.")
+
+    p = add("eval", EVAL_EPILOG)
+    common(p, "Write the metrics to this JSON file.")
+    _flag(p, "--dataset", default=None, help="sst2, imdb, ag_news or rt_polarity.")
+    _flag(p, "--data-dir", default=None, help="Folder of the named datasets (default: $HFCLF_DATA_DIR, else the Hub).")
+    _flag(p, "--test-file", default=None, help="Your labelled csv/tsv/json/jsonl/parquet file (optionally .gz).")
+    _flag(p, "--text-columns", default=None, help="Text column(s) of --test-file, comma-separated (default: guessed).")
+    _flag(p, "--label-column", default=None, help="Label column of --test-file (default: guessed).")
+    _flag(p, "--split", default="test", choices=["test", "validation"], help="Split of --dataset (default test).")
+
+    p = add("embed", EMBED_EPILOG)
+    common(p, "Output file: .npy (float32 matrix) or .parquet (doc_id, sentence_id, text, embedding).")
+    _flag(p, "--input", required=True, help="csv/tsv/json/jsonl/parquet file, .txt (one text per line), or - (stdin).")
+    _flag(p, "--text-column", default=None, help="Text column of a table (default: guessed).")
+    _flag(p, "--split-sentences", action="store_true", help="One vector per sentence of each document.")
+    _flag(p, "--normalize", action="store_true", help="Scale every vector to unit length.")
+
+    p = add("export", EXPORT_EPILOG)
+    p.add_argument("run_dir", help="Output folder of `hfclf train`.")
+    p.add_argument("output_dir", help="Folder to write (must be empty or new).")
+    _flag(p, "--merge", action="store_true", help="LoRA run: merge the adapter and write a plain model.")
+    _flag(p, "--overwrite", action="store_true", help="Delete a non-empty output_dir first.")
+    _flag(p, "--repo-id", default=None, help="Hub repo id to name in the model card's usage (user/name).")
+
+    p = add("push", PUSH_EPILOG)
+    p.add_argument("run_dir", help="Output folder of `hfclf train`.")
+    p.add_argument("repo_id", help="Hub repo, user/name or org/name (created if missing).")
+    _flag(p, "--private", action="store_true", help="Create the repo private (an existing repo keeps its setting).")
+    _flag(p, "--revision", default=None, help="Branch to push to (created if missing; default main).")
+    _flag(p, "--merge", action="store_true", help="LoRA run: push a plain merged model instead of the adapter.")
+    _flag(p, "--commit-message", default="Upload hfclf model", help="Commit message.")
+    return parser
+
+
+def _run(args) -> int:
+    if args.command == "predict":
+        from .predict import predict
+
+        predict(
+            args.model,
+            args.input,
+            args.output,
+            text_column=args.text_column,
+            top_k=args.top_k,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            device=args.device,
+        )
+    elif args.command == "eval":
+        import json
+
+        from .data import DataArguments
+        from .predict import evaluate_model, format_metrics
+
+        if not (args.dataset or args.test_file):
+            raise HfclfInputError("hfclf eval needs data: pass --dataset NAME or --test-file FILE.")
+        if args.test_file and args.split != "test":
+            raise HfclfInputError("--test-file is the test split; drop --split validation.")
+        data_args = DataArguments(
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            test_file=args.test_file,
+            text_columns=args.text_columns,
+            label_column=args.label_column,
+            max_length=args.max_length or 512,
+        )
+        metrics = evaluate_model(
+            args.model, data_args, split=args.split, batch_size=args.batch_size, device=args.device
+        )
+        print(format_metrics(metrics), flush=True)
+        if args.output:
+            with open(args.output, "w") as f:
+                json.dump(metrics, f, indent=2)
+    elif args.command == "embed":
+        from .predict import embed
+
+        if not args.output:
+            raise HfclfInputError("hfclf embed needs --output FILE.npy or FILE.parquet.")
+        embed(
+            args.model,
+            args.input,
+            args.output,
+            text_column=args.text_column,
+            split=args.split_sentences,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            normalize=args.normalize,
+            device=args.device,
+        )
+    elif args.command == "export":
+        from .hub import export
+
+        folder = export(args.run_dir, args.output_dir, merge=args.merge, overwrite=args.overwrite, repo_id=args.repo_id)
+        print(f"Exported {args.run_dir} to {folder}", flush=True)
+    elif args.command == "push":
+        from .hub import push
+
+        push(
+            args.run_dir,
+            args.repo_id,
+            private=args.private or None,
+            revision=args.revision,
+            merge=args.merge,
+            commit_message=args.commit_message,
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `hfclf` console script; bad input prints one `error:` line and returns 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command == "train":
+    if argv and argv[0] == "train":
         from .finetune import main as train_main
 
-        return train_main(rest)
-    print(f"error: unknown command '{command}'; run `hfclf --help` for the list.", file=sys.stderr)
-    return 2
+        return train_main(argv[1:])
+    if argv and argv[0] == "compare":
+        from .compare import main as compare_main
+
+        return compare_main(argv[1:])
+    parser = build_parser()
+    if not argv:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help (0) or a usage error (2, already reported by argparse)
+        return int(exit.code or 0)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    try:
+        return _run(args)
+    except HfclfInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
 
 
 if __name__ == "__main__":

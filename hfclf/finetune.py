@@ -324,12 +324,22 @@ def run_finetune(
     label_names = raw["train"].features["label"].names
     weights = class_weights_for(model_args.class_weights, np.asarray(raw["train"]["label"]), len(label_names))
     model = build_model(model_args, tokenizer, label_names, weights, data_args.max_length)
+    lora_spec = None
+    if model_args.lora:  # LoRA adapters on the encoder; the pooling head and classifier stay fully trained
+        from .lora import apply_lora, base_model_spec
+
+        lora_spec = base_model_spec(model_args, model)
+        model = apply_lora(model, model_args, model_args.arch)
+        training_args.label_names = ["labels"]  # PeftModel hides the signature: keeps eval loss and best-model pick
     num_parameters = sum(p.numel() for p in model.parameters())
     num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info(
         "Model %s: %s parameters (%s trainable)", type(model).__name__, f"{num_parameters:,}", f"{num_trainable:,}"
     )
 
+    from .hub import redact_command, take_over_trainer_push
+
+    hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     callbacks = []
     if model_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
@@ -358,6 +368,12 @@ def run_finetune(
         test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
         test_metrics = test_output.metrics
     trainer.save_model()  # the best model (reloaded at the end) and the tokenizer
+    if lora_spec is not None and trainer.is_world_process_zero():
+        from .lora import MERGED_SUBDIR, merge_lora_run, save_lora_run
+
+        save_lora_run(output_dir, lora_spec)
+        if model_args.merge_lora:
+            merge_lora_run(output_dir, output_dir / MERGED_SUBDIR)
 
     results = {
         "train": train_metrics,
@@ -376,7 +392,7 @@ def run_finetune(
         "data_sizes": {split: len(ds) for split, ds in raw.items()},
         "hardware": hardware_description(),
         "num_processes": training_args.world_size,
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": " ".join(redact_command([Path(sys.argv[0]).name, *sys.argv[1:]])),
         "arguments": {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()},
         "versions": library_versions(),
         "log_history": trainer.state.log_history,
@@ -396,6 +412,10 @@ def run_finetune(
         steps_per_epoch = trainer.state.max_steps / max(training_args.num_train_epochs, 1e-9)
         plot_loss(trainer.state.log_history, output_dir / "loss.png", title, steps_per_epoch=steps_per_epoch)
         print_summary(results, output_dir)
+        if hub_push:
+            from .hub import push
+
+            push(output_dir, merge=model_args.merge_lora, **hub_push)  # with --merge_lora: the merged model
     return results
 
 

@@ -75,8 +75,31 @@ class ModelArguments:
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after this many evaluations without improvement of the main metric."}
     )
+    # LoRA (peft), see hfclf.lora
+    lora: bool = field(
+        default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights (--arch pooled or hf)."}
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA path."})
+    lora_target_modules: str | None = field(
+        default=None,
+        metadata={
+            "help": "Comma-separated layers to adapt, e.g. query,value. Default: per encoder family (BERT, RoBERTa, "
+            "ELECTRA: query,value; DistilBERT: q_lin,v_lin; ...)."
+        },
+    )
+    merge_lora: bool = field(
+        default=False, metadata={"help": "With --lora, also write a plain merged model to <output_dir>/merged."}
+    )
 
     def __post_init__(self):
+        if self.lora and self.arch not in ("pooled", "hf"):
+            raise ValueError(f"--lora applies to pretrained encoders (--arch pooled or hf), not --arch {self.arch}.")
+        if self.merge_lora and not self.lora:
+            raise ValueError("--merge-lora needs --lora; add --lora or drop --merge-lora.")
+        if self.lora and self.lora_r < 1:
+            raise ValueError(f"--lora-r must be a positive rank, got {self.lora_r}; pass e.g. --lora-r 8.")
         if self.pooling is None:
             self.pooling = DEFAULT_POOLING.get(self.arch)
         elif self.arch == "hf":

@@ -1,0 +1,194 @@
+"""Share a trained model: `export` writes the shareable folder, `push` uploads exactly that folder to the Hub.
+
+The exported folder holds the weights (safetensors), config.json (with `auto_map`), the model's own code (so
+`trust_remote_code=True` loading works without hfclf), the tokenizer and a generated model card (README.md); no
+checkpoints, optimizer states, `training_args.bin` or predictions. For a LoRA run it holds the peft adapter, or with
+`merge=True` a plain merged model.
+
+The Hub token comes from the usual Hugging Face sources (`HF_TOKEN`, `hf auth login`, or `--hub_token` in training)
+and is handed to `huggingface_hub` only: it is never printed nor written into a file.
+"""
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from huggingface_hub import HfApi
+
+from .errors import HfclfInputError
+from .lora import ADAPTER_CONFIG_FILE, LORA_INFO_FILE, is_lora_dir, merge_lora_run, read_lora_spec
+from .model_card import build_model_card, load_json
+
+logger = logging.getLogger("hfclf")
+
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+# Tokenizer files of every tokenizer family (fast and slow).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+ADAPTER_FILES = (ADAPTER_CONFIG_FILE, "adapter_model.safetensors", LORA_INFO_FILE)
+SECRET_FLAGS = ("--hub_token", "--hub-token", "--token")
+
+
+def check_classifier_dir(path) -> dict:
+    """The config.json of a model folder that has a sequence-classification head; else a one-line error."""
+    path = Path(path)
+    if not path.is_dir():
+        raise HfclfInputError(f"Model folder {path} does not exist; pass the output folder of `hfclf train`.")
+    config = load_json(path / CONFIG_FILE)
+    if config is None:
+        raise HfclfInputError(
+            f"{path} has no {CONFIG_FILE}, so it is not a saved model; pass the output folder of `hfclf train`."
+        )
+    architectures = config.get("architectures") or []
+    if not any(name.endswith("ForSequenceClassification") for name in architectures):
+        found = ", ".join(architectures) or config.get("model_type", "unknown")
+        raise HfclfInputError(
+            f"{path} holds a model without a classifier head ({found}); pass a folder saved from a sequence "
+            "classifier, e.g. the output of `hfclf train`."
+        )
+    return config
+
+
+def _lora_card_inputs(run_dir: Path) -> tuple[dict, dict]:
+    """(base classifier config as a dict, LoRA description) of an unmerged LoRA run, for its model card."""
+    from transformers import AutoConfig
+
+    spec = read_lora_spec(run_dir)
+    adapter = load_json(run_dir / ADAPTER_CONFIG_FILE) or {}
+    encoder = AutoConfig.from_pretrained(spec["encoder"]).to_dict()
+    if spec["arch"] == "pooled":
+        config = {"model_type": "hfclf_pooled_encoder", "encoder_config": encoder, **spec["head"]}
+    else:
+        config = encoder
+    config["id2label"] = spec["id2label"]
+    lora = {"encoder": spec["encoder"], "r": adapter.get("r"), "alpha": adapter.get("lora_alpha")}
+    return config, lora
+
+
+def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, repo_id: str | None = None) -> Path:
+    """Write the shareable folder of a run (see the module docstring) into `output_dir`; returns it."""
+    run_dir, output_dir = Path(run_dir), Path(output_dir)
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
+        if not overwrite:
+            raise HfclfInputError(
+                f"Export folder {output_dir} already exists and is not empty. Pass --overwrite to replace it, or "
+                "choose another folder."
+            )
+        shutil.rmtree(output_dir) if output_dir.is_dir() else output_dir.unlink()
+    if not run_dir.is_dir():
+        raise HfclfInputError(f"Run folder {run_dir} does not exist; pass the output folder of `hfclf train`.")
+    results = load_json(run_dir / "results.json")
+    lora = None
+    if is_lora_dir(run_dir):
+        if merge:
+            merge_lora_run(run_dir, output_dir)
+            config = check_classifier_dir(output_dir)
+        else:
+            config, lora = _lora_card_inputs(run_dir)
+            _copy_files(run_dir, output_dir, ADAPTER_FILES + TOKENIZER_FILES)
+    else:
+        if merge:
+            raise HfclfInputError(f"--merge needs a LoRA run folder, and {run_dir} holds a full model; drop --merge.")
+        config = check_classifier_dir(run_dir)
+        names = [p.name for p in run_dir.iterdir() if p.suffix in (".safetensors", ".py")]
+        _copy_files(run_dir, output_dir, (CONFIG_FILE, *sorted(names), *TOKENIZER_FILES))
+    card = build_model_card(config, results, repo_id=repo_id, lora=lora)
+    (output_dir / CARD_FILE).write_text(card)
+    logger.info("Exported %s to %s", run_dir, output_dir)
+    return output_dir
+
+
+def _copy_files(source: Path, target: Path, names) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in dict.fromkeys(names):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
+
+
+def push(
+    run_dir,
+    repo_id: str,
+    private: bool | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    merge: bool = False,
+    commit_message: str = "Upload hfclf model",
+) -> str:
+    """Export `run_dir` into a temporary folder and upload exactly that folder to the Hub repo `repo_id`.
+
+    `token=None` uses the token of the usual Hugging Face sources (HF_TOKEN, `hf auth login`). Returns the URL of
+    the commit (or of the repo).
+    """
+    if "/" not in repo_id:
+        raise HfclfInputError(f"Hub repo id '{repo_id}' needs a namespace; pass it as user/name or org/name.")
+    api = HfApi(token=token)
+    with tempfile.TemporaryDirectory(prefix="hfclf-export-") as tmp:
+        folder = export(run_dir, Path(tmp) / "model", merge=merge, repo_id=repo_id)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=repo_id, folder_path=str(folder), revision=revision, commit_message=commit_message
+        )
+    url = str(getattr(info, "commit_url", None) or info or f"https://huggingface.co/{repo_id}")
+    print(f"Pushed {run_dir} to {repo_id}{f' (branch {revision})' if revision else ''}: {url}", flush=True)
+    return url
+
+
+def take_over_trainer_push(training_args) -> dict | None:
+    """With `--push_to_hub`, stop `Trainer` from pushing (its own card, every checkpoint) and return the settings
+    for [`push`], which uploads the exported folder once, after training. None without `--push_to_hub`."""
+    if not training_args.push_to_hub:
+        return None
+    if not training_args.hub_model_id:
+        raise HfclfInputError("--push_to_hub needs --hub_model_id user/name (the Hub repo to create or update).")
+    training_args.push_to_hub = False
+    return {
+        "repo_id": training_args.hub_model_id,
+        "private": training_args.hub_private_repo,
+        "revision": training_args.hub_revision,
+        "token": training_args.hub_token,
+    }
+
+
+def redact_command(words: list[str]) -> list[str]:
+    """Command-line words with the values of token flags replaced, for logs and results.json."""
+    redacted, hide_next = [], False
+    for word in words:
+        if hide_next:
+            redacted.append("<redacted>")
+            hide_next = False
+        elif word in SECRET_FLAGS:
+            redacted.append(word)
+            hide_next = True
+        elif word.split("=", 1)[0] in SECRET_FLAGS:
+            redacted.append(word.split("=", 1)[0] + "=<redacted>")
+        else:
+            redacted.append(word)
+    return redacted
+
+
+def folder_files(folder) -> dict[str, bytes]:
+    """Every file under `folder` by relative path, with its bytes (used to compare exports and uploads)."""
+    folder = Path(folder)
+    return {
+        str(path.relative_to(folder)).replace(os.sep, "/"): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+__all__ = ["export", "push", "check_classifier_dir", "take_over_trainer_push", "redact_command", "folder_files"]

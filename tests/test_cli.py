@@ -1,0 +1,273 @@
+"""The `hfclf` command: subcommand dispatch and help, predict, eval and embed on a tiny trained model, bad input."""
+
+import io
+import json
+import logging
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from hfclf.cli import COMMANDS, main
+from hfclf.predict import split_sentences
+
+QUICK = ["--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--max_length", "32", "--seed", "3"]
+TEXTS = ["a great and moving film", "dull , boring plot", "the acting was really wonderful and fun"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_encoder_dir, toy_data):
+    """A pooled (mean) classifier trained for one epoch on the toy data."""
+    from hfclf.finetune import main as train
+
+    out = tmp_path_factory.mktemp("cli") / "run"
+    files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        assert (
+            train(["--model", str(tiny_encoder_dir), "--pooling", "mean", "--output_dir", str(out), *files, *QUICK])
+            == 0
+        )
+    return out
+
+
+def cli(argv, capsys):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def reference_probabilities(run_dir, texts):
+    model = AutoModelForSequenceClassification.from_pretrained(run_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(run_dir)
+    with torch.no_grad():
+        logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+    return logits.softmax(-1).numpy(), [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+
+# ------------------------------------------------------------------------------------------------------- dispatch
+
+
+def test_help_lists_every_subcommand(capsys):
+    code, out, _ = cli(["--help"], capsys)
+    assert code == 0
+    for command in ("train", "compare", "predict", "eval", "embed", "export", "push"):
+        assert command in COMMANDS and f"    {command}" in out
+    assert "examples:" in out
+
+
+@pytest.mark.parametrize("command", ["predict", "eval", "embed", "export", "push"])
+def test_subcommand_help_has_examples(command, capsys):
+    code, out, _ = cli([command, "--help"], capsys)
+    assert code == 0
+    assert "examples:" in out and f"hfclf {command} " in out
+
+
+def test_unknown_subcommand_and_missing_flags_exit_2(capsys):
+    assert cli(["frobnicate"], capsys)[0] == 2
+    assert cli([], capsys)[0] == 2
+    code, _, err = cli(["predict", "--input", "x.txt"], capsys)  # no --model
+    assert code == 2 and "--model" in err
+
+
+def test_train_and_compare_dispatch(monkeypatch):
+    import hfclf.compare
+    import hfclf.finetune
+
+    seen = {}
+    monkeypatch.setattr(hfclf.finetune, "main", lambda argv: seen.setdefault("train", argv) and 0)
+    monkeypatch.setattr(hfclf.compare, "main", lambda argv: seen.setdefault("compare", argv) and 0)
+    assert main(["train", "--dataset", "sst2"]) == 0
+    assert main(["compare", "--x", "1"]) == 0
+    assert seen == {"train": ["--dataset", "sst2"], "compare": ["--x", "1"]}
+
+
+# -------------------------------------------------------------------------------------------------------- predict
+
+
+def test_predict_csv_to_csv_in_input_order_with_top_k(run_dir, tmp_path, capsys):
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"id": [1, 2, 3], "review": TEXTS}).to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    code, _, err = cli(["predict", "--model", run_dir, "--input", source, "--output", out, "--top-k", "2"], capsys)
+    assert code == 0, err
+    rows = pd.read_csv(out)
+    probabilities, names = reference_probabilities(run_dir, TEXTS)
+    assert rows["text"].tolist() == TEXTS
+    assert list(rows.columns[:3]) == ["text", "label", "score"]
+    assert {f"prob_{n}" for n in names} | {"top1_label", "top2_score"} <= set(rows.columns)
+    np.testing.assert_allclose(rows[[f"prob_{n}" for n in names]].to_numpy(), probabilities, atol=1e-5)
+    assert rows["label"].tolist() == [names[i] for i in probabilities.argmax(-1)]
+    assert (rows["top1_label"] == rows["label"]).all()
+    assert (rows["top1_score"] >= rows["top2_score"]).all()
+
+
+def test_predict_txt_and_stdin_to_jsonl(run_dir, tmp_path, capsys, monkeypatch):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(TEXTS) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert cli(["predict", "--model", run_dir, "--input", source, "--output", out], capsys)[0] == 0
+    from_file = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in from_file] == TEXTS
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(TEXTS)))
+    code, stdout, _ = cli(["predict", "--model", run_dir, "--input", "-", "--batch-size", "2"], capsys)
+    assert code == 0
+    from_stdin = [json.loads(line) for line in stdout.splitlines()]
+    assert [r["label"] for r in from_stdin] == [r["label"] for r in from_file]
+    assert [r["score"] for r in from_stdin] == pytest.approx([r["score"] for r in from_file], abs=1e-5)
+
+
+def one_error_line(code, err):
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_predict_bad_input(run_dir, tiny_encoder_dir, tmp_path, capsys):
+    base = ["predict", "--model", run_dir, "--output", tmp_path / "o.csv", "--input"]
+    assert "does not exist" in one_error_line(*cli([*base, tmp_path / "missing.csv"], capsys)[::2])
+    assert "is a folder" in one_error_line(*cli([*base, tmp_path], capsys)[::2])
+    garbled = tmp_path / "garbled.parquet"
+    garbled.write_bytes(b"\x00\x01not parquet")
+    assert "Could not read" in one_error_line(*cli([*base, garbled], capsys)[::2])
+
+    no_text = tmp_path / "no_text.csv"
+    pd.DataFrame({"body": TEXTS}).to_csv(no_text, index=False)
+    message = one_error_line(*cli([*base, no_text], capsys)[::2])
+    assert "No text column" in message and "body" in message and "--text-column" in message
+    assert cli([*base, no_text, "--text-column", "body"], capsys)[0] == 0
+    message = one_error_line(*cli([*base, no_text, "--text-column", "nope"], capsys)[::2])
+    assert "'nope' not found" in message
+
+    blank = tmp_path / "blank.txt"
+    blank.write_text("good\n\nbad\n  \nfine\n")
+    message = one_error_line(*cli([*base, blank], capsys)[::2])
+    assert "2 empty" in message and "line 2, 4" in message
+
+    good = tmp_path / "good.txt"
+    good.write_text("\n".join(TEXTS))
+    message = one_error_line(*cli(["predict", "--model", tiny_encoder_dir, "--input", good], capsys)[::2])
+    assert "without a classifier head" in message and "BertModel" in message
+    message = one_error_line(*cli(["predict", "--model", tmp_path, "--input", good], capsys)[::2])
+    assert "no config.json" in message
+    assert "--top-k" in one_error_line(*cli([*base, no_text, "--text-column", "body", "--top-k", "5"], capsys)[::2])
+    assert ".jsonl" in one_error_line(*cli([*base[:-3], "--output", tmp_path / "o.xlsx", "--input", good], capsys)[::2])
+
+
+# ----------------------------------------------------------------------------------------------------------- eval
+
+
+def test_eval_reproduces_training_metrics(run_dir, toy_data, tmp_path, capsys):
+    out = tmp_path / "metrics.json"
+    code, stdout, err = cli(["eval", "--model", run_dir, "--test-file", toy_data["test"], "--output", out], capsys)
+    assert code == 0, err
+    metrics = json.loads(out.read_text())
+    expected = json.loads((run_dir / "results.json").read_text())["test"]
+    for key in ("test_accuracy", "test_f1_macro", "test_mcc", "test_samples", "test_precision_macro"):
+        assert metrics[key] == pytest.approx(expected[key]), key
+    assert metrics["test_loss"] == pytest.approx(expected["test_loss"], abs=1e-4)
+    assert "test_accuracy" in stdout and "test_f1_weighted" in stdout
+
+
+def test_eval_maps_labels_by_name_and_rejects_unknown(run_dir, toy_data, tmp_path, capsys):
+    # the same test data with labels given as the model's class ids, and in another column
+    df = pd.read_csv(toy_data["test"])
+    df["tag"] = df.pop("sentiment").map({"neg": 0, "pos": 1})
+    ids = tmp_path / "ids.csv"
+    df.to_csv(ids, index=False)
+    code, _, err = cli(["eval", "--model", run_dir, "--test-file", ids, "--label-column", "tag"], capsys)
+    assert code == 0, err
+
+    df["tag"] = df["tag"].map({0: "neg", 1: "neutral"})
+    unknown = tmp_path / "unknown.csv"
+    df.to_csv(unknown, index=False)
+    message = one_error_line(
+        *cli(["eval", "--model", run_dir, "--test-file", unknown, "--label-column", "tag"], capsys)[::2]
+    )
+    assert "neutral" in message and "model" in message
+    assert "--dataset" in one_error_line(*cli(["eval", "--model", run_dir], capsys)[::2])
+    message = one_error_line(*cli(["eval", "--model", run_dir, "--test-file", tmp_path / "nope.csv"], capsys)[::2])
+    assert "does not exist" in message
+
+
+def test_eval_named_dataset(run_dir, data_dir, capsys):
+    # the toy model's labels (neg, pos) are not SST-2's (negative, positive): a clear error, by name
+    message = one_error_line(
+        *cli(["eval", "--model", run_dir, "--dataset", "sst2", "--data-dir", data_dir], capsys)[::2]
+    )
+    assert "negative" in message and "neg" in message
+
+
+# ---------------------------------------------------------------------------------------------------------- embed
+
+
+def test_embed_npy_uses_the_models_pooling_head(run_dir, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(TEXTS))
+    out = tmp_path / "vectors.npy"
+    assert cli(["embed", "--model", run_dir, "--input", source, "--output", out], capsys)[0] == 0
+    vectors = np.load(out)
+    assert vectors.dtype == np.float32 and vectors.shape == (3, 32)
+
+    model = AutoModelForSequenceClassification.from_pretrained(run_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(run_dir)
+    with torch.no_grad():
+        expected = model.model(**tokenizer(TEXTS, padding=True, return_tensors="pt")).pooler_output
+    np.testing.assert_allclose(vectors, expected.numpy(), atol=1e-5)
+
+    assert cli(["embed", "--model", run_dir, "--input", source, "--output", out, "--normalize"], capsys)[0] == 0
+    np.testing.assert_allclose(np.linalg.norm(np.load(out), axis=-1), 1.0, atol=1e-5)
+
+
+def test_split_sentences():
+    assert split_sentences('It was good. "Really!" Then?  Yes\nnew line') == [
+        "It was good.",
+        '"Really!"',
+        "Then?",
+        "Yes",
+        "new line",
+    ]
+
+
+def test_embed_split_sentences_parquet(run_dir, tmp_path, capsys):
+    documents = ["Great film. Boring plot!", "Wonderful.", "dull and weak. fun? the end"]
+    source = tmp_path / "docs.jsonl"
+    pd.DataFrame({"text": documents}).to_json(source, orient="records", lines=True)
+    out = tmp_path / "sentences.parquet"
+    code, _, err = cli(["embed", "--model", run_dir, "--input", source, "--output", out, "--split-sentences"], capsys)
+    assert code == 0, err
+    df = pd.read_parquet(out)
+    assert list(df.columns) == ["doc_id", "sentence_id", "text", "embedding"]
+    assert df[["doc_id", "sentence_id"]].values.tolist() == [[0, 0], [0, 1], [1, 0], [2, 0], [2, 1], [2, 2]]
+    assert df["text"].tolist() == ["Great film.", "Boring plot!", "Wonderful.", "dull and weak.", "fun?", "the end"]
+
+    # each sentence's vector is that sentence embedded alone
+    alone = tmp_path / "alone.txt"
+    alone.write_text("\n".join(df["text"]))
+    assert cli(["embed", "--model", run_dir, "--input", alone, "--output", tmp_path / "alone.npy"], capsys)[0] == 0
+    np.testing.assert_allclose(np.stack(df["embedding"]), np.load(tmp_path / "alone.npy"), atol=1e-5)
+
+    npy = tmp_path / "sentences.npy"
+    assert cli(["embed", "--model", run_dir, "--input", source, "--output", npy, "--split-sentences"], capsys)[0] == 0
+    index = pd.read_csv(tmp_path / "sentences.index.csv")
+    assert len(index) == len(np.load(npy)) == 6 and list(index.columns) == ["doc_id", "sentence_id", "text"]
+
+
+def test_embed_plain_encoder_falls_back_to_mean_pooling(tiny_encoder_dir, tmp_path, capsys, caplog):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(TEXTS))
+    with caplog.at_level(logging.INFO, logger="hfclf"):
+        code, _, err = cli(
+            ["embed", "--model", tiny_encoder_dir, "--input", source, "--output", tmp_path / "v.npy"], capsys
+        )
+    assert code == 0, err
+    assert "mean pooling" in caplog.text
+    assert np.load(tmp_path / "v.npy").shape == (3, 32)
+    assert ".npy or .parquet" in one_error_line(
+        *cli(["embed", "--model", tiny_encoder_dir, "--input", source, "--output", tmp_path / "v.csv"], capsys)[::2]
+    )

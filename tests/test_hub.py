@@ -1,0 +1,237 @@
+"""Sharing: `hfclf export`, the model card, `hfclf push` and `--push_to_hub` in training, without network.
+
+The Hub client is replaced at its boundary (`hfclf.hub.HfApi`) by a fake that records what would be uploaded.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import yaml
+from huggingface_hub import ModelCard
+
+import hfclf.hub
+from hfclf.cli import main
+from hfclf.hub import folder_files
+from hfclf.model_card import card_metadata
+
+TOKEN = "hf_fake_secret_token_123"
+QUICK = ["--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--max_length", "32", "--seed", "5"]
+
+
+class FakeHfApi:
+    """Records create_repo / create_branch / upload_folder calls, and the uploaded folder's files."""
+
+    calls: list = []
+    uploads: list = []
+
+    def __init__(self, token=None, **kwargs):
+        FakeHfApi.calls.append(("init", token))
+
+    def create_repo(self, repo_id, private=None, exist_ok=False, **kwargs):
+        FakeHfApi.calls.append(("create_repo", repo_id, private, exist_ok))
+
+    def create_branch(self, repo_id, branch, exist_ok=False, **kwargs):
+        FakeHfApi.calls.append(("create_branch", repo_id, branch))
+
+    def upload_folder(self, *, repo_id, folder_path, revision=None, commit_message=None, **kwargs):
+        FakeHfApi.calls.append(("upload_folder", repo_id, revision))
+        FakeHfApi.uploads.append(folder_files(folder_path))
+        return f"https://huggingface.co/{repo_id}/commit/0123"
+
+    @classmethod
+    def reset(cls):
+        cls.calls, cls.uploads = [], []
+
+
+@pytest.fixture(scope="module")
+def pushed_run(tmp_path_factory, tiny_encoder_dir, toy_data):
+    """A run trained with --push_to_hub --hub_model_id (fake Hub, HF_TOKEN set): (run dir, fake calls, uploads, log)."""
+    from hfclf.finetune import main as train
+
+    out = tmp_path_factory.mktemp("hub") / "run"
+    files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
+    argv = ["--model", str(tiny_encoder_dir), "--pooling", "attention", "--output_dir", str(out), *files, *QUICK]
+    FakeHfApi.reset()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("HF_TOKEN", TOKEN)
+        mp.setattr(hfclf.hub, "HfApi", FakeHfApi)
+        mp.setattr(sys, "argv", ["hfclf-train", *argv, "--push_to_hub", "--hub_model_id", "user/x"])
+        code = train(sys.argv[1:] + ["--hub_private_repo", "true"])
+    assert code == 0
+    return out, list(FakeHfApi.calls), list(FakeHfApi.uploads)
+
+
+def run_cli(argv, capfd):
+    code = main([str(a) for a in argv])
+    captured = capfd.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_training_push_uploads_the_exported_folder(pushed_run, tmp_path, capfd):
+    run_dir, calls, uploads = pushed_run
+    assert ("create_repo", "user/x", True, True) in calls and ("upload_folder", "user/x", None) in calls
+    assert len(uploads) == 1  # one push at the end, not one per checkpoint
+    assert run_cli(["export", run_dir, tmp_path / "export", "--repo-id", "user/x"], capfd)[0] == 0
+    assert uploads[0] == folder_files(tmp_path / "export")
+    assert "## Usage" in uploads[0]["README.md"].decode()  # hfclf's card, not the Trainer's
+
+
+def test_export_folder_contents(pushed_run, tmp_path, capfd):
+    run_dir = pushed_run[0]
+    out = tmp_path / "export"
+    code, stdout, _ = run_cli(["export", run_dir, out], capfd)
+    assert code == 0 and "Exported" in stdout
+    names = set(os.listdir(out))
+    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "modeling_pooled_encoder.py"} <= names
+    assert {"configuration_pooled_encoder.py", "modeling_heads.py"} <= names
+    assert not any(n.startswith("checkpoint") or n in ("training_args.bin", "results.json") for n in names)
+    assert all(p.is_file() for p in out.iterdir())
+    assert json.loads((out / "config.json").read_text())["auto_map"]["AutoModelForSequenceClassification"]
+    assert (out / "model.safetensors").read_bytes() == (run_dir / "model.safetensors").read_bytes()
+
+    # a non-empty target is refused (nothing written), unless --overwrite
+    code, _, err = run_cli(["export", run_dir, out], capfd)
+    assert code == 2 and err.startswith("error:") and "--overwrite" in err
+    assert run_cli(["export", run_dir, out, "--overwrite"], capfd)[0] == 0
+    # no classifier head, not a LoRA run for --merge, missing folder
+    assert "error:" in run_cli(["export", tmp_path / "nope", tmp_path / "e2"], capfd)[2]
+    assert "LoRA" in run_cli(["export", run_dir, tmp_path / "e3", "--merge"], capfd)[2]
+
+
+def test_model_card(pushed_run, tmp_path, capfd):
+    run_dir = pushed_run[0]
+    assert run_cli(["export", run_dir, tmp_path / "e", "--repo-id", "user/x"], capfd)[0] == 0
+    text = (tmp_path / "e" / "README.md").read_text()
+    meta = card_metadata(text)
+    assert meta == yaml.safe_load(text.split("---\n")[1])
+    assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "text-classification"
+    assert {"hfclf", "text-classification", "bert", "attention-pooling"} <= set(meta["tags"])
+    assert meta["metrics"] == ["accuracy", "f1"]
+    results = json.loads((run_dir / "results.json").read_text())
+    [entry] = meta["model-index"][0]["results"]
+    assert entry["task"]["type"] == "text-classification" and entry["dataset"]["split"] == "test"
+    accuracy = next(m for m in entry["metrics"] if m["type"] == "accuracy")
+    assert accuracy["value"] == round(results["test"]["test_accuracy"], 4)
+
+    card = ModelCard(text)  # the Hub's own parser accepts the metadata, model-index included
+    data = card.data.to_dict()
+    assert data["pipeline_tag"] == "text-classification" and card.data.eval_results
+    for section in ("## Results", "## Architecture", "## Labels", "## Training", "## Usage"):
+        assert section in text
+    assert "| 0 | neg |" in text and "| 1 | pos |" in text
+    assert 'AutoModelForSequenceClassification.from_pretrained("user/x", trust_remote_code=True)' in text
+    assert 'pipeline("text-classification", model="user/x", trust_remote_code=True)' in text
+    assert "`learning_rate`" in text and "**attention** pooling" in text
+
+
+def test_named_dataset_card_metadata():
+    from hfclf.model_card import build_model_card
+
+    config = {"model_type": "hfclf_lstm", "pooling": "max", "num_layers": 2, "hidden_size": 8, "id2label": {"0": "a"}}
+    results = {"arguments": {"data": {"dataset": "sst2"}}, "eval": {"eval_accuracy": 0.5, "eval_f1_macro": 0.4}}
+    meta = card_metadata(build_model_card(config, results, repo_id="u/m"))
+    assert meta["datasets"] == ["stanfordnlp/sst2"]
+    assert meta["model-index"][0]["results"][0]["dataset"] == {
+        "name": "sst2",
+        "type": "stanfordnlp/sst2",
+        "split": "validation",
+    }
+
+
+def test_push_sends_exactly_the_export_and_never_the_token(pushed_run, tmp_path, capfd, monkeypatch, caplog):
+    run_dir = pushed_run[0]
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(hfclf.hub, "HfApi", FakeHfApi)
+    FakeHfApi.reset()
+    code, stdout, stderr = run_cli(["push", run_dir, "user/name", "--private", "--revision", "dev"], capfd)
+    assert code == 0, stderr
+    assert FakeHfApi.calls[1:] == [
+        ("create_repo", "user/name", True, True),
+        ("create_branch", "user/name", "dev"),
+        ("upload_folder", "user/name", "dev"),
+    ]
+    assert run_cli(["export", run_dir, tmp_path / "export", "--repo-id", "user/name"], capfd)[0] == 0
+    [uploaded] = FakeHfApi.uploads
+    assert uploaded == folder_files(tmp_path / "export")
+
+    # the token is read by huggingface_hub itself: never in output, logs, uploaded or run files
+    assert TOKEN not in stdout + stderr + caplog.text
+    assert not any(TOKEN.encode() in content for content in uploaded.values())
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    assert "error:" in run_cli(["push", run_dir, "no-namespace"], capfd)[2]
+
+
+def test_hub_token_flag_is_redacted():
+    from hfclf.hub import redact_command
+
+    assert redact_command(["x", "--hub_token", "s3cret", "--hub-token=s3cret", "--lr", "1"]) == [
+        "x",
+        "--hub_token",
+        "<redacted>",
+        "--hub-token=<redacted>",
+        "--lr",
+        "1",
+    ]
+
+
+DOWNSTREAM = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["hfclf"] = None
+    sys.modules["peft"] = None
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    folder = sys.argv[1]
+    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with torch.no_grad():
+        probs = model(**tokenizer(TEXTS, padding=True, return_tensors="pt")).logits.softmax(-1)
+    classify = pipeline("text-classification", model=folder, trust_remote_code=True)
+    print("RESULTS" + json.dumps({"probs": probs.tolist(), "pipeline": classify(TEXTS)}))
+    """
+)
+TEXTS = ["a great and moving film", "dull , boring plot"]
+
+
+def downstream_predictions(folder, tmp_path):
+    """Load and run `folder` in a subprocess where neither hfclf nor peft can be imported."""
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-c", f"TEXTS = {TEXTS!r}\n" + DOWNSTREAM, str(folder)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.split("RESULTS", 1)[1])
+
+
+def test_exported_folder_predicts_where_hfclf_cannot_be_imported(pushed_run, tmp_path, capfd):
+    import pandas as pd
+
+    run_dir = pushed_run[0]
+    export = tmp_path / "export"
+    assert run_cli(["export", run_dir, export], capfd)[0] == 0
+    result = downstream_predictions(export, tmp_path)
+
+    (tmp_path / "in.txt").write_text("\n".join(TEXTS))
+    assert (
+        run_cli(["predict", "--model", run_dir, "--input", tmp_path / "in.txt", "--output", tmp_path / "p.csv"], capfd)[
+            0
+        ]
+        == 0
+    )
+    expected = pd.read_csv(tmp_path / "p.csv")
+    assert [p["label"] for p in result["pipeline"]] == expected["label"].tolist()
+    np.testing.assert_allclose(result["probs"], expected[["prob_neg", "prob_pos"]].to_numpy(), atol=1e-5)

@@ -1,0 +1,174 @@
+"""LoRA (peft): target modules per encoder family, a LoRA run, reloading the adapter, merging, bad input."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from tiny_models import tiny_pooled_config
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from hfclf import PooledEncoderForSequenceClassification
+from hfclf.cli import main as cli_main
+from hfclf.errors import HfclfInputError
+from hfclf.finetune import main as train
+from hfclf.lora import apply_lora, default_target_modules, load_base_model, load_lora_model
+from hfclf.predict import classify
+
+QUICK = ["--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--max_length", "32", "--seed", "11"]
+LORA = ["--lora", "--lora_r", "4", "--lora_alpha", "8", "--merge_lora", "--learning_rate", "1e-2"]
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory, tiny_encoder_dir, toy_data):
+    """(run dir, stdout) of a LoRA run with attention pooling and --merge_lora on the toy data."""
+    out = tmp_path_factory.mktemp("lora") / "run"
+    files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
+    argv = ["--model", str(tiny_encoder_dir), "--pooling", "attention", "--output_dir", str(out), *files, *QUICK, *LORA]
+    with pytest.MonkeyPatch.context() as mp, _capture() as captured:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        assert train(argv) == 0
+    return out, captured.getvalue()
+
+
+class _capture:
+    """Capture stdout inside a module-scoped fixture (capsys is function-scoped)."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+
+        self.buffer = io.StringIO()
+        self._redirect = contextlib.redirect_stdout(self.buffer)
+        self._redirect.__enter__()
+        return self.buffer
+
+    def __exit__(self, *exc):
+        return self._redirect.__exit__(*exc)
+
+
+def validation_accuracy(model, folder, toy_data) -> float:
+    df = pd.read_csv(toy_data["validation"])
+    label2id = {name: int(i) for i, name in model.config.id2label.items()}
+    labels = df["sentiment"].map(label2id).to_numpy()
+    logits, _ = classify(model.eval(), AutoTokenizer.from_pretrained(folder), df["review"].tolist(), batch_size=8)
+    return float((logits.argmax(-1) == labels).mean())
+
+
+def test_default_target_modules_per_family():
+    from transformers import BertConfig, DistilBertConfig, RobertaConfig
+
+    assert default_target_modules(BertConfig()) == ["query", "value"]
+    assert default_target_modules(RobertaConfig()) == ["query", "value"]
+    assert default_target_modules(DistilBertConfig()) == ["q_lin", "v_lin"]
+
+    class Unknown:
+        model_type = "no-such-encoder"
+
+    with pytest.raises(HfclfInputError, match="--lora-target-modules"):
+        default_target_modules(Unknown())
+
+
+@pytest.mark.parametrize("model_type, target", [("distilbert", "q_lin"), ("roberta", "query")])
+def test_apply_lora_trains_adapters_and_head_only(model_type, target, capsys):
+    from hfclf.training_args import ModelArguments
+
+    model = PooledEncoderForSequenceClassification(tiny_pooled_config("attention", model_type, num_labels=3))
+    peft_model = apply_lora(model, ModelArguments(lora=True, lora_r=2), "pooled")
+    trainable = [name for name, p in peft_model.named_parameters() if p.requires_grad]
+    assert any(f"{target}.lora_A" in name for name in trainable)
+    assert any("classifier.modules_to_save" in name for name in trainable)
+    assert any("attention_pooling.modules_to_save" in name for name in trainable)
+    assert not any("word_embeddings" in name or name.endswith(f"{target}.base_layer.weight") for name in trainable)
+    assert "trainable parameters of" in capsys.readouterr().out
+
+    with pytest.raises(HfclfInputError, match="not found"):
+        apply_lora(
+            PooledEncoderForSequenceClassification(tiny_pooled_config()),
+            ModelArguments(lora_target_modules="nope"),
+            "pooled",
+        )
+
+
+def test_lora_bad_flags_exit_2(tiny_encoder_dir, toy_data, tmp_path, capsys):
+    files = ["--train_file", str(toy_data["train"]), "--output_dir", str(tmp_path / "x")]
+    assert train(["--arch", "lstm", "--lora", "--model", str(tiny_encoder_dir), *files]) == 2
+    assert "--arch pooled or hf" in capsys.readouterr().err
+    assert train(["--merge_lora", "--model", str(tiny_encoder_dir), *files]) == 2
+    assert "--merge-lora needs --lora" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_lora_run_outputs(lora_run):
+    run_dir, stdout = lora_run
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "hfclf_lora.json", "tokenizer.json"} <= names
+    assert {"results.json", "predictions.csv", "merged"} <= names and "model.safetensors" not in names
+    assert "trainable parameters of" in stdout and "%" in stdout
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["arguments"]["model"]["lora"] and results["arguments"]["model"]["lora_r"] == 4
+    assert results["num_trainable_parameters"] < results["num_parameters"] / 10
+    assert results["eval"]["eval_loss"] > 0 and results["best_checkpoint"]  # label_names: eval loss, best model
+    adapter = json.loads((run_dir / "adapter_config.json").read_text())
+    assert adapter["peft_type"] == "LORA" and set(adapter["modules_to_save"]) == {"classifier", "attention_pooling"}
+    adapter_size = (run_dir / "adapter_model.safetensors").stat().st_size
+    assert adapter_size < (run_dir / "merged" / "model.safetensors").stat().st_size / 10
+
+
+def test_lora_and_merged_models_reproduce_eval_accuracy(lora_run, toy_data, tmp_path, capsys):
+    from peft import PeftModel
+
+    run_dir = lora_run[0]
+    expected = json.loads((run_dir / "results.json").read_text())["eval"]["eval_accuracy"]
+
+    # the adapter on its base, in peft's format
+    peft_model = PeftModel.from_pretrained(load_base_model(run_dir), str(run_dir))
+    assert validation_accuracy(peft_model, run_dir, toy_data) == pytest.approx(expected)
+    assert validation_accuracy(load_lora_model(run_dir), run_dir, toy_data) == pytest.approx(expected)
+
+    # the merged model of --merge_lora and of `hfclf export --merge`: plain models, no peft
+    export = tmp_path / "export"
+    assert cli_main(["export", str(run_dir), str(export), "--merge"]) == 0
+    assert not (export / "adapter_config.json").exists() and (export / "model.safetensors").is_file()
+    for folder in (run_dir / "merged", export):
+        merged = AutoModelForSequenceClassification.from_pretrained(folder)
+        assert type(merged).__name__ == "PooledEncoderForSequenceClassification"
+        assert validation_accuracy(merged, folder, toy_data) == pytest.approx(expected)
+
+    # and the same through `hfclf eval` on the LoRA run folder itself
+    out = tmp_path / "m.json"
+    args = ["eval", "--model", str(run_dir), "--test-file", str(toy_data["validation"]), "--output", str(out)]
+    assert cli_main(args) == 0
+    assert json.loads(out.read_text())["test_accuracy"] == pytest.approx(expected)
+    capsys.readouterr()
+
+
+def test_merged_export_loads_without_peft_or_hfclf(lora_run, tmp_path):
+    from test_hub import downstream_predictions
+
+    run_dir = lora_run[0]
+    export = tmp_path / "export"
+    assert cli_main(["export", str(run_dir), str(export), "--merge"]) == 0
+    result = downstream_predictions(export, tmp_path)
+    model = load_lora_model(run_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(run_dir)
+    import torch
+
+    with torch.no_grad():
+        texts = ["a great and moving film", "dull , boring plot"]
+        expected = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.softmax(-1).numpy()
+    np.testing.assert_allclose(result["probs"], expected, atol=1e-5)
+
+
+def test_lora_export_without_merge_is_the_adapter(lora_run, tmp_path):
+    from hfclf.model_card import card_metadata
+
+    run_dir = lora_run[0]
+    export = tmp_path / "adapter"
+    assert cli_main(["export", str(run_dir), str(export)]) == 0
+    assert {p.name for p in export.iterdir()} >= {"adapter_config.json", "adapter_model.safetensors", "README.md"}
+    assert (export / "adapter_model.safetensors").read_bytes() == (run_dir / "adapter_model.safetensors").read_bytes()
+    meta = card_metadata((export / "README.md").read_text())
+    assert meta["library_name"] == "peft" and "lora" in meta["tags"] and meta["base_model"]
+    # the exported adapter reloads like the run folder
+    assert load_lora_model(export).peft_config["default"].r == 4
