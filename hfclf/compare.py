@@ -32,6 +32,14 @@ import sys
 from pathlib import Path
 
 from .errors import HfclfInputError
+from .finetune import (
+    flags_to_argv,
+    hardware_description,
+    library_versions,
+    parse_args,
+    read_mapping_file,
+    run_finetune,
+)
 
 logger = logging.getLogger("hfclf")
 
@@ -50,16 +58,8 @@ IDENTITY_COLUMNS = ("variant", "arch", "pooling")
 
 def load_config(path: str) -> dict:
     """Read and check a comparison config file."""
-    if not os.path.isfile(path):
-        raise HfclfInputError(f"Comparison config {path} does not exist; pass a .yaml or .json file.")
-    with open(path) as f:
-        if path.endswith(".json"):
-            config = json.load(f)
-        else:
-            import yaml
-
-            config = yaml.safe_load(f)
-    if not isinstance(config, dict) or not (config.get("variants") or config.get("grid")):
+    config = read_mapping_file(path, what="Comparison config")
+    if not (config.get("variants") or config.get("grid")):
         raise HfclfInputError(f"Comparison config {path} needs a 'variants' list and/or a 'grid' mapping.")
     unknown = set(config) - {"name", "data", "common", "variants", "grid", "description"}
     if unknown:
@@ -92,20 +92,6 @@ def expand_variants(config: dict) -> list[dict]:
     return expanded
 
 
-def flags_to_argv(flags: dict) -> list[str]:
-    """`{"pooling": "mean", "bf16": True}` -> `["--pooling", "mean", "--bf16", "true"]`."""
-    argv = []
-    for key, value in flags.items():
-        if value is None:
-            continue
-        argv.append(f"--{key}")
-        if isinstance(value, list):
-            argv.extend(str(v) for v in value)
-        else:
-            argv.append(str(value).lower() if isinstance(value, bool) else str(value))
-    return argv
-
-
 def variant_argv(config: dict, variant: dict, run_dir: Path, extra: list[str]) -> list[str]:
     """Finetune flags of one variant: shared data, common flags, the variant's own, then command-line extras."""
     argv = flags_to_argv(config.get("data") or {}) + flags_to_argv(config.get("common") or {})
@@ -122,8 +108,6 @@ def variant_argv(config: dict, variant: dict, run_dir: Path, extra: list[str]) -
 
 def run_comparison(config: dict, report_dir: Path, extra: list[str], command: str) -> list[dict]:
     """Run (or skip, or resume) every variant, then write the report; returns one summary row per variant."""
-    from .finetune import parse_args, run_finetune
-
     variants = expand_variants(config)
     report_dir.mkdir(parents=True, exist_ok=True)
     data_cache = {}
@@ -208,7 +192,6 @@ def table_columns(rows: list[dict]) -> list[str]:
 
 def write_report(config: dict, variants: list[dict], rows: list[dict], report_dir: Path, command: str) -> None:
     """results.csv, results.md, accuracy.png, loss_curves.png, confusion matrices and README.md."""
-    from .finetune import hardware_description, library_versions
     from .plots import plot_accuracy_bars, plot_loss_overlay
 
     columns = table_columns(rows)

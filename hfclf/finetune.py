@@ -28,10 +28,10 @@ CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 # ------------------------------------------------------------------------------------------------------ arguments
 
 
-def config_file_to_argv(path: str) -> list[str]:
-    """Turn a YAML/JSON file of `flag: value` pairs into command-line words (later flags override them)."""
+def read_mapping_file(path: str, what: str = "Config file") -> dict:
+    """A YAML or JSON file holding one mapping."""
     if not os.path.isfile(path):
-        raise HfclfInputError(f"Config file {path} does not exist; pass the path of a .yaml or .json file.")
+        raise HfclfInputError(f"{what} {path} does not exist; pass the path of a .yaml or .json file.")
     with open(path) as f:
         if path.endswith(".json"):
             values = json.load(f)
@@ -40,19 +40,27 @@ def config_file_to_argv(path: str) -> list[str]:
 
             values = yaml.safe_load(f)
     if not isinstance(values, dict):
-        raise HfclfInputError(f"Config file {path} must hold a mapping of flag: value pairs, e.g. 'pooling: mean'.")
+        raise HfclfInputError(f"{what} {path} must hold a mapping of key: value pairs, e.g. 'pooling: mean'.")
+    return values
+
+
+def flags_to_argv(flags: dict) -> list[str]:
+    """`{"pooling": "mean", "bf16": True}` -> `["--pooling", "mean", "--bf16", "true"]`; None values are left out."""
     argv = []
-    for key, value in values.items():
+    for key, value in flags.items():
         if value is None:
             continue
         argv.append(f"--{key}")
         if isinstance(value, list):
             argv.extend(str(v) for v in value)
-        elif isinstance(value, bool):
-            argv.append(str(value).lower())
         else:
-            argv.append(str(value))
+            argv.append(str(value).lower() if isinstance(value, bool) else str(value))
     return argv
+
+
+def config_file_to_argv(path: str) -> list[str]:
+    """Turn a YAML/JSON file of `flag: value` pairs into command-line words (later flags override them)."""
+    return flags_to_argv(read_mapping_file(path))
 
 
 def parse_args(argv: list[str] | None = None):

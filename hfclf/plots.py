@@ -1,4 +1,4 @@
-"""Pictures of a run: confusion matrix and loss curves, written as PNG files."""
+"""Pictures of runs and comparisons: confusion matrix, loss curves, accuracy bars, written as PNG files."""
 
 from pathlib import Path
 
@@ -12,6 +12,11 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig, path: str | Path) -> Path:
+
+    return _save(fig, path)
 
 
 def plot_confusion_matrix(gold, predicted, label_names: list[str], path: str | Path, title: str = "") -> Path:
@@ -44,10 +49,7 @@ def plot_confusion_matrix(gold, predicted, label_names: list[str], path: str | P
             )
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     ax.set_title(f"{title} (accuracy {accuracy:.2%})".strip())
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def loss_curves(log_history: list[dict]) -> dict[str, list[tuple[float, float]]]:
@@ -78,10 +80,7 @@ def plot_loss(log_history: list[dict], path: str | Path, title: str = "", steps_
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_accuracy_bars(rows: list[dict], path: str | Path, title: str = "") -> Path:
@@ -106,10 +105,7 @@ def plot_accuracy_bars(rows: list[dict], path: str | Path, title: str = "") -> P
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_loss_overlay(histories: dict[str, list[dict]], path: str | Path, title: str = "") -> Path:
@@ -129,7 +125,4 @@ def plot_loss_overlay(histories: dict[str, list[dict]], path: str | Path, title:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2 if len(histories) > 3 else 1)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
