@@ -15,8 +15,13 @@ def _pyplot():
 
 
 def _save(fig, path: str | Path) -> Path:
+    """Lay out, write and close a figure."""
+    import matplotlib.pyplot as plt
 
-    return _save(fig, path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
 
 
 def plot_confusion_matrix(gold, predicted, label_names: list[str], path: str | Path, title: str = "") -> Path:
