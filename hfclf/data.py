@@ -175,7 +175,11 @@ def load_raw_datasets(data_args: DataArguments, seed: int = 42, need_train: bool
 
 
 def tokenize_datasets(
-    raw: datasets.DatasetDict, tokenizer, max_length: int = 128, num_proc: Optional[int] = None
+    raw: datasets.DatasetDict,
+    tokenizer,
+    max_length: int = 128,
+    num_proc: Optional[int] = None,
+    cache_dir: Optional[str] = None,
 ) -> tuple[datasets.DatasetDict, dict[str, float]]:
     """
     Tokenize every split with a fast tokenizer, truncating to `max_length` tokens and without padding.
@@ -184,8 +188,11 @@ def tokenize_datasets(
     `length` column (tokens per example, used by `group_by_length`); `label` is kept. Padding is left
     to the data collator.
 
-    Returns `(tokenized, stats)`, where `stats` has `tokenize_seconds`, `tokenize_examples_per_second`
-    and `tokenize_tokens_per_second` over all splits.
+    With `cache_dir`, the tokenized splits are cached there as Arrow files keyed by the data's fingerprint
+    (a hash of its content), the tokenizer and `max_length`, and a later run on the same data loads them.
+
+    Returns `(tokenized, stats)`, where `stats` has `tokenize_seconds`, `tokenize_examples_per_second`,
+    `tokenize_tokens_per_second` over all splits, and `tokenize_from_cache`.
     """
     if max_length < 1:
         raise HfclfInputError(
@@ -202,8 +209,24 @@ def tokenize_datasets(
     def tokenize(batch):
         return tokenizer(batch["text"], truncation=True, max_length=max_length, return_length=True)
 
+    cache_files = None
+    if cache_dir is not None:
+        from datasets.fingerprint import Hasher
+
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        key = Hasher.hash((tokenizer, max_length))
+        cache_files = {split: str(Path(cache_dir) / f"{ds._fingerprint}-{key}.arrow") for split, ds in raw.items()}
+    from_cache = cache_files is not None and all(Path(f).exists() for f in cache_files.values())
+
     start = time.perf_counter()
-    tokenized = raw.map(tokenize, batched=True, num_proc=num_proc, remove_columns=["text"], desc="Tokenizing")
+    tokenized = raw.map(
+        tokenize,
+        batched=True,
+        num_proc=num_proc,
+        remove_columns=["text"],
+        desc="Tokenizing",
+        cache_file_names=cache_files,
+    )
     seconds = time.perf_counter() - start
 
     num_examples = sum(len(ds) for ds in tokenized.values())
@@ -212,6 +235,7 @@ def tokenize_datasets(
         "tokenize_seconds": seconds,
         "tokenize_examples_per_second": num_examples / max(seconds, 1e-9),
         "tokenize_tokens_per_second": num_tokens / max(seconds, 1e-9),
+        "tokenize_from_cache": from_cache,
     }
     logger.info(
         "Tokenized %s examples (%s tokens) in %.1fs: %.0f examples/s",

@@ -81,6 +81,9 @@ def _lora_card_inputs(run_dir: Path) -> tuple[dict, dict]:
 def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, repo_id: str | None = None) -> Path:
     """Write the shareable folder of a run (see the module docstring) into `output_dir`; returns it."""
     run_dir, output_dir = Path(run_dir), Path(output_dir)
+    if not run_dir.is_dir():
+        raise HfclfInputError(f"Run folder {run_dir} does not exist; pass the output folder of `hfclf train`.")
+    results = load_json(run_dir / "results.json")  # checked before anything is deleted
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
         if not overwrite:
             raise HfclfInputError(
@@ -88,9 +91,6 @@ def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, re
                 "choose another folder."
             )
         shutil.rmtree(output_dir) if output_dir.is_dir() else output_dir.unlink()
-    if not run_dir.is_dir():
-        raise HfclfInputError(f"Run folder {run_dir} does not exist; pass the output folder of `hfclf train`.")
-    results = load_json(run_dir / "results.json")
     lora = None
     if is_lora_dir(run_dir):
         if merge:

@@ -16,11 +16,20 @@ def data_dir() -> Path:
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session")
+def _datasets_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("hf_datasets_cache")
+
+
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    """Tests never reach the Hub, on any machine."""
+def _offline(monkeypatch, _datasets_cache):
+    """Tests never reach the Hub, on any machine, and cache tokenized data in a temporary folder."""
+    import datasets
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(_datasets_cache))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", _datasets_cache)
 
 
 @pytest.fixture(scope="session")

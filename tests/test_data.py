@@ -188,7 +188,13 @@ def test_tokenize_datasets_no_padding(tmp_path, minilm_tokenizer):
     lengths = train["length"][:]
     assert lengths == [len(ids) for ids in train["input_ids"][:]]
     assert lengths[0] < lengths[1] < lengths[2] == 16
-    assert set(stats) == {"tokenize_seconds", "tokenize_examples_per_second", "tokenize_tokens_per_second"}
+    assert set(stats) == {
+        "tokenize_seconds",
+        "tokenize_examples_per_second",
+        "tokenize_tokens_per_second",
+        "tokenize_from_cache",
+    }
+    assert stats["tokenize_from_cache"] is False
     assert stats["tokenize_examples_per_second"] > 0
 
 
@@ -309,3 +315,22 @@ def test_imdb(data_dir):
     assert {split: len(ds) for split, ds in raw.items()} == {"train": 100, "validation": 2_500, "test": 25_000}
     assert raw["test"].features["label"].names == ["neg", "pos"]
     assert np.bincount(raw["test"]["label"][:]).tolist() == [12_500, 12_500]
+
+
+def test_tokenization_cache_is_reused_and_keyed_by_tokenizer(tmp_path, minilm_tokenizer):
+    raw = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict({"text": ["a good film", "a bad one", "fine"], "label": [1, 0, 1]})}
+    )
+    tokenizer = minilm_tokenizer
+    cache = tmp_path / "cache"
+    first, stats = tokenize_datasets(raw, tokenizer, max_length=16, cache_dir=str(cache))
+    assert not stats["tokenize_from_cache"]
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == 1
+    again, stats = tokenize_datasets(raw, tokenizer, max_length=16, cache_dir=str(cache))
+    assert stats["tokenize_from_cache"]
+    assert again["train"]["input_ids"] == first["train"]["input_ids"]
+    assert sorted(p.name for p in cache.iterdir()) == files  # loaded, not written again
+    # another max_length (or tokenizer) is another cache entry
+    _, stats = tokenize_datasets(raw, tokenizer, max_length=4, cache_dir=str(cache))
+    assert not stats["tokenize_from_cache"] and len(list(cache.iterdir())) == 2
