@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 VARIANTS = {
     "full": ["--learning_rate", "1e-4"],
     "lora": ["--lora", "true", "--lora_r", "8", "--lora_alpha", "16", "--learning_rate", "5e-4"],
@@ -40,8 +39,22 @@ def main() -> int:
     rows = []
     for name, flags in VARIANTS.items():
         run_dir = out / name
-        argv = ["--dataset", "sst2", "--data_dir", args.data_dir, "--pooling", "mean", "--max_length", "66",
-                "--output_dir", str(run_dir), "--overwrite_output_dir", "true", *flags, *extra]
+        argv = [
+            "--dataset",
+            "sst2",
+            "--data_dir",
+            args.data_dir,
+            "--pooling",
+            "mean",
+            "--max_length",
+            "66",
+            "--output_dir",
+            str(run_dir),
+            "--overwrite_output_dir",
+            "true",
+            *flags,
+            *extra,
+        ]
         completed = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True)
         if completed.returncode != 0 or "PEAK" not in completed.stdout:
             print(completed.stderr[-3000:], file=sys.stderr)
@@ -49,20 +62,24 @@ def main() -> int:
         peak = json.loads(completed.stdout.rsplit("PEAK", 1)[1])
         results = json.loads((run_dir / "results.json").read_text())
         checkpoint = sum((run_dir / f).stat().st_size for f in CHECKPOINT_FILES if (run_dir / f).exists())
-        rows.append({
-            "variant": name,
-            "dev_accuracy": results["eval"]["eval_accuracy"],
-            "test_accuracy": results["test"]["test_accuracy"],
-            "trainable_parameters": results["num_trainable_parameters"],
-            "parameters": results["num_parameters"],
-            "train_samples_per_second": results["train_samples_per_second"],
-            "peak_rss_mb": peak["max_rss_kb"] / 1024,
-            "peak_gpu_mb": peak["peak_gpu_bytes"] / 2**20 if peak["peak_gpu_bytes"] else None,
-            "checkpoint_mb": checkpoint / 1e6,
-            "hardware": results["hardware"],
-        })
-    lines = ["| variant | dev acc | test acc | trainable params | train samples/s | peak RSS | peak GPU | checkpoint |",
-             "|---|---|---|---|---|---|---|---|"]
+        rows.append(
+            {
+                "variant": name,
+                "dev_accuracy": results["eval"]["eval_accuracy"],
+                "test_accuracy": results["test"]["test_accuracy"],
+                "trainable_parameters": results["num_trainable_parameters"],
+                "parameters": results["num_parameters"],
+                "train_samples_per_second": results["train_samples_per_second"],
+                "peak_rss_mb": peak["max_rss_kb"] / 1024,
+                "peak_gpu_mb": peak["peak_gpu_bytes"] / 2**20 if peak["peak_gpu_bytes"] else None,
+                "checkpoint_mb": checkpoint / 1e6,
+                "hardware": results["hardware"],
+            }
+        )
+    lines = [
+        "| variant | dev acc | test acc | trainable params | train samples/s | peak RSS | peak GPU | checkpoint |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         gpu = f"{r['peak_gpu_mb']:.0f} MB" if r["peak_gpu_mb"] else "-"
         lines.append(
