@@ -61,7 +61,7 @@ def _describe_architecture(config: dict) -> tuple[str, str | None, list[str]]:
         direction = "bidirectional" if config.get("bidirectional", True) else "unidirectional"
         text = (
             f"A {direction}, {config.get('num_layers', '?')}-layer LSTM (hidden size {config.get('hidden_size', '?')}) "
-            f"over packed sequences with **{pooling}** pooling and a linear classifier."
+            f"that never reads padding, with **{pooling}** pooling and a linear classifier."
         )
         return text, pooling, ["lstm", f"{pooling}-pooling"]
     if model_type == "hfclf_tiny_transformer":
