@@ -34,8 +34,6 @@ from pathlib import Path
 from .errors import HfclfInputError
 from .finetune import (
     flags_to_argv,
-    hardware_description,
-    library_versions,
     parse_args,
     read_mapping_file,
     run_finetune,
@@ -47,6 +45,7 @@ logger = logging.getLogger("hfclf")
 METRIC_COLUMNS = {
     "accuracy": True,
     "macro_f1": True,
+    "eval_accuracy": True,  # shown when the main split is test
     "parameters": None,
     "epochs": None,
     "best_epoch": None,
@@ -106,31 +105,56 @@ def variant_argv(config: dict, variant: dict, run_dir: Path, extra: list[str]) -
     return argv
 
 
-def run_comparison(config: dict, report_dir: Path, extra: list[str], command: str) -> list[dict]:
-    """Run (or skip, or resume) every variant, then write the report; returns one summary row per variant."""
-    variants = expand_variants(config)
+def select_variants(variants: list[dict], names: str | None) -> list[dict]:
+    """The variants named in a comma-separated list (all of them when `names` is None), in config order."""
+    if names is None:
+        return variants
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    known = [variant["name"] for variant in variants]
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        raise HfclfInputError(
+            f"Unknown variant(s) {', '.join(unknown) or '(none given)'}; --variants takes names from: "
+            f"{', '.join(known)}."
+        )
+    return [variant for variant in variants if variant["name"] in wanted]
+
+
+def run_comparison(
+    config: dict, report_dir: Path, extra: list[str], command: str, only: str | None = None
+) -> list[dict]:
+    """Run (or skip, or resume) every variant, then write the report; returns one summary row per variant.
+
+    With `only` (comma-separated names), just those variants run and are reported, so separate processes can share
+    one accelerator; a later call without it skips what they finished and reports the whole grid.
+    """
+    variants = select_variants(expand_variants(config), only)
     report_dir.mkdir(parents=True, exist_ok=True)
     data_cache = {}
+    skipped = []
     for index, variant in enumerate(variants, start=1):
         run_dir = report_dir / "runs" / variant["name"]
         if (run_dir / "results.json").exists():
             logger.info("[%d/%d] %s: finished earlier, skipped", index, len(variants), variant["name"])
+            skipped.append(variant["name"])
             continue
         logger.info("[%d/%d] %s", index, len(variants), variant["name"])
         argv = variant_argv(config, variant, run_dir, extra)
         model_args, data_args, training_args = parse_args(argv)
         run_finetune(model_args, data_args, training_args, data_cache=data_cache)
 
-    rows = [summary_row(variant, report_dir / "runs" / variant["name"]) for variant in variants]
-    write_report(config, variants, rows, report_dir, command)
+    flag_keys = list(dict.fromkeys(key for variant in variants for key in variant["flags"]))
+    rows = [summary_row(variant, report_dir / "runs" / variant["name"], flag_keys) for variant in variants]
+    write_report(config, variants, rows, report_dir, command, skipped)
     return rows
 
 
 # ---------------------------------------------------------------------------------------------------------- report
 
 
-def summary_row(variant: dict, run_dir: Path) -> dict:
-    """One row of the comparison table from a finished run's results.json."""
+def summary_row(variant: dict, run_dir: Path, flag_keys: list[str]) -> dict:
+    """One row of the comparison table from a finished run's results.json; `flag_keys` are the flags any variant
+    sets."""
     results = json.loads((run_dir / "results.json").read_text())
     split = "test" if results["test"] else "eval"
     model_args = results["arguments"]["model"]
@@ -148,8 +172,11 @@ def summary_row(variant: dict, run_dir: Path) -> dict:
         "train_minutes": results["train"]["train_runtime"] / 60,
         "train_samples_per_s": results["train_samples_per_second"],
     }
-    for key, value in variant["flags"].items():
-        row.setdefault(key, value)
+    # Data and training arguments apply to every architecture, so show what each run used; model arguments only
+    # where the variant sets them (an LSTM width means nothing on a pooled encoder's row).
+    used = {**results["arguments"]["data"], **results["arguments"]["training"]}
+    for key in flag_keys:
+        row.setdefault(key, used[key] if key in used else variant["flags"].get(key))
     return row
 
 
@@ -172,25 +199,28 @@ def format_value(column: str, value) -> str:
         return f"{100 * value:.2f}"
     if column == "parameters":
         return f"{value / 1e6:.1f}M"
-    if column == "train_minutes":
-        return f"{value:.2f}"
+    if column in ("train_minutes", "train_samples_per_s"):
+        return f"{value:.2f}" if column == "train_minutes" else f"{value:.1f}"
     if isinstance(value, float):
-        return f"{value:g}" if column in ("learning_rate", "epochs", "best_epoch") else f"{value:.1f}"
+        return f"{value:g}"
     return str(value)
 
 
 def table_columns(rows: list[dict]) -> list[str]:
     """Identity columns, the flags that differ between variants, then the metrics."""
-    fixed = {*IDENTITY_COLUMNS, *METRIC_COLUMNS, "split", "eval_accuracy"}
+    fixed = {*IDENTITY_COLUMNS, *METRIC_COLUMNS, "split"}
     varying = []
     for row in rows:
         for key in row:
             if key not in fixed and key not in varying and len({str(r.get(key)) for r in rows}) > 1:
                 varying.append(key)
-    return [*IDENTITY_COLUMNS, *varying, *METRIC_COLUMNS]
+    metrics = [c for c in METRIC_COLUMNS if c != "eval_accuracy" or rows[0]["split"] == "test"]
+    return [*IDENTITY_COLUMNS, *varying, *metrics]
 
 
-def write_report(config: dict, variants: list[dict], rows: list[dict], report_dir: Path, command: str) -> None:
+def write_report(
+    config: dict, variants: list[dict], rows: list[dict], report_dir: Path, command: str, skipped: list[str]
+) -> None:
     """results.csv, results.md, accuracy.png, loss_curves.png, confusion matrices and README.md."""
     from .plots import plot_accuracy_bars, plot_loss_overlay
 
@@ -205,7 +235,12 @@ def write_report(config: dict, variants: list[dict], rows: list[dict], report_di
             marks = ";".join(column for column, indices in best.items() if i in indices)
             writer.writerow([row.get(column, "") for column in columns] + [marks])
 
-    header = [f"{c} ({split})" if c in ("accuracy", "macro_f1") else c for c in columns]
+    names = {
+        "accuracy": f"accuracy ({split})",
+        "macro_f1": f"macro_f1 ({split})",
+        "eval_accuracy": "accuracy (validation)",
+    }
+    header = [names.get(c, c) for c in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(columns)]
     for i, row in enumerate(rows):
         cells = []
@@ -230,9 +265,14 @@ def write_report(config: dict, variants: list[dict], rows: list[dict], report_di
             shutil.copyfile(run_dir / "confusion_matrix.png", target)
             confusion_images.append(target.name)
 
-    results = json.loads((run_dirs[0] / "results.json").read_text())
-    versions = ", ".join(f"{name} {version}" for name, version in library_versions().items())
-    seed = results["arguments"]["training"]["seed"]
+    # Seed, hardware and versions come from the runs themselves: variants may have finished earlier, elsewhere.
+    runs = [json.loads((run_dir / "results.json").read_text()) for run_dir in run_dirs]
+    results = runs[0]
+    seeds = ", ".join(str(seed) for seed in sorted({run["arguments"]["training"]["seed"] for run in runs}))
+    hardware = "; ".join(sorted({f"{run['hardware']} ({run['num_processes']} process(es))" for run in runs}))
+    versions = "; ".join(
+        sorted({", ".join(f"{name} {version}" for name, version in run["versions"].items()) for run in runs})
+    )
     readme = [
         f"# Comparison: {config['name']}",
         "",
@@ -256,10 +296,15 @@ def write_report(config: dict, variants: list[dict], rows: list[dict], report_di
         "## How this was produced",
         "",
         f"- Command: `{command}`",
-        f"- Seed: {seed}",
-        f"- Hardware: {hardware_description()}",
+        f"- Seed: {seeds}",
+        f"- Hardware: {hardware}",
         f"- Versions: {versions}",
         "- Each variant's full output (model, results.json, predictions.csv, plots) is in `runs/<variant>/`.",
+        *(
+            [f"- Finished by an earlier command, with its own in `results.json`: {', '.join(skipped)}."]
+            if skipped
+            else []
+        ),
         "",
     ]
     (report_dir / "README.md").write_text("\n".join(readme))
@@ -287,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("config", help="comparison config (.yaml or .json), see recipes/configs/")
     parser.add_argument("--report_dir", "--report-dir", help="report folder (default: reports/<config name>)")
+    parser.add_argument("--variants", help="comma-separated variant names to run and report (default: all)")
     return parser
 
 
@@ -299,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         report_dir = Path(args.report_dir or os.path.join("reports", config["name"]))
         command = " ".join(["hfclf compare", *argv])
-        run_comparison(config, report_dir, extra, command)
+        run_comparison(config, report_dir, extra, command, only=args.variants)
     except HfclfInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

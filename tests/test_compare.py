@@ -81,15 +81,19 @@ def test_tiny_grid_report_and_resume(tmp_path, tiny_grid, caplog, capsys):
     for row in rows:
         run = json.loads((report / "runs" / row["variant"] / "results.json").read_text())
         assert float(row["accuracy"]) == run["test"]["test_accuracy"]
+        assert float(row["eval_accuracy"]) == run["eval"]["eval_accuracy"]
         assert int(row["parameters"]) == run["num_parameters"]
         assert float(row["best_epoch"]) in (1.0, 2.0)
     # the columns that differ between variants show up; the best accuracy is marked
     assert {"lstm_hidden_size", "learning_rate", "lstm_layers"} <= set(rows[0])
-    assert [r["learning_rate"] for r in rows] == ["", "", "0.003"]
+    # training flags show the value each run used (the LSTM default 2e-3 where the variant sets none)
+    assert [r["learning_rate"] for r in rows] == ["0.002", "0.002", "0.003"]
+    assert [r["lstm_layers"] for r in rows] == ["1", "", ""]
     best = max(float(r["accuracy"]) for r in rows)
     assert all(("accuracy" in r["best_in"].split(";")) == (float(r["accuracy"]) == best) for r in rows)
     markdown = (report / "results.md").read_text()
     assert f"**{100 * best:.2f}**" in markdown
+    assert "| accuracy (test) | macro_f1 (test) | accuracy (validation) |" in markdown
     readme = (report / "README.md").read_text()
     assert "![accuracy](accuracy.png)" in readme and "Seed: 5" in readme and "hfclf compare" in readme
     assert "CPU" in readme and "transformers" in readme
@@ -110,6 +114,10 @@ def test_tiny_grid_report_and_resume(tmp_path, tiny_grid, caplog, capsys):
         assert (report / "runs" / name / "results.json").read_text() == text
     resumed = json.loads((last / "results.json").read_text())
     assert resumed["epochs"] == 2
+    assert (
+        "Finished by an earlier command, with its own in `results.json`: lstm, lstm-max."
+        in (report / "README.md").read_text()
+    )
     with open(report / "results.csv") as f:
         assert [r["variant"] for r in csv.DictReader(f)] == ["lstm", "lstm-max", "pooled-mean"]
 
@@ -125,3 +133,17 @@ def test_variants_share_tokenized_data(tmp_path, tiny_grid, caplog):
 def test_compare_bad_config_exit_code(tmp_path, capsys):
     assert main([str(tmp_path / "nope.yaml")]) == 2
     assert capsys.readouterr().err.startswith("error: Comparison config")
+
+
+def test_variants_flag_runs_and_reports_a_subset(tmp_path, tiny_grid, capsys):
+    report = tmp_path / "r"
+    argv = [str(tiny_grid), "--report_dir", str(report), "--num_train_epochs", "1"]
+    assert main([*argv, "--variants", "lstm-max,lstm"]) == 0
+    capsys.readouterr()
+    with open(report / "results.csv") as f:
+        assert [r["variant"] for r in csv.DictReader(f)] == ["lstm", "lstm-max"]  # config order
+    assert not (report / "runs" / "pooled-mean").exists()
+
+    assert main([*argv, "--variants", "lstm,gru"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Unknown variant(s) gru; --variants takes names from: lstm, lstm-max, pooled-mean")
