@@ -6,11 +6,12 @@ on the remaining 1/5; the script reports mean and standard deviation of test acc
     python benchmarks/ag_news_cv.py --data_dir ../shared/data --out reports/ag_news_cv [finetune flags ...]
 
 Extra flags go to every fine-tuning run (e.g. --model, --bf16 true, --num_train_epochs 4). Finished runs are
-skipped, so an interrupted cross-validation resumes.
+skipped, so an interrupted cross-validation resumes, and processes given different --poolings can share one GPU.
 """
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,8 +33,11 @@ def write_folds(data_dir: Path, out: Path, folds: int, seed: int) -> list[dict]:
     for k, (train_index, test_index) in enumerate(splits):
         fold_dir = out / "folds" / str(k)
         fold_dir.mkdir(parents=True, exist_ok=True)
-        frame.iloc[train_index].to_csv(fold_dir / "train.csv", index=False)
-        frame.iloc[test_index].to_csv(fold_dir / "test.csv", index=False)
+        for split, index in (("train", train_index), ("test", test_index)):
+            # write-then-rename, so that runs started in parallel (one per --poolings) never read a half-written file
+            partial = fold_dir / f"{split}.csv.{os.getpid()}"
+            frame.iloc[index].to_csv(partial, index=False)
+            os.replace(partial, fold_dir / f"{split}.csv")
         paths.append({"train": fold_dir / "train.csv", "test": fold_dir / "test.csv"})
     return paths
 
@@ -86,7 +90,9 @@ def main() -> int:
         per_fold = ", ".join(f"{100 * a:.2f}" for a in s["folds"])
         lines.append(f"| {pooling} | {100 * s['mean']:.2f} | {100 * s['std']:.2f} | {per_fold} |")
     table = "\n".join(lines)
-    (out / "results.md").write_text(f"Command: `{' '.join(['python', *sys.argv])}`\n\n{table}\n")
+    command = " ".join(["python", *sys.argv])
+    note = "Runs this command skipped keep the command that trained them in runs/<fold>-<pooling>/results.json."
+    (out / "results.md").write_text(f"Command: `{command}`\n\n{note}\n\n{table}\n")
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     print(table)
     return 0

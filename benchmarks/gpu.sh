@@ -9,6 +9,22 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 data=.bench/data
 gpu=(--bf16 true --dataloader_num_workers 4 --preprocessing_num_workers 8 --per_device_eval_batch_size 256 --disable_tqdm true)
+# Finished runs carried in .bench/reports are skipped, so a stage resumes across machines.
+mkdir -p reports && if [ -d .bench/reports ]; then cp -rn .bench/reports/. reports/; fi
+
+# Small models leave an H100 mostly idle, so the *_parallel stages run one process per variant on the one GPU (each
+# with its own datasets cache and 1 dataloader worker), stopped after $BUDGET seconds so the reports still come back.
+shared=(--bf16 true --dataloader_num_workers 1 --preprocessing_num_workers 2 --per_device_eval_batch_size 256 --disable_tqdm true)
+parallel_variants() {  # CONFIG REPORT_DIR MODEL VARIANT...
+    local config=$1 report=$2 model=$3
+    shift 3
+    mkdir -p "$report/logs"
+    for variant in "$@"; do
+        HF_DATASETS_CACHE=/tmp/cache/$variant timeout "${BUDGET:-540}" python3 recipes/compare.py "$config" \
+            --variants "$variant" --data_dir $data --model "$model" --report_dir "$report" "${shared[@]}" \
+            >"$report/logs/$variant.log" 2>&1 &
+    done
+}
 case $stage in
   sst2)
     python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
@@ -17,7 +33,7 @@ case $stage in
   ag_news)
     python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
     python3 benchmarks/ag_news_cv.py --data_dir $data --out reports/ag_news_cv --model /tmp/minilm \
-        --num_train_epochs 4 --learning_rate 1e-4 --per_device_train_batch_size 32 "${gpu[@]}" ;;
+        --num_train_epochs 3 --learning_rate 1e-4 --per_device_train_batch_size 32 "${gpu[@]}" ;;
   imdb_scratch)
     python3 benchmarks/stage_minilm.py .bench/emb /tmp/minilm_embeddings
     python3 recipes/compare.py benchmarks/configs/imdb_lstm.yaml --data_dir $data --model /tmp/minilm_embeddings \
@@ -30,6 +46,41 @@ case $stage in
     python3 recipes/finetune.py --dataset imdb --data_dir $data --model /tmp/minilm --pooling mean --max_length 512 \
         --num_train_epochs 2 --learning_rate 5e-5 --per_device_train_batch_size 32 \
         --output_dir reports/imdb_minilm512/run "${gpu[@]}" ;;
+  imdb_parallel)
+    python3 benchmarks/stage_minilm.py .bench/emb /tmp/minilm_embeddings
+    parallel_variants benchmarks/configs/imdb_lstm.yaml reports/imdb_lstm /tmp/minilm_embeddings \
+        bilstm-max-seed43 bilstm-max-seed44
+    parallel_variants benchmarks/configs/imdb_tiny_transformer.yaml reports/imdb_tiny_transformer /tmp/minilm_embeddings \
+        pre-ln pre-ln-seed43 pre-ln-seed44 pre-ln-max pre-ln-dropout0.3 pre-ln-small
+    wait ;;
+  sst2_ag_parallel)
+    python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
+    parallel_variants benchmarks/configs/sst2_pooling_lr.yaml reports/sst2_pooling_lr /tmp/minilm \
+        cls-learningrate3e-5 cls-learningrate5e-5 max-learningrate3e-5 max-learningrate5e-5 \
+        mean-learningrate3e-5 attention-learningrate3e-5
+    for poolings in cls,mean max,attention; do
+        HF_DATASETS_CACHE=/tmp/cache/ag-$poolings timeout "${BUDGET:-540}" python3 benchmarks/ag_news_cv.py \
+            --poolings $poolings --data_dir $data --out reports/ag_news_cv --model /tmp/minilm --num_train_epochs 3 \
+            --learning_rate 1e-4 --per_device_train_batch_size 32 "${shared[@]}" >"reports/ag_news_cv-$poolings.log" 2>&1 &
+    done
+    wait ;;
+  sst2_round2)
+    python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
+    parallel_variants benchmarks/configs/sst2_pooling_lr.yaml reports/sst2_pooling_lr /tmp/minilm \
+        cls-learningrate2e-5 cls-learningrate3e-5-seed43 cls-learningrate5e-5-seed43 mean-learningrate3e-5-seed43 \
+        max-learningrate5e-5-seed43 attention-learningrate3e-5-seed43
+    wait ;;
+  sst2_round3)
+    python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
+    parallel_variants benchmarks/configs/sst2_pooling_lr.yaml reports/sst2_pooling_lr /tmp/minilm \
+        cls-learningrate2e-5-epochs4 cls-learningrate2e-5-epochs4-seed43 cls-learningrate1e-5-epochs4 \
+        cls-learningrate3e-5-batch64-epochs4 cls-learningrate5e-5-batch64
+    wait ;;
+  imdb_round2)
+    python3 benchmarks/stage_minilm.py .bench/emb /tmp/minilm_embeddings
+    parallel_variants benchmarks/configs/imdb_tiny_transformer.yaml reports/imdb_tiny_transformer /tmp/minilm_embeddings \
+        pre-ln-small-seed43 pre-ln-small-seed44
+    wait ;;
 esac
 # Bring back the reports without model weights or per-example predictions.
 tar czf "$out/$stage.tar.gz" --exclude='*.safetensors' --exclude='predictions.csv' --exclude='checkpoint-*' \
