@@ -3,12 +3,16 @@
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
 
-from hfclf.compare import expand_variants, load_config, main
+from hfclf.compare import expand_variants, load_config, main, variant_argv
 from hfclf.errors import HfclfInputError
+from hfclf.finetune import parse_args
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_grid_multiplies_onto_variants():
@@ -147,3 +151,13 @@ def test_variants_flag_runs_and_reports_a_subset(tmp_path, tiny_grid, capsys):
     assert main([*argv, "--variants", "lstm,gru"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Unknown variant(s) gru; --variants takes names from: lstm, lstm-max, pooled-mean")
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(str(p) for folder in ("recipes/configs", "benchmarks/configs") for p in (ROOT / folder).glob("*.yaml")),
+)
+def test_shipped_configs_parse(path, tmp_path):
+    config = load_config(path)
+    for variant in expand_variants(config):
+        parse_args(variant_argv(config, variant, tmp_path / variant["name"], []))
