@@ -199,8 +199,10 @@ def format_value(column: str, value) -> str:
         return f"{100 * value:.2f}"
     if column == "parameters":
         return f"{value / 1e6:.1f}M"
-    if column in ("train_minutes", "train_samples_per_s"):
-        return f"{value:.2f}" if column == "train_minutes" else f"{value:.1f}"
+    if column == "train_minutes":
+        return f"{value:.2f}"
+    if column == "train_samples_per_s":
+        return f"{value:.1f}"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
