@@ -271,7 +271,11 @@ def write_report(
     runs = [json.loads((run_dir / "results.json").read_text()) for run_dir in run_dirs]
     results = runs[0]
     seeds = ", ".join(str(seed) for seed in sorted({run["arguments"]["training"]["seed"] for run in runs}))
-    hardware = "; ".join(sorted({f"{run['hardware']} ({run['num_processes']} process(es))" for run in runs}))
+    hardware = "; ".join(
+        sorted(
+            {f"{run['hardware']}, {run['num_processes']} process{'es' * (run['num_processes'] > 1)}" for run in runs}
+        )
+    )
     versions = "; ".join(
         sorted({", ".join(f"{name} {version}" for name, version in run["versions"].items()) for run in runs})
     )
