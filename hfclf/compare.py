@@ -144,18 +144,18 @@ def run_comparison(
         run_finetune(model_args, data_args, training_args, data_cache=data_cache)
 
     flag_keys = list(dict.fromkeys(key for variant in variants for key in variant["flags"]))
-    rows = [summary_row(variant, report_dir / "runs" / variant["name"], flag_keys) for variant in variants]
-    write_report(config, variants, rows, report_dir, command, skipped)
+    runs = [json.loads((report_dir / "runs" / v["name"] / "results.json").read_text()) for v in variants]
+    rows = [summary_row(variant, results, flag_keys) for variant, results in zip(variants, runs)]
+    write_report(config, variants, runs, rows, report_dir, command, skipped)
     return rows
 
 
 # ---------------------------------------------------------------------------------------------------------- report
 
 
-def summary_row(variant: dict, run_dir: Path, flag_keys: list[str]) -> dict:
+def summary_row(variant: dict, results: dict, flag_keys: list[str]) -> dict:
     """One row of the comparison table from a finished run's results.json; `flag_keys` are the flags any variant
     sets."""
-    results = json.loads((run_dir / "results.json").read_text())
     split = "test" if results["test"] else "eval"
     model_args = results["arguments"]["model"]
     row = {
@@ -221,9 +221,16 @@ def table_columns(rows: list[dict]) -> list[str]:
 
 
 def write_report(
-    config: dict, variants: list[dict], rows: list[dict], report_dir: Path, command: str, skipped: list[str]
+    config: dict,
+    variants: list[dict],
+    runs: list[dict],
+    rows: list[dict],
+    report_dir: Path,
+    command: str,
+    skipped: list[str],
 ) -> None:
-    """results.csv, results.md, accuracy.png, loss_curves.png, confusion matrices and README.md."""
+    """results.csv, results.md, accuracy.png, loss_curves.png, confusion matrices and README.md; `runs` holds each
+    variant's results.json."""
     from .plots import plot_accuracy_bars, plot_loss_overlay
 
     columns = table_columns(rows)
@@ -255,10 +262,7 @@ def write_report(
 
     run_dirs = [report_dir / "runs" / variant["name"] for variant in variants]
     plot_accuracy_bars(rows, report_dir / "accuracy.png", title=f"{config['name']}: accuracy ({split})")
-    histories = {
-        variant["name"]: json.loads((run_dir / "results.json").read_text())["log_history"]
-        for variant, run_dir in zip(variants, run_dirs)
-    }
+    histories = {variant["name"]: run["log_history"] for variant, run in zip(variants, runs)}
     plot_loss_overlay(histories, report_dir / "loss_curves.png", title=f"{config['name']}: loss")
     confusion_images = []
     for variant, run_dir in zip(variants, run_dirs):
@@ -268,7 +272,6 @@ def write_report(
             confusion_images.append(target.name)
 
     # Seed, hardware and versions come from the runs themselves: variants may have finished earlier, elsewhere.
-    runs = [json.loads((run_dir / "results.json").read_text()) for run_dir in run_dirs]
     results = runs[0]
     seeds = ", ".join(str(seed) for seed in sorted({run["arguments"]["training"]["seed"] for run in runs}))
     hardware = "; ".join(
