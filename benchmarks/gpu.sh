@@ -12,17 +12,21 @@ gpu=(--bf16 true --dataloader_num_workers 4 --preprocessing_num_workers 8 --per_
 # Finished runs carried in .bench/reports are skipped, so a stage resumes across machines.
 mkdir -p reports && if [ -d .bench/reports ]; then cp -rn .bench/reports/. reports/; fi
 
-# Small models leave an H100 mostly idle, so the *_parallel stages run one process per variant on the one GPU (each
-# with its own datasets cache and 1 dataloader worker), stopped after $BUDGET seconds so the reports still come back.
+# Small models leave an H100 mostly idle, so the later stages run several processes on the one GPU (each with its
+# own datasets cache and 1 dataloader worker), stopped after $BUDGET seconds so the reports still come back.
 shared=(--bf16 true --dataloader_num_workers 1 --preprocessing_num_workers 2 --per_device_eval_batch_size 256 --disable_tqdm true)
-parallel_variants() {  # CONFIG REPORT_DIR MODEL VARIANT...
+in_background() {  # NAME LOG COMMAND...
+    local name=$1 log=$2
+    shift 2
+    HF_DATASETS_CACHE=/tmp/cache/$name timeout "${BUDGET:-540}" "$@" "${shared[@]}" >"$log" 2>&1 &
+}
+parallel_variants() {  # CONFIG REPORT_DIR MODEL VARIANT...: one compare process per variant
     local config=$1 report=$2 model=$3
     shift 3
     mkdir -p "$report/logs"
     for variant in "$@"; do
-        HF_DATASETS_CACHE=/tmp/cache/$variant timeout "${BUDGET:-540}" python3 recipes/compare.py "$config" \
-            --variants "$variant" --data_dir $data --model "$model" --report_dir "$report" "${shared[@]}" \
-            >"$report/logs/$variant.log" 2>&1 &
+        in_background "$variant" "$report/logs/$variant.log" python3 recipes/compare.py "$config" \
+            --variants "$variant" --data_dir $data --model "$model" --report_dir "$report"
     done
 }
 case $stage in
@@ -59,9 +63,9 @@ case $stage in
         cls-learningrate3e-5 cls-learningrate5e-5 max-learningrate3e-5 max-learningrate5e-5 \
         mean-learningrate3e-5 attention-learningrate3e-5
     for poolings in cls,mean max,attention; do
-        HF_DATASETS_CACHE=/tmp/cache/ag-$poolings timeout "${BUDGET:-540}" python3 benchmarks/ag_news_cv.py \
+        in_background "ag-$poolings" "reports/ag_news_cv-$poolings.log" python3 benchmarks/ag_news_cv.py \
             --poolings $poolings --data_dir $data --out reports/ag_news_cv --model /tmp/minilm --num_train_epochs 3 \
-            --learning_rate 1e-4 --per_device_train_batch_size 32 "${shared[@]}" >"reports/ag_news_cv-$poolings.log" 2>&1 &
+            --learning_rate 1e-4 --per_device_train_batch_size 32
     done
     wait ;;
   sst2_round2)
