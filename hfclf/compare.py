@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -192,6 +193,41 @@ def best_rows(rows: list[dict]) -> dict[str, set[int]]:
     return best
 
 
+def seed_spread(variants: list[dict], runs: list[dict], rows: list[dict]) -> list[dict]:
+    """Mean, sample standard deviation and range of the accuracies of variants that differ only in their seed."""
+    groups = {}
+    for variant, run, row in zip(variants, runs, rows):
+        settings = {key: value for key, value in variant["flags"].items() if key != "seed"}
+        groups.setdefault(json.dumps(settings, sort_keys=True, default=str), []).append((variant, run, row))
+    spread = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        group = {
+            "variants": [variant["name"] for variant, _, _ in members],
+            "seeds": [run["arguments"]["training"]["seed"] for _, run, _ in members],
+        }
+        for column in ("accuracy", "eval_accuracy"):
+            values = [row[column] for _, _, row in members]
+            group[column] = (statistics.mean(values), statistics.stdev(values), min(values), max(values))
+        spread.append(group)
+    return spread
+
+
+def spread_table(spread: list[dict], split: str) -> str:
+    """The seed groups as a markdown table: mean ± standard deviation (min to max) in %."""
+    columns = ["accuracy"] + (["eval_accuracy"] if split == "test" else [])
+    header = ["variants", "seeds", *(f"accuracy ({split if c == 'accuracy' else 'validation'})" for c in columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for group in spread:
+        cells = [", ".join(group["variants"]), ", ".join(str(seed) for seed in group["seeds"])]
+        for column in columns:
+            mean, std, low, high = (100 * value for value in group[column])
+            cells.append(f"{mean:.2f} ± {std:.2f} ({low:.2f} to {high:.2f})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def format_value(column: str, value) -> str:
     if value is None:
         return ""
@@ -258,7 +294,22 @@ def write_report(
             cells.append(f"**{text}**" if i in best.get(column, ()) and len(rows) > 1 else text)
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
-    (report_dir / "results.md").write_text(table + "\n\nBold: best value in its column.\n")
+    spread = seed_spread(variants, runs, rows)
+    spread_section = (
+        [
+            "## Run-to-run spread",
+            "",
+            "Variants that differ only in their seed: mean ± sample standard deviation (lowest to highest), in %.",
+            "",
+            spread_table(spread, split),
+            "",
+        ]
+        if spread
+        else []
+    )
+    (report_dir / "results.md").write_text(
+        "\n".join([table, "", "Bold: best value in its column.", "", *spread_section])
+    )
 
     run_dirs = [report_dir / "runs" / variant["name"] for variant in variants]
     plot_accuracy_bars(rows, report_dir / "accuracy.png", title=f"{config['name']}: accuracy ({split})")
@@ -294,6 +345,7 @@ def write_report(
         "",
         "Bold: best value in its column. Accuracy and macro-F1 in %; train time in minutes.",
         "",
+        *spread_section,
         "![accuracy](accuracy.png)",
         "",
         "![loss curves](loss_curves.png)",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hfclf.compare import expand_variants, load_config, main, variant_argv
+from hfclf.compare import expand_variants, load_config, main, seed_spread, spread_table, variant_argv
 from hfclf.errors import HfclfInputError
 from hfclf.finetune import parse_args
 
@@ -132,6 +132,51 @@ def test_variants_share_tokenized_data(tmp_path, tiny_grid, caplog):
     # three variants, one tokenizer: tokenized once, reused twice
     assert caplog.text.count("Tokenized") == 1
     assert caplog.text.count("Reusing the tokenized data") == 2
+
+
+def test_seed_spread_groups_variants_that_differ_only_in_seed():
+    variants = [
+        {"name": "cls", "flags": {"pooling": "cls"}},
+        {"name": "mean", "flags": {"pooling": "mean"}},
+        {"name": "cls-seed43", "flags": {"pooling": "cls", "seed": 43}},
+        {"name": "cls-seed44", "flags": {"seed": 44, "pooling": "cls"}},
+    ]
+    runs = [{"arguments": {"training": {"seed": seed}}} for seed in (42, 42, 43, 44)]
+    rows = [
+        {"accuracy": 0.90, "eval_accuracy": 0.88},
+        {"accuracy": 0.50, "eval_accuracy": 0.50},
+        {"accuracy": 0.92, "eval_accuracy": 0.90},
+        {"accuracy": 0.91, "eval_accuracy": 0.86},
+    ]
+    (group,) = seed_spread(variants, runs, rows)
+    assert group["variants"] == ["cls", "cls-seed43", "cls-seed44"] and group["seeds"] == [42, 43, 44]
+    assert group["accuracy"] == pytest.approx((0.91, 0.01, 0.90, 0.92))
+    assert group["eval_accuracy"] == pytest.approx((0.88, 0.02, 0.86, 0.90))
+    assert spread_table([group], "test").splitlines()[2] == (
+        "| cls, cls-seed43, cls-seed44 | 42, 43, 44 | 91.00 ± 1.00 (90.00 to 92.00) | 88.00 ± 2.00 (86.00 to 90.00) |"
+    )
+    assert "validation" not in spread_table([group], "eval")
+
+
+def test_report_shows_seed_spread(tmp_path, tiny_encoder_dir, toy_data):
+    config = {
+        "name": "seeds",
+        "data": {**{f"{split}_file": str(path) for split, path in toy_data.items()}, "max_length": 32},
+        "common": {"model": str(tiny_encoder_dir), "arch": "lstm", "lstm_hidden_size": 16, "num_train_epochs": 1},
+        "grid": {"seed": [1, 2]},
+    }
+    path = tmp_path / "seeds.yaml"
+    path.write_text(yaml.safe_dump(config))
+    report = tmp_path / "r"
+    assert main([str(path), "--report_dir", str(report)]) == 0
+    accuracies = [
+        json.loads((report / "runs" / name / "results.json").read_text())["test"]["test_accuracy"]
+        for name in ("seed1", "seed2")
+    ]
+    readme = (report / "README.md").read_text()
+    assert "## Run-to-run spread" in readme and "## Run-to-run spread" in (report / "results.md").read_text()
+    mean = 100 * sum(accuracies) / 2
+    assert f"| seed1, seed2 | 1, 2 | {mean:.2f} ± " in readme
 
 
 def test_compare_bad_config_exit_code(tmp_path, capsys):
