@@ -18,7 +18,8 @@ grid:                            # optional: the cartesian product of these valu
 
 Variants run one after another in one process. Variants that share data and tokenizer tokenize once, finished
 variants (a `results.json` in their run folder) are skipped, and an interrupted variant resumes from its last
-checkpoint, so rerunning the same command continues an interrupted comparison.
+checkpoint, so rerunning the same command continues an interrupted comparison. Variants that differ only in
+their seed are summarised as mean ± standard deviation in the report.
 """
 
 import argparse
