@@ -40,6 +40,7 @@ from .finetune import (
     read_mapping_file,
     run_finetune,
 )
+from .hub import redact_command
 
 logger = logging.getLogger("hfclf")
 
@@ -67,6 +68,18 @@ def load_config(path: str) -> dict:
         raise HfclfInputError(
             f"Unknown key(s) {', '.join(sorted(unknown))} in {path}; use name, description, data, common, variants, "
             "grid."
+        )
+    for key in ("data", "common", "grid"):
+        if not isinstance(config.get(key) or {}, dict):
+            raise HfclfInputError(f"'{key}' in {path} must be a mapping of flag: value pairs.")
+    if not isinstance(config.get("variants") or [], list) or not all(
+        isinstance(variant, dict) for variant in config.get("variants") or []
+    ):
+        raise HfclfInputError(f"'variants' in {path} must be a list of mappings, e.g. '- {{name: cls, pooling: cls}}'.")
+    scalars = [key for key, values in (config.get("grid") or {}).items() if not isinstance(values, list)]
+    if scalars:
+        raise HfclfInputError(
+            f"Grid value(s) of {', '.join(scalars)} in {path} must be lists, e.g. 'learning_rate: [1e-4, 5e-5]'."
         )
     config.setdefault("name", Path(path).stem)
     return config
@@ -132,18 +145,24 @@ def run_comparison(
     """
     variants = select_variants(expand_variants(config), only)
     report_dir.mkdir(parents=True, exist_ok=True)
+    # Parse every variant's flags before training any, so a typo in the last one does not wait for the others.
+    arguments = {}
+    for variant in variants:
+        try:
+            arguments[variant["name"]] = parse_args(
+                variant_argv(config, variant, report_dir / "runs" / variant["name"], extra)
+            )
+        except HfclfInputError as err:
+            raise HfclfInputError(f"Variant {variant['name']}: {err}") from None
     data_cache = {}
     skipped = []
     for index, variant in enumerate(variants, start=1):
-        run_dir = report_dir / "runs" / variant["name"]
-        if (run_dir / "results.json").exists():
+        if (report_dir / "runs" / variant["name"] / "results.json").exists():
             logger.info("[%d/%d] %s: finished earlier, skipped", index, len(variants), variant["name"])
             skipped.append(variant["name"])
             continue
         logger.info("[%d/%d] %s", index, len(variants), variant["name"])
-        argv = variant_argv(config, variant, run_dir, extra)
-        model_args, data_args, training_args = parse_args(argv)
-        run_finetune(model_args, data_args, training_args, data_cache=data_cache)
+        run_finetune(*arguments[variant["name"]], data_cache=data_cache)
 
     flag_keys = list(dict.fromkeys(key for variant in variants for key in variant["flags"]))
     runs = [json.loads((report_dir / "runs" / v["name"] / "results.json").read_text()) for v in variants]
@@ -406,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         report_dir = Path(args.report_dir or os.path.join("reports", config["name"]))
-        command = " ".join(["hfclf compare", *argv])
+        command = " ".join(["hfclf compare", *redact_command(argv)])
         run_comparison(config, report_dir, extra, command, only=args.variants)
     except HfclfInputError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -43,6 +43,34 @@ def test_bad_configs_are_clear(tmp_path):
         load_config(str(path))
     with pytest.raises(HfclfInputError, match="Variant names repeat: a"):
         expand_variants({"name": "x", "variants": [{"name": "a"}, {"name": "a", "pooling": "max"}]})
+    for text, message in (
+        ("variants: [cls, mean]\n", "must be a list of mappings"),
+        ("variants: [{name: a}]\ngrid: {learning_rate: 1e-4}\n", "must be lists"),
+        ("variants: [{name: a}]\ncommon: [1]\n", "'common' in"),
+        ("variants: [{name: a, pooling: cls}\n", "is not valid YAML"),
+    ):
+        path.write_text(text)
+        with pytest.raises(HfclfInputError, match=message):
+            load_config(str(path))
+
+
+def test_bad_variant_flag_fails_before_any_variant_trains(tmp_path, tiny_grid, capsys):
+    config = yaml.safe_load(tiny_grid.read_text())
+    config["variants"][-1]["lstm_layerz"] = 3
+    tiny_grid.write_text(yaml.safe_dump(config))
+    report = tmp_path / "r"
+    assert main([str(tiny_grid), "--report_dir", str(report), "--hub_token", "hf_secret"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Variant pooled-mean:") and "lstm_layerz" in err
+    assert not (report / "runs").exists()  # nothing trained
+
+
+def test_report_command_hides_the_token(tmp_path, tiny_grid, capsys):
+    report = tmp_path / "r"
+    argv = [str(tiny_grid), "--report_dir", str(report), "--variants", "lstm", "--num_train_epochs", "1"]
+    assert main([*argv, "--hub_token", "hf_secret"]) == 0
+    readme = (report / "README.md").read_text()
+    assert "--hub_token <redacted>" in readme and "hf_secret" not in readme
 
 
 @pytest.fixture
