@@ -311,10 +311,24 @@ def label_mapping(data_names: list[str], model_id2label: dict) -> np.ndarray:
 def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="auto") -> dict:
     """Metrics of a trained model on a split of labelled data: the same set as training (loss, accuracy,
     macro precision/recall/F1, weighted F1, MCC, samples), keyed like results.json (`test_accuracy`, `eval_...`)."""
+    from dataclasses import replace
+
     from .data import load_raw_datasets
     from .metrics import build_compute_metrics
+    from .model_card import load_json
 
-    raw = load_raw_datasets(data_args, need_train=False)
+    raw = load_raw_datasets(replace(data_args, validation_fraction=0.0), need_train=False)
+    if split == "validation" and "validation" not in raw and "train" in raw:
+        # The run's validation was carved out of train with its own seed and fraction; a different carve would
+        # score examples the model trained on.
+        run = load_json(Path(model_dir) / "results.json")
+        if run is None:
+            raise HfclfInputError(
+                f"The data has no validation split of its own, and {model_dir} has no results.json with the seed "
+                "that carved it out of train; evaluate on --split test."
+            )
+        carve = replace(data_args, validation_fraction=run["arguments"]["data"]["validation_fraction"])
+        raw = load_raw_datasets(carve, seed=run["arguments"]["training"]["seed"], need_train=False)
     if split not in raw:
         raise HfclfInputError(
             f"The data has no {split} split (it has: {', '.join(raw)}); pass --split with one of those."

@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import shutil
 import sys
 
 import numpy as np
@@ -201,6 +202,30 @@ def test_eval_named_dataset(run_dir, data_dir, capsys):
         *cli(["eval", "--model", run_dir, "--dataset", "sst2", "--data-dir", data_dir], capsys)[::2]
     )
     assert "negative" in message and "neg" in message
+
+
+def test_eval_validation_carved_with_the_runs_seed(run_dir, data_dir, tmp_path, capsys, monkeypatch):
+    """IMDB has no validation split: `eval --split validation` carves it as the run did (its seed and fraction)."""
+    import hfclf.data
+
+    calls = []
+    real = hfclf.data.load_raw_datasets
+    monkeypatch.setattr(
+        hfclf.data, "load_raw_datasets", lambda args, **kw: calls.append((args, kw)) or real(args, **kw)
+    )
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    results = json.loads((run / "results.json").read_text())
+    results["arguments"]["data"]["validation_fraction"] = 0.02
+    results["arguments"]["training"]["seed"] = 7
+    (run / "results.json").write_text(json.dumps(results))
+    argv = ["eval", "--model", run, "--dataset", "imdb", "--data-dir", data_dir, "--split", "validation"]
+    code, stdout, err = cli([*argv, "--max-length", "16", "--output", tmp_path / "m.json"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "m.json").read_text())["eval_samples"] == 500  # 2% of 25,000
+    assert calls[-1][0].validation_fraction == 0.02 and calls[-1][1]["seed"] == 7
+    (run / "results.json").unlink()  # an exported folder: the carve is unknown, so refuse
+    assert "--split test" in one_error_line(*cli(argv, capsys)[::2])
 
 
 # ---------------------------------------------------------------------------------------------------------- embed
