@@ -216,7 +216,10 @@ def tokenize_datasets(
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         key = Hasher.hash((tokenizer, max_length))
         cache_files = {split: str(Path(cache_dir) / f"{ds._fingerprint}-{key}.arrow") for split, ds in raw.items()}
-    from_cache = cache_files is not None and all(Path(f).exists() for f in cache_files.values())
+    # With num_proc > 1, `datasets` writes one shard per process: name_00000_of_00004.arrow, ...
+    from_cache = cache_files is not None and all(
+        Path(f).exists() or any(Path(f).parent.glob(f"{Path(f).stem}_*_of_*.arrow")) for f in cache_files.values()
+    )
 
     start = time.perf_counter()
     tokenized = raw.map(
@@ -238,11 +241,12 @@ def tokenize_datasets(
         "tokenize_from_cache": from_cache,
     }
     logger.info(
-        "Tokenized %s examples (%s tokens) in %.1fs: %.0f examples/s",
+        "Tokenized %s examples (%s tokens) in %.1fs: %.0f examples/s%s",
         f"{num_examples:,}",
         f"{num_tokens:,}",
         seconds,
         stats["tokenize_examples_per_second"],
+        " (loaded from the cache)" if from_cache else "",
     )
     return tokenized, stats
 
@@ -304,12 +308,20 @@ def default_tokenizer_path() -> str:
 
 
 MODEL_ALIASES = {"minilm": default_tokenizer_path}
+ALIAS_HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # the same weights on the Hub
 
 
 def resolve_model_name(name: str) -> str:
     """Map a short alias (`minilm`) to its local model folder; any other name is returned unchanged."""
     alias = MODEL_ALIASES.get(name)
     return alias() if alias is not None else name
+
+
+def model_hub_id(name: str) -> str | None:
+    """The Hub id of a model name (an alias or a Hub id), or None for a local folder."""
+    if name in ALIAS_HUB_IDS:
+        return ALIAS_HUB_IDS[name]
+    return None if Path(name).expanduser().exists() else name
 
 
 # ---------------------------------------------------------------------------------------------------------

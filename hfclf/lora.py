@@ -116,13 +116,12 @@ def apply_lora(model, lora_args, arch: str):
 
 def base_model_spec(model_args, model) -> dict:
     """What `load_base_model` needs to rebuild the base classifier that the adapter goes on."""
-    from .data import resolve_model_name
-
     config = model.config
-    encoder = resolve_model_name(model_args.model)
+    encoder = model_args.model
     spec = {
         "arch": model_args.arch,
-        # a local folder is recorded as an absolute path, so the run loads from any working directory
+        # Aliases (minilm) and Hub ids are kept as given, so the run loads on other machines; a local folder is
+        # recorded as an absolute path, so the run loads from any working directory.
         "encoder": str(Path(encoder).resolve()) if Path(encoder).is_dir() else encoder,
         "num_labels": config.num_labels,
         "id2label": {str(i): name for i, name in config.id2label.items()},
@@ -166,9 +165,11 @@ def load_base_model(path):
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from .data import resolve_model_name
     from .models import PooledEncoderForSequenceClassification
 
     spec = read_lora_spec(path)
+    encoder = resolve_model_name(spec["encoder"])
     id2label = {int(i): name for i, name in spec["id2label"].items()}
     labels = {
         "num_labels": spec["num_labels"],
@@ -177,8 +178,8 @@ def load_base_model(path):
     }
     torch.manual_seed(0)  # the fresh head is replaced by the adapter's; seeding only keeps loads identical
     if spec["arch"] == "pooled":
-        return PooledEncoderForSequenceClassification.from_encoder_pretrained(spec["encoder"], **spec["head"], **labels)
-    return AutoModelForSequenceClassification.from_pretrained(spec["encoder"], **labels)
+        return PooledEncoderForSequenceClassification.from_encoder_pretrained(encoder, **spec["head"], **labels)
+    return AutoModelForSequenceClassification.from_pretrained(encoder, **labels)
 
 
 def load_lora_model(path, is_trainable: bool = False):

@@ -6,8 +6,11 @@ exports the same folder. Its YAML front matter follows the Hub conventions: `lib
 """
 
 import json
+from pathlib import Path
 
 import yaml
+
+from .data import model_hub_id
 
 # Metrics shown in the results table, in order, with their display names and Hub metric types.
 TABLE_METRICS = (
@@ -84,7 +87,13 @@ def _split_metrics(results: dict) -> tuple[str, dict]:
     return "", {}
 
 
-def _front_matter(config: dict, results: dict, repo_id: str | None, tags: list[str], lora: dict | None) -> dict:
+def encoder_name(lora: dict) -> str:
+    """How the card names a LoRA run's encoder: its Hub id, or a local folder's own name (never a local path)."""
+    encoder = lora.get("encoder") or ""
+    return model_hub_id(encoder) or Path(encoder).name
+
+
+def _front_matter(results: dict, repo_id: str | None, tags: list[str], lora: dict | None) -> dict:
     data_args = ((results.get("arguments") or {}).get("data")) or {}
     dataset = data_args.get("dataset")
     hub_dataset = _hub_dataset_id(dataset)
@@ -92,7 +101,9 @@ def _front_matter(config: dict, results: dict, repo_id: str | None, tags: list[s
     meta["tags"] = ["hfclf", "text-classification", *dict.fromkeys(t for t in tags if t)]
     if lora:
         meta["tags"].append("lora")
-        meta["base_model"] = lora.get("encoder")
+        base_model = model_hub_id(lora.get("encoder") or "")
+        if base_model:  # a Hub id only: a local folder means nothing on the Hub
+            meta["base_model"] = base_model
     if hub_dataset:
         meta["datasets"] = [hub_dataset]
     meta["metrics"] = ["accuracy", "f1"]
@@ -215,7 +226,7 @@ def build_model_card(
     """
     results = results or {}
     description, pooling, tags = _describe_architecture(config)
-    meta = _front_matter(config, results, repo_id, tags, lora)
+    meta = _front_matter(results, repo_id, tags, lora)
     repo = repo_id or "path/to/this/folder"
     id2label = config.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] or results.get("label_names") or []
@@ -226,7 +237,7 @@ def build_model_card(
     lines += [f"A text classifier fine-tuned on {dataset} with hfclf (`transformers.Trainer`, PyTorch).", ""]
     if lora:
         lines += [
-            f"Trained with LoRA (peft): rank {lora.get('r', '?')} adapters on `{lora.get('encoder')}`; "
+            f"Trained with LoRA (peft): rank {lora.get('r', '?')} adapters on `{encoder_name(lora)}`; "
             "this is the adapter, not a full model.",
             "",
         ]
@@ -241,12 +252,6 @@ def build_model_card(
         lines += ["## Training", "", *arguments, ""]
     lines += ["## Usage", "", *_usage(repo, lora), ""]
     return "\n".join(lines)
-
-
-def card_metadata(card_text: str) -> dict:
-    """The YAML front matter of a card, parsed (used by tests and `hfclf export`'s self-check)."""
-    _, front, _ = card_text.split("---\n", 2)
-    return yaml.safe_load(front)
 
 
 def load_json(path) -> dict | None:

@@ -99,6 +99,35 @@ def test_lora_bad_flags_exit_2(tiny_encoder_dir, toy_data, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_lora_records_the_encoder_by_name(tmp_path, monkeypatch):
+    """The embedded MiniLM is recorded as `minilm` (not this machine's path) and cards name its Hub id."""
+    from types import SimpleNamespace
+
+    from test_hub import card_metadata
+
+    from hfclf.lora import base_model_spec
+    from hfclf.model_card import build_model_card
+    from hfclf.training_args import ModelArguments
+
+    config = SimpleNamespace(
+        num_labels=2,
+        id2label={0: "neg", 1: "pos"},
+        pooling="mean",
+        classifier_dropout=0.1,
+        attention_hidden_size=8,
+        class_weights=None,
+        pad_token_id=0,
+    )
+    spec = base_model_spec(ModelArguments(model="minilm", pooling="mean", lora=True), SimpleNamespace(config=config))
+    assert spec["encoder"] == "minilm"
+    (tmp_path / "hfclf_lora.json").write_text(json.dumps(spec))
+    base = load_base_model(tmp_path)  # resolves the alias to the installed package
+    assert base.config.encoder_config.hidden_size == 384 and base.config.pooling == "mean"
+    card = build_model_card(base.config.to_dict(), {}, lora={"encoder": "minilm", "r": 4, "alpha": 8})
+    assert card_metadata(card)["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "adapters on `sentence-transformers/all-MiniLM-L6-v2`" in card
+
+
 def test_lora_run_outputs(lora_run):
     run_dir, stdout = lora_run
     names = {p.name for p in run_dir.iterdir()}
@@ -161,14 +190,17 @@ def test_merged_export_loads_without_peft_or_hfclf(lora_run, tmp_path):
 
 
 def test_lora_export_without_merge_is_the_adapter(lora_run, tmp_path):
-    from hfclf.model_card import card_metadata
+    from test_hub import card_metadata
 
     run_dir = lora_run[0]
     export = tmp_path / "adapter"
     assert cli_main(["export", str(run_dir), str(export)]) == 0
     assert {p.name for p in export.iterdir()} >= {"adapter_config.json", "adapter_model.safetensors", "README.md"}
     assert (export / "adapter_model.safetensors").read_bytes() == (run_dir / "adapter_model.safetensors").read_bytes()
-    meta = card_metadata((export / "README.md").read_text())
-    assert meta["library_name"] == "peft" and "lora" in meta["tags"] and meta["base_model"]
+    card = (export / "README.md").read_text()
+    meta = card_metadata(card)
+    assert meta["library_name"] == "peft" and "lora" in meta["tags"]
+    # the base is a local folder here: neither the Hub metadata nor the text carry this machine's path
+    assert "base_model" not in meta and str(run_dir.parent) not in card
     # the exported adapter reloads like the run folder
     assert load_lora_model(export).peft_config["default"].r == 4
