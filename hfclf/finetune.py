@@ -32,13 +32,16 @@ def read_mapping_file(path: str, what: str = "Config file") -> dict:
     """A YAML or JSON file holding one mapping."""
     if not os.path.isfile(path):
         raise HfclfInputError(f"{what} {path} does not exist; pass the path of a .yaml or .json file.")
-    with open(path) as f:
-        if path.endswith(".json"):
-            values = json.load(f)
-        else:
-            import yaml
+    import yaml
 
-            values = yaml.safe_load(f)
+    with open(path) as f:
+        try:
+            values = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
+        except (json.JSONDecodeError, yaml.YAMLError) as err:
+            problem = " ".join(str(err).split())
+            raise HfclfInputError(
+                f"{what} {path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: {problem}. Fix the file."
+            ) from None
     if not isinstance(values, dict):
         raise HfclfInputError(f"{what} {path} must hold a mapping of key: value pairs, e.g. 'pooling: mean'.")
     return values
@@ -93,11 +96,16 @@ def check_output_dir(training_args: ClassifierTrainingArguments) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise HfclfInputError(f"--output-dir {output_dir} is a file; pass a directory path.")
     if output_dir.is_dir() and any(output_dir.iterdir()):
-        if training_args.overwrite_output_dir or training_args.resume_from_checkpoint:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        resume = training_args.resume_from_checkpoint
+        if training_args.overwrite_output_dir or (resume and (resume != "auto" or get_last_checkpoint(output_dir))):
             return
+        state = "has no checkpoint to resume from" if resume else "already exists"
         raise HfclfInputError(
-            f"Output directory {output_dir} already exists and is not empty. Pass --overwrite-output-dir to replace "
-            "its files, --resume-from-checkpoint auto to continue the run, or choose another --output-dir."
+            f"Output directory {output_dir} {state} and is not empty. Pass --overwrite-output-dir to replace "
+            "its files, --resume-from-checkpoint auto to continue a run that saved checkpoints, or choose another "
+            "--output-dir."
         )
 
 
@@ -178,10 +186,7 @@ def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], c
                 "--arch pooled."
             )
         if arch == "hf":
-            model = AutoModelForSequenceClassification.from_pretrained(name, **labels)
-            if class_weights is not None:
-                raise HfclfInputError("--class-weights needs an hfclf head; use --arch pooled.")
-            return model
+            return AutoModelForSequenceClassification.from_pretrained(name, **labels)
         return PooledEncoderForSequenceClassification.from_encoder_pretrained(
             name,
             pooling=model_args.pooling,
@@ -283,6 +288,21 @@ def tokenization_cache_dir() -> str:
     return os.path.join(datasets.config.HF_DATASETS_CACHE, "hfclf_tokenized")
 
 
+def check_training_splits(raw) -> None:
+    """Training needs at least two classes, and a validation split to evaluate each epoch and pick the best."""
+    label_names = raw["train"].features["label"].names
+    if len(label_names) < 2:
+        raise HfclfInputError(
+            f"The training data has only one class ({label_names[0]}); a classifier needs examples of at least "
+            "two. Check the label column."
+        )
+    if "validation" not in raw:
+        raise HfclfInputError(
+            "No validation split: pass --validation-file, or a --validation-fraction above 0 to hold out part of "
+            "the training data."
+        )
+
+
 def prepare_data(model_args, data_args, training_args, data_cache: dict | None = None):
     """Load, split and tokenize the data: `(raw, tokenizer, tokenized, tokenize_stats)`.
 
@@ -299,6 +319,7 @@ def prepare_data(model_args, data_args, training_args, data_cache: dict | None =
         logger.info("Reusing the tokenized data of an earlier run")
         return data_cache[key]
     raw = load_raw_datasets(data_args, seed=training_args.seed, need_train=True)
+    check_training_splits(raw)
     tokenizer = load_tokenizer(model_args, raw["train"])
     with training_args.main_process_first(desc="tokenization"):
         tokenized, tokenize_stats = tokenize_datasets(
@@ -328,6 +349,7 @@ def run_finetune(
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
+    from .hub import redact_command, take_over_trainer_push
     from .metrics import build_compute_metrics
     from .plots import plot_confusion_matrix, plot_loss
     from .trainer import ClassifierTrainer
@@ -335,6 +357,7 @@ def run_finetune(
     start = time.perf_counter()
     output_dir = Path(training_args.output_dir)
     check_output_dir(training_args)
+    hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     if training_args.learning_rate is None:
         training_args.learning_rate = DEFAULT_LEARNING_RATE[model_args.arch]
     set_seed(training_args.seed)
@@ -356,9 +379,6 @@ def run_finetune(
         "Model %s: %s parameters (%s trainable)", type(model).__name__, f"{num_parameters:,}", f"{num_trainable:,}"
     )
 
-    from .hub import redact_command, take_over_trainer_push
-
-    hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     callbacks = []
     if model_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
@@ -382,10 +402,10 @@ def run_finetune(
     train_result = trainer.train(resume_from_checkpoint=resume)
     train_metrics = train_result.metrics
     eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")
-    test_metrics, test_output = {}, None
-    if "test" in tokenized:
-        test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
-        test_metrics = test_output.metrics
+    # Every process takes part in `predict` (it gathers across processes); only the main one writes files.
+    split = "test" if "test" in tokenized else "validation"
+    output = trainer.predict(tokenized[split], metric_key_prefix="test" if split == "test" else "eval")
+    test_metrics = output.metrics if split == "test" else {}
     trainer.save_model()  # the best model (reloaded at the end) and the tokenizer
     if lora_spec is not None and trainer.is_world_process_zero():
         from .lora import MERGED_SUBDIR, merge_lora_run, save_lora_run
@@ -420,9 +440,6 @@ def run_finetune(
         with open(output_dir / "results.json", "w") as f:
             json.dump(results, f, indent=2, default=str)
         title = f"{data_args.dataset or 'data'} / {model_args.arch} {model_args.pooling or ''}".strip()
-        split, output = ("test", test_output) if test_output is not None else ("validation", None)
-        if output is None:
-            output = trainer.predict(tokenized["validation"], metric_key_prefix="eval")
         gold = np.asarray(raw[split]["label"])
         predicted = write_predictions(
             output_dir / "predictions.csv", raw[split]["text"], gold, output.predictions, label_names

@@ -10,13 +10,13 @@ and is handed to `huggingface_hub` only: it is never printed nor written into a 
 """
 
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from huggingface_hub import HfApi
 
+from .data import resolve_model_name
 from .errors import HfclfInputError
 from .lora import ADAPTER_CONFIG_FILE, LORA_INFO_FILE, is_lora_dir, merge_lora_run, read_lora_spec
 from .model_card import build_model_card, load_json
@@ -68,7 +68,7 @@ def _lora_card_inputs(run_dir: Path) -> tuple[dict, dict]:
 
     spec = read_lora_spec(run_dir)
     adapter = load_json(run_dir / ADAPTER_CONFIG_FILE) or {}
-    encoder = AutoConfig.from_pretrained(spec["encoder"]).to_dict()
+    encoder = AutoConfig.from_pretrained(resolve_model_name(spec["encoder"])).to_dict()
     if spec["arch"] == "pooled":
         config = {"model_type": "hfclf_pooled_encoder", "encoder_config": encoder, **spec["head"]}
     else:
@@ -84,6 +84,12 @@ def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, re
     if not run_dir.is_dir():
         raise HfclfInputError(f"Run folder {run_dir} does not exist; pass the output folder of `hfclf train`.")
     results = load_json(run_dir / "results.json")  # checked before anything is deleted
+    run, target, cwd = run_dir.resolve(), output_dir.resolve(), Path.cwd().resolve()
+    if target in (run, cwd) or target in run.parents or target in cwd.parents:
+        raise HfclfInputError(
+            f"Export folder {output_dir} is or contains the run folder {run_dir} (or the current directory), which "
+            "--overwrite would delete; choose a new folder, e.g. exports/<name>."
+        )
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
         if not overwrite:
             raise HfclfInputError(
@@ -132,8 +138,7 @@ def push(
     `token=None` uses the token of the usual Hugging Face sources (HF_TOKEN, `hf auth login`). Returns the URL of
     the commit (or of the repo).
     """
-    if "/" not in repo_id:
-        raise HfclfInputError(f"Hub repo id '{repo_id}' needs a namespace; pass it as user/name or org/name.")
+    check_repo_id(repo_id)
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="hfclf-export-") as tmp:
         folder = export(run_dir, Path(tmp) / "model", merge=merge, repo_id=repo_id)
@@ -148,6 +153,11 @@ def push(
     return url
 
 
+def check_repo_id(repo_id: str) -> None:
+    if "/" not in repo_id:
+        raise HfclfInputError(f"Hub repo id '{repo_id}' needs a namespace; pass it as user/name or org/name.")
+
+
 def take_over_trainer_push(training_args) -> dict | None:
     """With `--push_to_hub`, stop `Trainer` from pushing (its own card, every checkpoint) and return the settings
     for [`push`], which uploads the exported folder once, after training. None without `--push_to_hub`."""
@@ -155,6 +165,7 @@ def take_over_trainer_push(training_args) -> dict | None:
         return None
     if not training_args.hub_model_id:
         raise HfclfInputError("--push_to_hub needs --hub_model_id user/name (the Hub repo to create or update).")
+    check_repo_id(training_args.hub_model_id)  # before training, not after it
     training_args.push_to_hub = False
     return {
         "repo_id": training_args.hub_model_id,
@@ -181,14 +192,4 @@ def redact_command(words: list[str]) -> list[str]:
     return redacted
 
 
-def folder_files(folder) -> dict[str, bytes]:
-    """Every file under `folder` by relative path, with its bytes (used to compare exports and uploads)."""
-    folder = Path(folder)
-    return {
-        str(path.relative_to(folder)).replace(os.sep, "/"): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-
-
-__all__ = ["export", "push", "check_classifier_dir", "take_over_trainer_push", "redact_command", "folder_files"]
+__all__ = ["export", "push", "check_classifier_dir", "take_over_trainer_push", "redact_command"]

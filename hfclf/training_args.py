@@ -100,6 +100,8 @@ class ModelArguments:
             raise ValueError("--merge-lora needs --lora; add --lora or drop --merge-lora.")
         if self.lora and self.lora_r < 1:
             raise ValueError(f"--lora-r must be a positive rank, got {self.lora_r}; pass e.g. --lora-r 8.")
+        if self.class_weights and self.arch == "hf":
+            raise ValueError("--class-weights needs an hfclf head; use --arch pooled.")
         if self.pooling is None:
             self.pooling = DEFAULT_POOLING.get(self.arch)
         elif self.arch == "hf":

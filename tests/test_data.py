@@ -334,3 +334,8 @@ def test_tokenization_cache_is_reused_and_keyed_by_tokenizer(tmp_path, minilm_to
     # another max_length (or tokenizer) is another cache entry
     _, stats = tokenize_datasets(raw, tokenizer, max_length=4, cache_dir=str(cache))
     assert not stats["tokenize_from_cache"] and len(list(cache.iterdir())) == 2
+    # several tokenizing processes write one cache shard each, and a later run finds them
+    _, stats = tokenize_datasets(raw, tokenizer, max_length=8, cache_dir=str(cache), num_proc=2)
+    assert not stats["tokenize_from_cache"] and len(list(cache.iterdir())) == 4
+    _, stats = tokenize_datasets(raw, tokenizer, max_length=8, cache_dir=str(cache), num_proc=2)
+    assert stats["tokenize_from_cache"] and len(list(cache.iterdir())) == 4

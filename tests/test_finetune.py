@@ -253,6 +253,7 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
     empty = write_csv(tmp_path / "empty.csv", [["good film", "pos"], ["   ", "neg"], ["bad", "neg"]])
     xlsx = tmp_path / "train.xlsx"
     xlsx.write_bytes(b"PK\x03\x04 not really a spreadsheet")
+    one_class = write_csv(tmp_path / "one_class.csv", [["good film", "pos"], ["great", "pos"], ["fine", "pos"]])
     three_labels = tmp_path / "three_label_model"
     AutoModelForSequenceClassification.from_pretrained(tiny_encoder_dir, num_labels=3).save_pretrained(three_labels)
     AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(three_labels)
@@ -269,6 +270,15 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
         "unknown pooling": (data_flags(toy_data) + ["--pooling", "sum"], "Unknown pooling 'sum'"),
         "pooling with hf head": (data_flags(toy_data) + ["--arch", "hf", "--pooling", "mean"], "--arch pooled"),
         "bad class weights": (data_flags(toy_data) + ["--class_weights", "1,2,3"], "3 values"),
+        "class weights with hf head": (
+            data_flags(toy_data) + ["--arch", "hf", "--class_weights", "balanced"],
+            "--class-weights needs an hfclf head",
+        ),
+        "one class": (["--train_file", str(one_class), "--validation_fraction", "0.34"], "only one class (pos)"),
+        "no validation split": (
+            ["--train_file", str(toy_data["train"]), "--validation_fraction", "0"],
+            "No validation split",
+        ),
     }
 
 
@@ -282,6 +292,9 @@ CASES = [
     "unknown pooling",
     "pooling with hf head",
     "bad class weights",
+    "class weights with hf head",
+    "one class",
+    "no validation split",
 ]
 
 
@@ -306,6 +319,11 @@ def test_existing_output_dir_is_left_untouched(tmp_path, tiny_encoder_dir, toy_d
     assert code == 2
     assert "already exists and is not empty" in stderr and "--overwrite-output-dir" in stderr
     assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "precious"
+    # resuming needs a checkpoint: without one, `auto` would start fresh over the folder's files
+    argv = ["--model", tiny_encoder_dir, "--output_dir", out, "--resume_from_checkpoint", "auto"]
+    code, _, stderr = run([*argv, *data_flags(toy_data), *QUICK], capsys)
+    assert code == 2 and "has no checkpoint to resume from" in stderr
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
 def test_script_exit_code_and_single_stderr_line(tmp_path):
@@ -325,8 +343,11 @@ def test_script_exit_code_and_single_stderr_line(tmp_path):
 # ------------------------------------------------------------------------------------------------- distributed
 
 
-def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data):
-    """DDP over gloo with 2 processes: every eval example scored exactly once, loss not scaled by the world size."""
+@pytest.mark.parametrize("with_test_split", [True, False])
+def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data, with_test_split):
+    """DDP over gloo with 2 processes: every eval example scored exactly once, loss not scaled by the world size.
+
+    Without a test split the predictions are of the validation split, which every process must help compute."""
     out = tmp_path / "ddp"
     launcher = [
         sys.executable,
@@ -342,8 +363,9 @@ def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data)
         "--dynamo_backend",
         "no",
         "--main_process_port",
-        "29533",
+        str(29533 + with_test_split),
     ]
+    files = data_flags(toy_data) if with_test_split else data_flags({k: v for k, v in toy_data.items() if k != "test"})
     argv = [
         "--arch",
         "lstm",
@@ -353,7 +375,7 @@ def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data)
         "16",
         "--output_dir",
         str(out),
-        *data_flags(toy_data),
+        *files,
         *QUICK,
     ]
     completed = subprocess.run(
@@ -367,7 +389,10 @@ def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data)
     results = read_results(out)
     assert results["num_processes"] == 2
     # 25 validation examples do not split evenly over 2 processes: no duplicated tail samples may be scored
-    assert results["eval"]["eval_samples"] == 25 and results["test"]["test_samples"] == 20
+    assert results["eval"]["eval_samples"] == 25
+    assert results["test"].get("test_samples") == (20 if with_test_split else None)
+    with open(out / "predictions.csv") as f:
+        assert sum(1 for _ in csv.reader(f)) == 1 + (20 if with_test_split else 25)
     # 64 examples / (8 per device x 2 devices) = 4 steps per epoch
     state = json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())
     assert state["global_step"] == 8

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +17,23 @@ from tiny_models import run_downstream
 
 import hfclf.hub
 from hfclf.cli import main
-from hfclf.hub import folder_files
-from hfclf.model_card import card_metadata
 
 TOKEN = "hf_fake_secret_token_123"
 QUICK = ["--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--max_length", "32", "--seed", "5"]
+
+
+def folder_files(folder) -> dict[str, bytes]:
+    """Every file under `folder` by relative path, with its bytes (to compare exports and uploads)."""
+    folder = Path(folder)
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+
+
+def card_metadata(card_text: str) -> dict:
+    """The YAML front matter of a model card, parsed."""
+    _, front, _ = card_text.split("---\n", 2)
+    return yaml.safe_load(front)
 
 
 class FakeHfApi:
@@ -99,6 +112,12 @@ def test_export_folder_contents(pushed_run, tmp_path, capfd):
     code, _, err = run_cli(["export", run_dir, out], capfd)
     assert code == 2 and err.startswith("error:") and "--overwrite" in err
     assert run_cli(["export", run_dir, out, "--overwrite"], capfd)[0] == 0
+    # --overwrite never deletes the run itself, a folder that holds it, or the working directory
+    files = sorted(p.name for p in run_dir.iterdir())
+    for target in (run_dir, run_dir.parent, "."):
+        code, _, err = run_cli(["export", run_dir, target, "--overwrite"], capfd)
+        assert code == 2 and err.startswith("error:") and "would delete" in err, target
+    assert sorted(p.name for p in run_dir.iterdir()) == files
     # no classifier head, not a LoRA run for --merge, missing folder
     assert "error:" in run_cli(["export", tmp_path / "nope", tmp_path / "e2"], capfd)[2]
     assert "LoRA" in run_cli(["export", run_dir, tmp_path / "e3", "--merge"], capfd)[2]
@@ -167,6 +186,17 @@ def test_push_sends_exactly_the_export_and_never_the_token(pushed_run, tmp_path,
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
     assert "error:" in run_cli(["push", run_dir, "no-namespace"], capfd)[2]
+
+
+def test_push_to_hub_without_namespace_fails_before_training(tiny_encoder_dir, toy_data, tmp_path, capfd):
+    from hfclf.finetune import main as train
+
+    files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
+    out = tmp_path / "run"
+    argv = ["--model", str(tiny_encoder_dir), "--output_dir", str(out), *files, *QUICK]
+    assert train([*argv, "--push_to_hub", "--hub_model_id", "no-namespace"]) == 2
+    assert "needs a namespace" in capfd.readouterr().err
+    assert not out.exists()
 
 
 def test_hub_token_flag_is_redacted():
