@@ -64,13 +64,14 @@ def default_target_modules(encoder_config) -> list[str]:
 
 
 def head_module_names(model) -> list[str]:
-    """The trainable head that LoRA leaves fully trained and saved: classifier, plus attention pooling if any."""
+    """The trainable head that LoRA leaves fully trained and saved: the classifier and the layers between it and the
+    encoder (hfclf's attention pooling, DistilBERT's pre_classifier, DeBERTa's pooler, which v3 checkpoints lack)."""
     names = ["classifier"]
     base = getattr(model, "model", None)
     if getattr(base, "attention_pooling", None) is not None:
         names.append("attention_pooling")
-    if type(model).__name__.startswith("DistilBert"):
-        names.append("pre_classifier")
+    # Head layers of stock classifiers sit beside the encoder, not inside it (BERT's own pooler is pretrained).
+    names += [name for name in ("pre_classifier", "pooler") if getattr(model, name, None) is not None]
     return names
 
 

@@ -90,6 +90,26 @@ def test_apply_lora_trains_adapters_and_head_only(model_type, target, capsys):
         )
 
 
+@pytest.mark.parametrize("family", ["bert", "distilbert", "deberta-v2"])
+def test_stock_classifier_heads_are_fully_trained(family):
+    """--arch hf: the layers between encoder and classifier train with it; BERT's pretrained pooler stays frozen."""
+    from transformers import AutoConfig
+
+    from hfclf.training_args import ModelArguments
+
+    sizes = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37}
+    if family == "distilbert":
+        sizes = {"dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 37}
+    config = AutoConfig.for_model(family, vocab_size=99, num_labels=2, **sizes)
+    model = AutoModelForSequenceClassification.from_config(config)
+    trainable = [
+        n for n, p in apply_lora(model, ModelArguments(lora=True, lora_r=2), "hf").named_parameters() if p.requires_grad
+    ]
+    head = {"bert": "classifier", "distilbert": "pre_classifier", "deberta-v2": "pooler"}[family]
+    assert any(f"{head}.modules_to_save" in name for name in trainable), trainable
+    assert not any("bert.pooler" in name for name in trainable)
+
+
 def test_lora_bad_flags_exit_2(tiny_encoder_dir, toy_data, tmp_path, capsys):
     files = ["--train_file", str(toy_data["train"]), "--output_dir", str(tmp_path / "x")]
     assert train(["--arch", "lstm", "--lora", "--model", str(tiny_encoder_dir), *files]) == 2
