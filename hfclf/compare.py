@@ -192,6 +192,9 @@ def summary_row(variant: dict, results: dict, flag_keys: list[str]) -> dict:
         "best_epoch": results.get("best_epoch"),
         "train_minutes": results["train"]["train_runtime"] / 60,
         "train_samples_per_s": results["train_samples_per_second"],
+        # shown only where runs differ: train times from different machines or precisions are not comparable
+        "hardware": results["hardware"],
+        "precision": next((p for p in ("bf16", "fp16") if results["arguments"]["training"].get(p)), "fp32"),
     }
     # Data and training arguments apply to every architecture, so show what each run used; model arguments only
     # where the variant sets them (an LSTM width means nothing on a pooled encoder's row).

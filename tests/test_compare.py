@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hfclf.compare import expand_variants, load_config, main, seed_spread, spread_table, variant_argv
+from hfclf.compare import (
+    expand_variants,
+    load_config,
+    main,
+    seed_spread,
+    spread_table,
+    summary_row,
+    table_columns,
+    variant_argv,
+)
 from hfclf.errors import HfclfInputError
 from hfclf.finetune import parse_args
 
@@ -205,6 +214,19 @@ def test_report_shows_seed_spread(tmp_path, tiny_encoder_dir, toy_data):
     assert "## Run-to-run spread" in readme and "## Run-to-run spread" in (report / "results.md").read_text()
     mean = 100 * sum(accuracies) / 2
     assert f"| seed1, seed2 | 1, 2 | {mean:.2f} ± " in readme
+    assert "hardware" not in readme and "precision" not in readme  # the same for both runs
+
+    # runs from different machines or precisions say so in the table
+    variants = expand_variants(config)
+    runs = [json.loads((report / "runs" / v["name"] / "results.json").read_text()) for v in variants]
+    runs[1]["hardware"] = "1 x NVIDIA H100 80GB HBM3"
+    runs[1]["arguments"]["training"]["bf16"] = True
+    rows = [summary_row(variant, run, ["seed"]) for variant, run in zip(variants, runs)]
+    assert [(row["hardware"], row["precision"]) for row in rows] == [
+        (runs[0]["hardware"], "fp32"),
+        ("1 x NVIDIA H100 80GB HBM3", "bf16"),
+    ]
+    assert {"hardware", "precision"} <= set(table_columns(rows))
 
 
 def test_compare_bad_config_exit_code(tmp_path, capsys):
