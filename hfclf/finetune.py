@@ -266,8 +266,9 @@ def hardware_description() -> str:
 
 def write_predictions(path: Path, texts: list[str], gold: np.ndarray, logits: np.ndarray, label_names: list[str]):
     """One row per example: text, gold and predicted label names, and the probability of every label."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+    from .predict import softmax
+
+    probabilities = softmax(logits)
     predicted = probabilities.argmax(axis=-1)
     names = np.asarray(label_names, dtype=object)
     with open(path, "w", newline="") as f:
@@ -349,7 +350,7 @@ def run_finetune(
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    from .hub import redact_command, take_over_trainer_push
+    from .hub import push, redact_command, take_over_trainer_push
     from .metrics import build_compute_metrics
     from .plots import plot_confusion_matrix, plot_loss
     from .trainer import ClassifierTrainer
@@ -449,8 +450,6 @@ def run_finetune(
         plot_loss(trainer.state.log_history, output_dir / "loss.png", title, steps_per_epoch=steps_per_epoch)
         print_summary(results, output_dir)
         if hub_push:
-            from .hub import push
-
             push(output_dir, merge=model_args.merge_lora, **hub_push)  # with --merge_lora: the merged model
     return results
 

@@ -211,7 +211,8 @@ def length_sorted_batches(tokenizer, texts: list[str], max_length: int, batch_si
             bar.update(len(positions))
 
 
-def _probabilities(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities of each row of logits (numerically stable)."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
 
@@ -254,7 +255,7 @@ def predict(
     if top_k < 0 or top_k > len(names):
         raise HfclfInputError(f"--top-k must be between 1 and the number of labels ({len(names)}), got {top_k}.")
     logits, _ = classify(model, tokenizer, texts, batch_size, max_length, device)
-    probabilities = _probabilities(logits)
+    probabilities = softmax(logits)
     best = probabilities.argmax(axis=-1)
     ranked = np.argsort(-probabilities, axis=-1, kind="stable")
     rows = []
