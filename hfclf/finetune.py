@@ -79,9 +79,22 @@ def parse_args(argv: list[str] | None = None):
         if not any(word.split("=")[0] in ("--output_dir", "--output-dir") for word in argv):
             argv += ["--output_dir", default_output_dir(model_args, data_args)]
             model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+        check_learning_rate_groups(model_args, training_args)
     except ValueError as err:  # raised by the dataclasses' own checks (unknown pooling, ...)
         raise HfclfInputError(str(err)) from None
     return model_args, data_args, training_args
+
+
+def check_learning_rate_groups(model_args: ModelArguments, training_args: ClassifierTrainingArguments) -> None:
+    """Head and layer-wise learning rates split a pretrained encoder from its new head: full fine-tuning only."""
+    if training_args.head_learning_rate is None and training_args.layerwise_lr_decay == 1.0:
+        return
+    if model_args.arch not in ("pooled", "hf") or model_args.lora:
+        what = "--lora" if model_args.lora else f"--arch {model_args.arch}"
+        raise ValueError(
+            f"--head-learning-rate and --layerwise-lr-decay apply to fine-tuning all weights of a pretrained encoder "
+            f"(--arch pooled or hf), not to {what}; drop them or change the model."
+        )
 
 
 def default_output_dir(model_args: ModelArguments, data_args: DataArguments) -> str:

@@ -1,11 +1,64 @@
-"""`Trainer` specialized for hfclf's tokenized datasets."""
+"""`Trainer` specialized for hfclf's tokenized datasets, with head and layer-wise learning rates."""
 
+import logging
+import re
+
+from torch import nn
 from torch.utils.data import SequentialSampler
 from transformers import Trainer
 
+logger = logging.getLogger(__name__)
+
+# Index of a transformer block in a parameter name: BERT/RoBERTa/DeBERTa `layer.3.`, DistilBERT `transformer.layer.3.`,
+# ModernBERT `layers.3.`, GPT-style `h.3.`, T5 `block.3.`.
+_LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block)\.(\d+)\.")
+
+
+def pretrained_encoder(model: nn.Module) -> nn.Module:
+    """The part of a classifier whose weights come pretrained; the rest (pooling, classifier) is the new head."""
+    from .models import PooledEncoderModel
+
+    base = getattr(model, "base_model", model)
+    return base.encoder if isinstance(base, PooledEncoderModel) else base
+
+
+def parameter_learning_rates(
+    model: nn.Module, learning_rate: float, head_learning_rate: float | None = None, layer_decay: float = 1.0
+) -> dict[str, float]:
+    """Peak learning rate of each trainable parameter, by name.
+
+    The head gets `head_learning_rate` (default `learning_rate`). Encoder layer i of L (0 = lowest) gets
+    `learning_rate * layer_decay ** (L - 1 - i)`, the embeddings `learning_rate * layer_decay ** L`, and encoder
+    parameters outside the layers (a pooler, a final norm) `learning_rate`, as the top layer does.
+    """
+    encoder = pretrained_encoder(model)
+    prefix = next(name for name, module in model.named_modules() if module is encoder)
+    prefix = f"{prefix}." if prefix else ""
+    num_layers = getattr(getattr(encoder, "config", None), "num_hidden_layers", None)
+    if num_layers is None:
+        indices = [int(m.group(1)) for name, _ in encoder.named_parameters() if (m := _LAYER_INDEX.search(name))]
+        num_layers = max(indices, default=-1) + 1
+    rates = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        if not name.startswith(prefix) or encoder is model:
+            rates[name] = head_learning_rate or learning_rate
+            continue
+        local = name[len(prefix) :]
+        if "embed" in local:
+            depth = 0
+        elif match := _LAYER_INDEX.search(local):
+            depth = int(match.group(1)) + 1
+        else:
+            depth = num_layers
+        rates[name] = learning_rate * layer_decay ** (num_layers - depth)
+    return rates
+
 
 class ClassifierTrainer(Trainer):
-    """A `Trainer` that groups training batches by the precomputed `length` column and predicts in dataset order."""
+    """A `Trainer` that groups training batches by the precomputed `length` column, predicts in dataset order, and
+    honours `head_learning_rate` / `layerwise_lr_decay` of [`ClassifierTrainingArguments`]."""
 
     def _get_train_sampler(self, train_dataset=None):
         # `Trainer` drops the columns `forward` does not take (`length` among them) before building the sampler,
@@ -19,3 +72,24 @@ class ClassifierTrainer(Trainer):
         if self.args.world_size <= 1:
             return SequentialSampler(eval_dataset)
         return None
+
+    def create_optimizer(self, model=None):
+        head_learning_rate = getattr(self.args, "head_learning_rate", None)
+        layer_decay = getattr(self.args, "layerwise_lr_decay", 1.0)
+        if self.optimizer is not None or (head_learning_rate is None and layer_decay == 1.0):
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        rates = parameter_learning_rates(model, self.args.learning_rate, head_learning_rate, layer_decay)
+        decay = set(self.get_decay_parameter_names(model))
+        groups = {}  # one optimizer group per (learning rate, weight decay)
+        for name, parameter in model.named_parameters():
+            if name in rates:
+                key = (rates[name], self.args.weight_decay if name in decay else 0.0)
+                groups.setdefault(key, []).append(parameter)
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        # `Trainer` logs the first group's rate: put one at --learning-rate (the encoder's top layer) first.
+        order = sorted(groups, key=lambda key: (key[0] != self.args.learning_rate, key))
+        param_groups = [{"params": groups[lr, wd], "lr": lr, "weight_decay": wd} for lr, wd in order]
+        self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
+        logger.info("Peak learning rates: %s", ", ".join(f"{lr:.3g}" for lr in sorted({lr for lr, _ in groups})))
+        return self.optimizer

@@ -131,6 +131,20 @@ class ClassifierTrainingArguments(TrainingArguments):
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Batch size per device for evaluation."})
     warmup_steps: float = field(default=0.06, metadata={"help": "Warm-up steps, or a ratio of total steps if < 1."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    head_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Peak learning rate of the freshly initialized head (pooling and classifier); --learning-rate "
+            "then applies to the pretrained encoder (--arch pooled or hf). Default: --learning-rate."
+        },
+    )
+    layerwise_lr_decay: float = field(
+        default=1.0,
+        metadata={
+            "help": "Layer-wise learning-rate decay of the encoder, e.g. 0.9: its top layer trains at --learning-rate, "
+            "each layer below at 0.9 x the one above, the embeddings at 0.9^layers (--arch pooled or hf)."
+        },
+    )
     eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
     save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint: no, steps, epoch, best."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best one always is)."})
@@ -149,6 +163,12 @@ class ClassifierTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        if self.head_learning_rate is not None and self.head_learning_rate <= 0:
+            raise ValueError(f"--head-learning-rate must be positive, got {self.head_learning_rate}.")
+        if not 0 < self.layerwise_lr_decay <= 1:
+            raise ValueError(
+                f"--layerwise-lr-decay must be in (0, 1], got {self.layerwise_lr_decay}; 1 turns it off, 0.9 is common."
+            )
         if not _accelerator_available():
             # Several processes (torchrun, `accelerate launch --multi_gpu`) on a machine without an accelerator:
             # train one model with DDP over gloo instead of N independent copies.

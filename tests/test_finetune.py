@@ -274,6 +274,11 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
             data_flags(toy_data) + ["--arch", "hf", "--class_weights", "balanced"],
             "--class-weights needs an hfclf head",
         ),
+        "head learning rate on lstm": (
+            data_flags(toy_data) + ["--arch", "lstm", "--head_learning_rate", "1e-3"],
+            "not to --arch lstm",
+        ),
+        "bad layer-wise decay": (data_flags(toy_data) + ["--layerwise_lr_decay", "1.5"], "must be in (0, 1]"),
         "one class": (["--train_file", str(one_class), "--validation_fraction", "0.34"], "only one class (pos)"),
         "no validation split": (
             ["--train_file", str(toy_data["train"]), "--validation_fraction", "0"],
@@ -293,6 +298,8 @@ CASES = [
     "pooling with hf head",
     "bad class weights",
     "class weights with hf head",
+    "head learning rate on lstm",
+    "bad layer-wise decay",
     "one class",
     "no validation split",
 ]

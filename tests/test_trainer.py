@@ -1,0 +1,118 @@
+"""ClassifierTrainer's learning-rate groups: a separate head rate and layer-wise decay of the encoder's rate."""
+
+import pytest
+import torch
+from tiny_models import tiny_encoder_config, tiny_pooled_config
+from transformers import AutoModelForSequenceClassification
+
+from hfclf import PooledEncoderForSequenceClassification
+from hfclf.trainer import ClassifierTrainer, parameter_learning_rates
+from hfclf.training_args import ClassifierTrainingArguments
+
+LR, HEAD_LR, DECAY = 1e-4, 1e-3, 0.5
+
+
+def expected_rate(local_name: str, num_layers: int = 2) -> float:
+    """Rate of an encoder parameter, by its name inside the encoder (2 layers: layer 1 = top)."""
+    if "embed" in local_name:
+        return LR * DECAY**num_layers
+    for i in range(num_layers):
+        if f"layer.{i}." in local_name:
+            return LR * DECAY ** (num_layers - 1 - i)
+    return LR  # outside the layers (a pooler)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "attention"])
+def test_pooled_encoder_rates(pooling):
+    model = PooledEncoderForSequenceClassification(tiny_pooled_config(pooling, num_labels=2))
+    rates = parameter_learning_rates(model, LR, HEAD_LR, DECAY)
+    assert set(rates) == {name for name, _ in model.named_parameters()}
+    head = {name for name in rates if not name.startswith("model.encoder.")}
+    assert "classifier.weight" in head
+    assert any("attention_pooling" in name for name in head) == (pooling == "attention")
+    for name, rate in rates.items():
+        want = HEAD_LR if name in head else expected_rate(name[len("model.encoder.") :])
+        assert rate == pytest.approx(want), name
+    assert rates["model.encoder.embeddings.word_embeddings.weight"] == pytest.approx(LR / 4)
+    assert rates["model.encoder.encoder.layer.1.output.dense.weight"] == pytest.approx(LR)
+
+
+@pytest.mark.parametrize("model_type, encoder_prefix", [("bert", "bert."), ("distilbert", "distilbert.")])
+def test_stock_head_rates(model_type, encoder_prefix):
+    config = tiny_encoder_config(model_type)
+    config.num_labels = 2
+    model = AutoModelForSequenceClassification.from_config(config)
+    rates = parameter_learning_rates(model, LR, HEAD_LR, DECAY)
+    for name, rate in rates.items():
+        want = HEAD_LR if not name.startswith(encoder_prefix) else expected_rate(name[len(encoder_prefix) :])
+        assert rate == pytest.approx(want), name
+    assert rates["classifier.weight"] == HEAD_LR
+    if model_type == "bert":  # BERT's pretrained pooler sits above the top layer
+        assert rates["bert.pooler.dense.weight"] == LR
+    else:  # DistilBERT's pre_classifier is new
+        assert rates["pre_classifier.weight"] == HEAD_LR
+
+
+def test_defaults_change_nothing():
+    model = PooledEncoderForSequenceClassification(tiny_pooled_config("mean", num_labels=2))
+    assert set(parameter_learning_rates(model, LR).values()) == {LR}
+
+
+def test_optimizer_groups_and_schedule(tmp_path):
+    torch.manual_seed(0)
+    model = PooledEncoderForSequenceClassification(tiny_pooled_config("cls", num_labels=2))
+    args = ClassifierTrainingArguments(
+        output_dir=str(tmp_path),
+        learning_rate=LR,
+        head_learning_rate=HEAD_LR,
+        layerwise_lr_decay=DECAY,
+        warmup_steps=0,
+        weight_decay=0.01,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+    )
+    trainer = ClassifierTrainer(model=model, args=args)
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    groups = trainer.optimizer.param_groups
+    rates = parameter_learning_rates(model, LR, HEAD_LR, DECAY)
+    by_id = {id(p): name for name, p in model.named_parameters()}
+    assert sum(len(g["params"]) for g in groups) == len(rates)  # every parameter, once
+    for group in groups:
+        for p in group["params"]:
+            name = by_id[id(p)]
+            assert group["lr"] == pytest.approx(rates[name]), name
+            no_decay = name.endswith("bias") or "LayerNorm" in name
+            assert group["weight_decay"] == (0.0 if no_decay else 0.01), name
+    assert groups[0]["lr"] == LR  # the rate Trainer logs is --learning-rate's
+    # The linear schedule scales every group from its own peak.
+    for _ in range(5):
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+    for group in groups:
+        assert group["lr"] == pytest.approx(group["initial_lr"] * 5 / 10)
+
+
+def test_finetune_trains_with_the_groups(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    """A real run: with a steep decay the embeddings stay put while the top layer and the head train."""
+    from test_finetune import QUICK, data_flags, read_results, run
+    from transformers import BertModel
+
+    out = tmp_path / "run"
+    argv = ["--model", tiny_encoder_dir, "--output_dir", out, *data_flags(toy_data), *QUICK]
+    argv += ["--pooling", "cls", "--learning_rate", "1e-3", "--head_learning_rate", "1e-2"]
+    argv += ["--layerwise_lr_decay", "1e-4", "--warmup_steps", "0"]
+    code, _, stderr = run(argv, capsys)
+    assert code == 0, stderr[-2000:]
+    before = BertModel.from_pretrained(tiny_encoder_dir).state_dict()
+    after = PooledEncoderForSequenceClassification.from_pretrained(out).model.encoder.state_dict()
+
+    def moved(name):
+        return (after[name] - before[name]).abs().max().item()
+
+    assert moved("embeddings.word_embeddings.weight") < 1e-6  # 1e-3 * 1e-4^2 per step
+    assert moved("encoder.layer.1.output.dense.weight") > 1e-4
+    results = read_results(out)
+    assert results["arguments"]["training"]["head_learning_rate"] == 1e-2
+    first_logged = next(entry["learning_rate"] for entry in results["log_history"] if "learning_rate" in entry)
+    assert first_logged <= 1e-3  # the logged rate is the encoder's, not the head's
