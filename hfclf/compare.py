@@ -24,6 +24,7 @@ their seed are summarised as mean ± standard deviation in the report.
 
 import argparse
 import csv
+import dataclasses
 import itertools
 import json
 import logging
@@ -33,6 +34,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from .data import DataArguments
 from .errors import HfclfInputError
 from .finetune import (
     flags_to_argv,
@@ -41,6 +43,7 @@ from .finetune import (
     run_finetune,
 )
 from .hub import redact_command
+from .training_args import ClassifierTrainingArguments, ModelArguments
 
 logger = logging.getLogger("hfclf")
 
@@ -56,6 +59,12 @@ METRIC_COLUMNS = {
     "train_samples_per_s": True,
 }
 IDENTITY_COLUMNS = ("variant", "arch", "pooling")
+ARGUMENT_DEFAULTS = {
+    field.name: field.default
+    for arguments in (ModelArguments, DataArguments, ClassifierTrainingArguments)
+    for field in dataclasses.fields(arguments)
+    if field.default is not dataclasses.MISSING
+}
 
 
 def load_config(path: str) -> dict:
@@ -200,7 +209,12 @@ def summary_row(variant: dict, results: dict, flag_keys: list[str]) -> dict:
     # where the variant sets them (an LSTM width means nothing on a pooled encoder's row).
     used = {**results["arguments"]["data"], **results["arguments"]["training"]}
     for key in flag_keys:
-        row.setdefault(key, used[key] if key in used else variant["flags"].get(key))
+        if key in used:
+            row.setdefault(key, used[key])
+        elif key in variant["flags"]:
+            row.setdefault(key, variant["flags"][key])
+        else:  # a flag newer than the run (written by an earlier hfclf): the run used its default
+            row.setdefault(key, ARGUMENT_DEFAULTS.get(key))
     return row
 
 
@@ -243,7 +257,9 @@ def spread_table(spread: list[dict], split: str) -> str:
     header = ["variants", "seeds", *(f"accuracy ({split if c == 'accuracy' else 'validation'})" for c in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group in spread:
-        cells = [", ".join(group["variants"]), ", ".join(str(seed) for seed in group["seeds"])]
+        names = group["variants"]
+        cells = [", ".join(names) if len(names) <= 2 else f"{names[0]}, ..., {names[-1]}"]
+        cells.append(", ".join(str(seed) for seed in group["seeds"]))
         for column in columns:
             mean, std, low, high = (100 * value for value in group[column])
             cells.append(f"{mean:.2f} ± {std:.2f} ({low:.2f} to {high:.2f})")

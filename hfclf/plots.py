@@ -89,7 +89,10 @@ def plot_loss(log_history: list[dict], path: str | Path, title: str = "", steps_
 
 
 def plot_accuracy_bars(rows: list[dict], path: str | Path, title: str = "") -> Path:
-    """Variants side by side: eval accuracy and the reported split's accuracy (test where there is one)."""
+    """Variants side by side: eval accuracy and the reported split's accuracy (test where there is one).
+
+    Up to 8 variants stand as columns; more lie as rows, one under the other, so every name stays readable.
+    """
     plt = _pyplot()
     names = [row["variant"] for row in rows]
     positions = np.arange(len(rows))
@@ -98,36 +101,68 @@ def plot_accuracy_bars(rows: list[dict], path: str | Path, title: str = "") -> P
     if split != "eval":
         bars.append((split, [row["accuracy"] for row in rows]))
     width = 0.8 / len(bars)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 4.2))
+    all_values = [100 * v for _, values in bars for v in values]
+    limits = (max(0.0, min(all_values) - 10), min(100.0, max(all_values) + 5))
+    horizontal = len(rows) > 8
+    if horizontal:
+        fig, ax = plt.subplots(figsize=(9, 1.2 + 0.22 * len(rows) * len(bars)))
+    else:
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 4.2))
     for i, (label, values) in enumerate(bars):
         offset = (i - (len(bars) - 1) / 2) * width
-        drawn = ax.bar(positions + offset, [100 * v for v in values], width, label=label)
-        ax.bar_label(drawn, fmt="%.1f", fontsize=8, padding=2)
-    all_values = [100 * v for _, values in bars for v in values]
-    ax.set_ylim(max(0.0, min(all_values) - 10), min(100.0, max(all_values) + 5))
-    ax.set_xticks(positions, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center")
-    ax.set_ylabel("accuracy (%)")
-    ax.grid(axis="y", alpha=0.3)
+        if horizontal:  # top to bottom in table order
+            drawn = ax.barh(positions + offset, [100 * v for v in values], width, label=label)
+        else:
+            drawn = ax.bar(positions + offset, [100 * v for v in values], width, label=label)
+        ax.bar_label(drawn, fmt="%.2f" if horizontal else "%.1f", fontsize=7 if horizontal else 8, padding=2)
+    if horizontal:
+        ax.set_xlim(*limits)
+        ax.set_yticks(positions, names, fontsize=8)
+        ax.invert_yaxis()
+        ax.margins(y=0.005)
+        ax.set_xlabel("accuracy (%)")
+        ax.grid(axis="x", alpha=0.3)
+    else:
+        ax.set_ylim(*limits)
+        ax.set_xticks(positions, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center")
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(axis="y", alpha=0.3)
     ax.legend()
     ax.set_title(title)
     return _save(fig, path)
 
 
 def plot_loss_overlay(histories: dict[str, list[dict]], path: str | Path, title: str = "") -> Path:
-    """Train loss (solid) and eval loss (dashed, dots) of every variant on one step axis, one color per variant."""
+    """Train loss (solid) and eval loss (dashed, dots) of every variant on one step axis, one color per variant.
+
+    The legend names each variant once, beside the plot, so it never covers the curves.
+    """
+    from matplotlib.lines import Line2D
+
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    count = len(histories)
+    fig, ax = plt.subplots(figsize=(11, max(4.8, 0.9 + 0.2 * count)))
+    if count <= 10:
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    else:
+        colors = [plt.get_cmap("turbo")(x) for x in np.linspace(0.05, 0.95, count)]
     for i, (name, history) in enumerate(histories.items()):
         curves = loss_curves(history)
         color = colors[i % len(colors)]
         if curves["train"]:
-            ax.plot(*zip(*curves["train"]), color=color, alpha=0.8, label=f"{name} train")
+            ax.plot(*zip(*curves["train"]), color=color, alpha=0.7, linewidth=1, label=name)
         if curves["eval"]:
-            ax.plot(*zip(*curves["eval"]), color=color, linestyle="--", marker="o", label=f"{name} eval")
+            label = "_" if curves["train"] else name  # one legend entry per variant
+            ax.plot(*zip(*curves["eval"]), color=color, linestyle="--", marker="o", markersize=3, label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2 if len(histories) > 3 else 1)
+    variants = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.add_artist(variants)
+    styles = [
+        Line2D([], [], color="gray", label="train"),
+        Line2D([], [], color="gray", ls="--", marker="o", label="eval"),
+    ]
+    ax.legend(handles=styles, fontsize=8, loc="upper right")
     ax.set_title(title)
     return _save(fig, path)
