@@ -43,7 +43,7 @@ from .finetune import (
     run_finetune,
 )
 from .hub import redact_command
-from .training_args import ClassifierTrainingArguments, ModelArguments
+from .training_args import ClassifierTrainingArguments
 
 logger = logging.getLogger("hfclf")
 
@@ -59,9 +59,10 @@ METRIC_COLUMNS = {
     "train_samples_per_s": True,
 }
 IDENTITY_COLUMNS = ("variant", "arch", "pooling")
+# Defaults of the data and training flags, which every run has (model flags show only where a variant sets them).
 ARGUMENT_DEFAULTS = {
     field.name: field.default
-    for arguments in (ModelArguments, DataArguments, ClassifierTrainingArguments)
+    for arguments in (DataArguments, ClassifierTrainingArguments)
     for field in dataclasses.fields(arguments)
     if field.default is not dataclasses.MISSING
 }
@@ -208,13 +209,9 @@ def summary_row(variant: dict, results: dict, flag_keys: list[str]) -> dict:
     # Data and training arguments apply to every architecture, so show what each run used; model arguments only
     # where the variant sets them (an LSTM width means nothing on a pooled encoder's row).
     used = {**results["arguments"]["data"], **results["arguments"]["training"]}
+    # A data or training flag newer than the run (written by an earlier hfclf) had its default there.
     for key in flag_keys:
-        if key in used:
-            row.setdefault(key, used[key])
-        elif key in variant["flags"]:
-            row.setdefault(key, variant["flags"][key])
-        else:  # a flag newer than the run (written by an earlier hfclf): the run used its default
-            row.setdefault(key, ARGUMENT_DEFAULTS.get(key))
+        row.setdefault(key, used.get(key, variant["flags"].get(key, ARGUMENT_DEFAULTS.get(key))))
     return row
 
 
