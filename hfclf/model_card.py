@@ -24,6 +24,8 @@ TABLE_METRICS = (
 # Training arguments worth showing (the full list is in results.json of the run).
 SHOWN_TRAINING_ARGUMENTS = (
     "learning_rate",
+    "head_learning_rate",
+    "layerwise_lr_decay",
     "num_train_epochs",
     "per_device_train_batch_size",
     "gradient_accumulation_steps",
