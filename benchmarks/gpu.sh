@@ -80,6 +80,28 @@ case $stage in
         cls-learningrate2e-5-epochs4 cls-learningrate2e-5-epochs4-seed43 cls-learningrate1e-5-epochs4 \
         cls-learningrate3e-5-batch64-epochs4 cls-learningrate5e-5-batch64
     wait ;;
+  sst2_round4)
+    python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
+    parallel_variants benchmarks/configs/sst2_pooling_lr.yaml reports/sst2_pooling_lr /tmp/minilm \
+        cls-learningrate3e-5-head3e-4 cls-learningrate3e-5-head1e-3 cls-learningrate3e-5-head3e-4-decay0.9 \
+        cls-learningrate5e-5-decay0.9 cls-learningrate5e-5-head5e-4-decay0.9 cls-learningrate1e-4-decay0.8 \
+        cls-learningrate3e-5-warmup0.2 cls-learningrate2e-5-head1e-3-decay0.9
+    wait ;;
+  sst2_round5)
+    python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
+    parallel_variants benchmarks/configs/sst2_pooling_lr.yaml reports/sst2_pooling_lr /tmp/minilm \
+        cls-learningrate1e-4-decay0.8-seed{43,44,45,46} cls-learningrate3e-5-head3e-4-decay0.9-seed{43,44,45,46}
+    wait ;;
+  sst2_round6)
+    python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
+    parallel_variants benchmarks/configs/sst2_pooling_lr.yaml reports/sst2_pooling_lr /tmp/minilm \
+        {mean,max,attention}-learningrate1e-4-decay0.8{,-seed43,-seed44}
+    wait ;;
+  sst2_round7)
+    python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
+    parallel_variants benchmarks/configs/sst2_pooling_lr.yaml reports/sst2_pooling_lr /tmp/minilm \
+        {mean,max,attention}-learningrate1e-4-decay0.8-seed{45,46}
+    wait ;;
   imdb_round2)
     python3 benchmarks/stage_minilm.py .bench/emb /tmp/minilm_embeddings
     parallel_variants benchmarks/configs/imdb_tiny_transformer.yaml reports/imdb_tiny_transformer /tmp/minilm_embeddings \
