@@ -350,11 +350,19 @@ def test_script_exit_code_and_single_stderr_line(tmp_path):
 # ------------------------------------------------------------------------------------------------- distributed
 
 
-@pytest.mark.parametrize("with_test_split", [True, False])
-def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data, with_test_split):
+@pytest.mark.parametrize(
+    "with_test_split, model_flags",
+    [
+        (True, ["--arch", "lstm", "--lstm_hidden_size", "16"]),
+        (False, ["--pooling", "cls", "--layerwise_lr_decay", "0.8", "--head_learning_rate", "1e-3"]),
+    ],
+    ids=["lstm", "pooled-layerwise-lr-no-test-split"],
+)
+def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data, with_test_split, model_flags):
     """DDP over gloo with 2 processes: every eval example scored exactly once, loss not scaled by the world size.
 
-    Without a test split the predictions are of the validation split, which every process must help compute."""
+    Without a test split the predictions are of the validation split, which every process must help compute. The
+    pooled encoder runs with per-layer learning rates, whose optimizer groups DDP must accept."""
     out = tmp_path / "ddp"
     launcher = [
         sys.executable,
@@ -373,18 +381,7 @@ def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data,
         str(29533 + with_test_split),
     ]
     files = data_flags(toy_data) if with_test_split else data_flags({k: v for k, v in toy_data.items() if k != "test"})
-    argv = [
-        "--arch",
-        "lstm",
-        "--model",
-        str(tiny_encoder_dir),
-        "--lstm_hidden_size",
-        "16",
-        "--output_dir",
-        str(out),
-        *files,
-        *QUICK,
-    ]
+    argv = ["--model", str(tiny_encoder_dir), *model_flags, "--output_dir", str(out), *files, *QUICK]
     completed = subprocess.run(
         launcher + [str(RECIPE)] + argv,
         capture_output=True,
@@ -405,6 +402,8 @@ def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data,
     assert state["global_step"] == 8
     assert results["train"]["train_loss"] < 1.0  # two classes: starts near ln 2, not 2 x ln 2
     assert completed.stdout.count("Training:") == 1  # only the main process reports
+    if "--layerwise_lr_decay" in model_flags:  # both processes built the per-layer groups
+        assert completed.stderr.count("Peak learning rates: ") == 2, completed.stderr[-3000:]
 
 
 def test_early_stopping(tmp_path, tiny_encoder_dir, toy_data, capsys):
