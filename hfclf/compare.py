@@ -255,7 +255,7 @@ def spread_table(spread: list[dict], split: str) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group in spread:
         names = group["variants"]
-        cells = [", ".join(names) if len(names) <= 2 else f"{names[0]}, ..., {names[-1]}"]
+        cells = [", ".join(names) if len(names) <= 2 else f"{names[0]} and {len(names) - 1} more"]
         cells.append(", ".join(str(seed) for seed in group["seeds"]))
         for column in columns:
             mean, std, low, high = (100 * value for value in group[column])

@@ -95,6 +95,29 @@ def check_learning_rate_groups(model_args: ModelArguments, training_args: Classi
             f"--head-learning-rate and --layerwise-lr-decay apply to fine-tuning all weights of a pretrained encoder "
             f"(--arch pooled or hf), not to {what}; drop them or change the model."
         )
+    if training_args.deepspeed or training_args.fsdp:  # both build or flatten the optimizer's groups themselves
+        raise ValueError(
+            "--head-learning-rate and --layerwise-lr-decay are not supported with --deepspeed or --fsdp; drop them "
+            "or train with DDP (accelerate launch --multi_gpu)."
+        )
+
+
+def check_resume_learning_rates(checkpoint: str, training_args: ClassifierTrainingArguments) -> None:
+    """A checkpoint's optimizer state holds its learning-rate groups, so a resumed run needs the flags that made
+    them (otherwise loading fails, or the old rates come back in silence)."""
+    import torch
+
+    saved_file = Path(checkpoint) / "training_args.bin"
+    if not saved_file.is_file():
+        return
+    saved = torch.load(saved_file, weights_only=False)  # written by this run's own Trainer
+    for flag, default in (("head_learning_rate", None), ("layerwise_lr_decay", 1.0)):
+        before, now = getattr(saved, flag, default), getattr(training_args, flag)
+        if before != now:
+            raise HfclfInputError(
+                f"{checkpoint} was trained with --{flag.replace('_', '-')} {before} but this run asks for {now}; "
+                "resume with the same value, or start a new --output-dir."
+            )
 
 
 def default_output_dir(model_args: ModelArguments, data_args: DataArguments) -> str:
@@ -413,6 +436,8 @@ def run_finetune(
         logger.info("Resuming from %s", resume) if resume else logger.info(
             "No checkpoint to resume from; starting fresh."
         )
+    if resume:
+        check_resume_learning_rates(resume, training_args)
     train_result = trainer.train(resume_from_checkpoint=resume)
     train_metrics = train_result.metrics
     eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")

@@ -38,6 +38,7 @@ SHOWN_TRAINING_ARGUMENTS = (
     "fp16",
     "metric_for_best_model",
 )
+HIDDEN_DEFAULTS = {"layerwise_lr_decay": 1.0}  # shown only when set
 SHOWN_MODEL_ARGUMENTS = ("arch", "pooling", "class_weights", "lora_r", "lora_alpha", "lora_dropout")
 SHOWN_DATA_ARGUMENTS = ("dataset", "max_length", "train_fraction", "max_train_samples", "text_columns")
 
@@ -163,7 +164,7 @@ def _arguments_list(results: dict) -> list[str]:
         if group == "model" and not values.get("lora"):
             names = [n for n in names if not n.startswith("lora")]
         for name in names:
-            if values.get(name) not in (None, False, ""):
+            if values.get(name) not in (None, False, "") and values.get(name) != HIDDEN_DEFAULTS.get(name):
                 lines.append(f"- `{name}`: `{values[name]}`")
     extra = []
     if results.get("data_sizes"):

@@ -127,7 +127,10 @@ def plot_accuracy_bars(rows: list[dict], path: str | Path, title: str = "") -> P
         ax.set_xticks(positions, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center")
         ax.set_ylabel("accuracy (%)")
         ax.grid(axis="y", alpha=0.3)
-    ax.legend()
+    if horizontal:  # beside the bars, which reach to the right edge
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    else:
+        ax.legend()
     ax.set_title(title)
     return _save(fig, path)
 
@@ -157,12 +160,12 @@ def plot_loss_overlay(histories: dict[str, list[dict]], path: str | Path, title:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
-    variants = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    ax.add_artist(variants)
     styles = [
         Line2D([], [], color="gray", label="train"),
         Line2D([], [], color="gray", ls="--", marker="o", label="eval"),
     ]
-    ax.legend(handles=styles, fontsize=8, loc="upper right")
+    ax.add_artist(ax.legend(handles=styles, fontsize=8, loc="upper right"))
+    # The axes' own legend (the last one made) is the one `tight_layout` makes room for.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_title(title)
     return _save(fig, path)

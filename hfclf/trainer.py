@@ -3,15 +3,20 @@
 import logging
 import re
 
+import torch
 from torch import nn
 from torch.utils.data import SequentialSampler
 from transformers import Trainer
+
+from .errors import HfclfInputError
 
 logger = logging.getLogger(__name__)
 
 # Index of a transformer block in a parameter name: BERT/RoBERTa/DeBERTa `layer.3.`, DistilBERT `transformer.layer.3.`,
 # ModernBERT `layers.3.`, GPT-style `h.3.`, T5 `block.3.`.
 _LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block)\.(\d+)\.")
+# Embedding modules whose names do not say "embed" (GPT-2 token and position tables).
+_EMBEDDING_MODULES = ("wte", "wpe")
 
 
 def pretrained_encoder(model: nn.Module) -> nn.Module:
@@ -32,9 +37,15 @@ def parameter_learning_rates(
     parameters outside the layers (a pooler, a final norm) `learning_rate`, as the top layer does.
     """
     encoder = pretrained_encoder(model)
+    config = getattr(encoder, "config", None)
+    if layer_decay != 1.0 and getattr(config, "is_encoder_decoder", False):
+        raise HfclfInputError(
+            f"--layerwise-lr-decay needs an encoder-only model; {config.model_type} is an encoder-decoder, whose "
+            "decoder layers have no single depth. Drop --layerwise-lr-decay."
+        )
     prefix = next(name for name, module in model.named_modules() if module is encoder)
     prefix = f"{prefix}." if prefix else ""
-    num_layers = getattr(getattr(encoder, "config", None), "num_hidden_layers", None)
+    num_layers = getattr(config, "num_hidden_layers", None)
     if num_layers is None:
         indices = [int(m.group(1)) for name, _ in encoder.named_parameters() if (m := _LAYER_INDEX.search(name))]
         num_layers = max(indices, default=-1) + 1
@@ -46,10 +57,10 @@ def parameter_learning_rates(
             rates[name] = head_learning_rate or learning_rate
             continue
         local = name[len(prefix) :]
-        if "embed" in local:
+        if match := _LAYER_INDEX.search(local):  # before the embedding test: a layer may hold its own `seg_embed`
+            depth = min(int(match.group(1)) + 1, num_layers)
+        elif "embed" in local or local.split(".")[0] in _EMBEDDING_MODULES:
             depth = 0
-        elif match := _LAYER_INDEX.search(local):
-            depth = int(match.group(1)) + 1
         else:
             depth = num_layers
         rates[name] = learning_rate * layer_decay ** (num_layers - depth)
@@ -73,23 +84,31 @@ class ClassifierTrainer(Trainer):
             return SequentialSampler(eval_dataset)
         return None
 
-    def create_optimizer(self, model=None):
-        head_learning_rate = getattr(self.args, "head_learning_rate", None)
-        layer_decay = getattr(self.args, "layerwise_lr_decay", 1.0)
-        if self.optimizer is not None or (head_learning_rate is None and layer_decay == 1.0):
-            return super().create_optimizer(model)
-        model = self.model if model is None else model
-        rates = parameter_learning_rates(model, self.args.learning_rate, head_learning_rate, layer_decay)
+    def get_optimizer_cls_and_kwargs(self, args, model=None):
+        """`Trainer`'s optimizer choice; with a head rate or layer-wise decay, its parameter groups as well.
+
+        `Trainer.create_optimizer` takes a `params` entry in place of its own two groups, so the rest of its set-up
+        (fused kernels, 8-bit embedding overrides, ...) still applies.
+        """
+        optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+        head_learning_rate = getattr(args, "head_learning_rate", None)
+        layer_decay = getattr(args, "layerwise_lr_decay", 1.0)
+        if model is None or (head_learning_rate is None and layer_decay == 1.0):
+            return optimizer_cls, optimizer_kwargs
+        is_optimizer_class = isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)
+        if not is_optimizer_class or {"params", "model", "optimizer_dict"} & optimizer_kwargs.keys():
+            raise HfclfInputError(
+                f"--optim {args.optim} builds its own parameter groups, so it cannot take --head-learning-rate or "
+                "--layerwise-lr-decay; use an AdamW-type --optim or drop those flags."
+            )
+        rates = parameter_learning_rates(model, args.learning_rate, head_learning_rate, layer_decay)
         decay = set(self.get_decay_parameter_names(model))
         groups = {}  # one optimizer group per (learning rate, weight decay)
         for name, parameter in model.named_parameters():
             if name in rates:
-                key = (rates[name], self.args.weight_decay if name in decay else 0.0)
-                groups.setdefault(key, []).append(parameter)
-        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+                groups.setdefault((rates[name], args.weight_decay if name in decay else 0.0), []).append(parameter)
         # `Trainer` logs the first group's rate: put one at --learning-rate (the encoder's top layer) first.
-        order = sorted(groups, key=lambda key: (key[0] != self.args.learning_rate, key))
-        param_groups = [{"params": groups[lr, wd], "lr": lr, "weight_decay": wd} for lr, wd in order]
-        self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
+        order = sorted(groups, key=lambda key: (key[0] != args.learning_rate, key))
+        optimizer_kwargs["params"] = [{"params": groups[lr, wd], "lr": lr, "weight_decay": wd} for lr, wd in order]
         logger.info("Peak learning rates: %s", ", ".join(f"{lr:.3g}" for lr in sorted({lr for lr, _ in groups})))
-        return self.optimizer
+        return optimizer_cls, optimizer_kwargs

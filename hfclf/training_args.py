@@ -163,7 +163,7 @@ class ClassifierTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
-        if self.head_learning_rate is not None and self.head_learning_rate <= 0:
+        if self.head_learning_rate is not None and not self.head_learning_rate > 0:  # also refuses nan
             raise ValueError(f"--head-learning-rate must be positive, got {self.head_learning_rate}.")
         if not 0 < self.layerwise_lr_decay <= 1:
             raise ValueError(

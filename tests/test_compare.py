@@ -190,7 +190,7 @@ def test_seed_spread_groups_variants_that_differ_only_in_seed():
     assert group["accuracy"] == pytest.approx((0.91, 0.01, 0.90, 0.92))
     assert group["eval_accuracy"] == pytest.approx((0.88, 0.02, 0.86, 0.90))
     assert spread_table([group], "test").splitlines()[2] == (
-        "| cls, ..., cls-seed44 | 42, 43, 44 | 91.00 ± 1.00 (90.00 to 92.00) | 88.00 ± 2.00 (86.00 to 90.00) |"
+        "| cls and 2 more | 42, 43, 44 | 91.00 ± 1.00 (90.00 to 92.00) | 88.00 ± 2.00 (86.00 to 90.00) |"
     )
     assert "validation" not in spread_table([group], "eval")
 

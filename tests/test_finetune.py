@@ -279,6 +279,10 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
             "not to --arch lstm",
         ),
         "bad layer-wise decay": (data_flags(toy_data) + ["--layerwise_lr_decay", "1.5"], "must be in (0, 1]"),
+        "layer-wise decay with fsdp": (
+            data_flags(toy_data) + ["--layerwise_lr_decay", "0.8", "--fsdp", "full_shard"],
+            "not supported with --deepspeed or --fsdp",
+        ),
         "one class": (["--train_file", str(one_class), "--validation_fraction", "0.34"], "only one class (pos)"),
         "no validation split": (
             ["--train_file", str(toy_data["train"]), "--validation_fraction", "0"],
@@ -300,6 +304,7 @@ CASES = [
     "class weights with hf head",
     "head learning rate on lstm",
     "bad layer-wise decay",
+    "layer-wise decay with fsdp",
     "one class",
     "no validation split",
 ]

@@ -121,3 +121,72 @@ def test_finetune_trains_with_the_groups(tmp_path, tiny_encoder_dir, toy_data, c
     assert "- `head_learning_rate`: `0.01`" in card and "- `layerwise_lr_decay`: `0.0001`" in card
     first_logged = next(entry["learning_rate"] for entry in results["log_history"] if "learning_rate" in entry)
     assert first_logged <= 1e-3  # the logged rate is the encoder's, not the head's
+
+
+def test_gpt2_embeddings_and_layers():
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    config = GPT2Config(vocab_size=100, n_positions=32, n_embd=16, n_layer=2, n_head=2, num_labels=2, pad_token_id=0)
+    rates = parameter_learning_rates(GPT2ForSequenceClassification(config), LR, HEAD_LR, DECAY)
+    assert rates["transformer.wte.weight"] == rates["transformer.wpe.weight"] == pytest.approx(LR * DECAY**2)
+    assert rates["transformer.h.0.mlp.c_fc.weight"] == pytest.approx(LR * DECAY)
+    assert rates["transformer.h.1.mlp.c_fc.weight"] == rates["transformer.ln_f.weight"] == LR
+    assert rates["score.weight"] == HEAD_LR
+
+
+def test_encoder_decoder_refuses_layer_decay():
+    from transformers import BartConfig, BartForSequenceClassification
+
+    from hfclf.errors import HfclfInputError
+
+    config = BartConfig(
+        vocab_size=100, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=32,
+    )  # fmt: skip
+    model = BartForSequenceClassification(config)
+    with pytest.raises(HfclfInputError, match="encoder-decoder"):
+        parameter_learning_rates(model, LR, layer_decay=DECAY)
+    assert set(parameter_learning_rates(model, LR, HEAD_LR).values()) == {LR, HEAD_LR}  # a head rate alone is fine
+
+
+def make_trainer(tmp_path, **flags) -> ClassifierTrainer:
+    torch.manual_seed(0)
+    model = PooledEncoderForSequenceClassification(tiny_pooled_config("cls", num_labels=2))
+    args = ClassifierTrainingArguments(
+        output_dir=str(tmp_path), eval_strategy="no", save_strategy="no", load_best_model_at_end=False, **flags
+    )
+    return ClassifierTrainer(model=model, args=args)
+
+
+def test_default_flags_keep_trainers_two_groups(tmp_path):
+    """Without the flags the optimizer is exactly `Trainer`'s (decay / no decay), so older checkpoints resume."""
+    trainer = make_trainer(tmp_path, learning_rate=LR, weight_decay=0.01)
+    trainer.create_optimizer()
+    assert [(g["lr"], g["weight_decay"]) for g in trainer.optimizer.param_groups] == [(LR, 0.01), (LR, 0.0)]
+
+
+def test_optimizer_with_its_own_groups_is_refused(tmp_path, monkeypatch):
+    from transformers import Trainer
+
+    from hfclf.errors import HfclfInputError
+
+    trainer = make_trainer(tmp_path, learning_rate=LR, layerwise_lr_decay=DECAY)
+    # as GaLore, APOLLO and LOMO do: they hand `Trainer` their own parameter list
+    own_groups = staticmethod(lambda args, model=None: (torch.optim.AdamW, {"params": [], "lr": LR}))
+    monkeypatch.setattr(Trainer, "get_optimizer_cls_and_kwargs", own_groups)
+    with pytest.raises(HfclfInputError, match="builds its own parameter groups"):
+        trainer.create_optimizer()
+
+
+def test_resume_with_other_rates_is_refused(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    from test_finetune import QUICK, data_flags, run
+
+    out = tmp_path / "run"
+    argv = ["--model", tiny_encoder_dir, "--output_dir", out, *data_flags(toy_data), *QUICK]
+    assert run([*argv, "--layerwise_lr_decay", "0.5"], capsys)[0] == 0
+    files = sorted(str(path) for path in out.rglob("*"))
+    resume = [*argv, "--resume_from_checkpoint", "auto", "--num_train_epochs", "3"]
+    code, _, stderr = run([*resume, "--layerwise_lr_decay", "0.9"], capsys)
+    assert code == 2
+    assert "was trained with --layerwise-lr-decay 0.5 but this run asks for 0.9" in stderr.splitlines()[-1]
+    assert sorted(str(path) for path in out.rglob("*")) == files  # nothing written
