@@ -252,7 +252,7 @@ def spread_table(spread: list[dict], split: str) -> str:
     """The seed groups as a markdown table: mean ± standard deviation (min to max) in %."""
     columns = ["accuracy"] + (["eval_accuracy"] if split == "test" else [])
     header = ["variants", "seeds", *(f"accuracy ({split if c == 'accuracy' else 'validation'})" for c in columns)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    body = []
     for group in spread:
         names = group["variants"]
         cells = [", ".join(names) if len(names) <= 2 else f"{names[0]} and {len(names) - 1} more"]
@@ -260,8 +260,14 @@ def spread_table(spread: list[dict], split: str) -> str:
         for column in columns:
             mean, std, low, high = (100 * value for value in group[column])
             cells.append(f"{mean:.2f} ± {std:.2f} ({low:.2f} to {high:.2f})")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return markdown_table(header, body)
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    """A markdown table from its header cells and rows of cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(cells) + " |" for cells in body)])
 
 
 def format_value(column: str, value) -> str:
@@ -321,15 +327,14 @@ def write_report(
         "macro_f1": f"macro_f1 ({split})",
         "eval_accuracy": "accuracy (validation)",
     }
-    header = [names.get(c, c) for c in columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(columns)]
+    body = []
     for i, row in enumerate(rows):
         cells = []
         for column in columns:
             text = format_value(column, row.get(column))
             cells.append(f"**{text}**" if i in best.get(column, ()) and len(rows) > 1 else text)
-        lines.append("| " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
+        body.append(cells)
+    table = markdown_table([names.get(c, c) for c in columns], body)
     spread = seed_spread(variants, runs, rows)
     spread_section = (
         [

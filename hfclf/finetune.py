@@ -18,7 +18,13 @@ import numpy as np
 
 from .data import DataArguments, load_raw_datasets, resolve_model_name, tokenize_datasets, train_wordpiece_tokenizer
 from .errors import HfclfInputError
-from .training_args import DEFAULT_LEARNING_RATE, ClassifierTrainingArguments, ModelArguments
+from .training_args import (
+    DEFAULT_LEARNING_RATE,
+    LEARNING_RATE_GROUP_FLAGS,
+    ClassifierTrainingArguments,
+    ModelArguments,
+    splits_learning_rates,
+)
 
 logger = logging.getLogger("hfclf")
 
@@ -87,7 +93,7 @@ def parse_args(argv: list[str] | None = None):
 
 def check_learning_rate_groups(model_args: ModelArguments, training_args: ClassifierTrainingArguments) -> None:
     """Head and layer-wise learning rates split a pretrained encoder from its new head: full fine-tuning only."""
-    if training_args.head_learning_rate is None and training_args.layerwise_lr_decay == 1.0:
+    if not splits_learning_rates(training_args):
         return
     if model_args.arch not in ("pooled", "hf") or model_args.lora:
         what = "--lora" if model_args.lora else f"--arch {model_args.arch}"
@@ -111,8 +117,8 @@ def check_resume_learning_rates(checkpoint: str, training_args: ClassifierTraini
     if not saved_file.is_file():
         return
     saved = torch.load(saved_file, weights_only=False)  # written by this run's own Trainer
-    for flag, default in (("head_learning_rate", None), ("layerwise_lr_decay", 1.0)):
-        before, now = getattr(saved, flag, default), getattr(training_args, flag)
+    for flag, off in LEARNING_RATE_GROUP_FLAGS.items():
+        before, now = getattr(saved, flag, off), getattr(training_args, flag)
         if before != now:
             raise HfclfInputError(
                 f"{checkpoint} was trained with --{flag.replace('_', '-')} {before} but this run asks for {now}; "

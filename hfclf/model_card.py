@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from .data import model_hub_id
+from .training_args import LEARNING_RATE_GROUP_FLAGS
 
 # Metrics shown in the results table, in order, with their display names and Hub metric types.
 TABLE_METRICS = (
@@ -38,7 +39,7 @@ SHOWN_TRAINING_ARGUMENTS = (
     "fp16",
     "metric_for_best_model",
 )
-HIDDEN_DEFAULTS = {"layerwise_lr_decay": 1.0}  # shown only when set
+HIDDEN_DEFAULTS = LEARNING_RATE_GROUP_FLAGS  # shown only when set
 SHOWN_MODEL_ARGUMENTS = ("arch", "pooling", "class_weights", "lora_r", "lora_alpha", "lora_dropout")
 SHOWN_DATA_ARGUMENTS = ("dataset", "max_length", "train_fraction", "max_train_samples", "text_columns")
 

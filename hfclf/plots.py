@@ -14,6 +14,11 @@ def _pyplot():
     return plt
 
 
+def _legend_beside(ax, **kwargs):
+    """The axes' legend to the right of the plot, top-aligned; `tight_layout` makes room for it."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **kwargs)
+
+
 def _save(fig, path: str | Path) -> Path:
     """Lay out, write and close a figure."""
     import matplotlib.pyplot as plt
@@ -128,7 +133,7 @@ def plot_accuracy_bars(rows: list[dict], path: str | Path, title: str = "") -> P
         ax.set_ylabel("accuracy (%)")
         ax.grid(axis="y", alpha=0.3)
     if horizontal:  # beside the bars, which reach to the right edge
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        _legend_beside(ax)
     else:
         ax.legend()
     ax.set_title(title)
@@ -166,6 +171,6 @@ def plot_loss_overlay(histories: dict[str, list[dict]], path: str | Path, title:
     ]
     ax.add_artist(ax.legend(handles=styles, fontsize=8, loc="upper right"))
     # The axes' own legend (the last one made) is the one `tight_layout` makes room for.
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    _legend_beside(ax, fontsize=8)
     ax.set_title(title)
     return _save(fig, path)

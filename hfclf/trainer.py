@@ -9,6 +9,7 @@ from torch.utils.data import SequentialSampler
 from transformers import Trainer
 
 from .errors import HfclfInputError
+from .training_args import splits_learning_rates
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +92,7 @@ class ClassifierTrainer(Trainer):
         (fused kernels, 8-bit embedding overrides, ...) still applies.
         """
         optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
-        head_learning_rate = getattr(args, "head_learning_rate", None)
-        layer_decay = getattr(args, "layerwise_lr_decay", 1.0)
-        if model is None or (head_learning_rate is None and layer_decay == 1.0):
+        if model is None or not splits_learning_rates(args):
             return optimizer_cls, optimizer_kwargs
         is_optimizer_class = isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)
         if not is_optimizer_class or {"params", "model", "optimizer_dict"} & optimizer_kwargs.keys():
@@ -101,7 +100,7 @@ class ClassifierTrainer(Trainer):
                 f"--optim {args.optim} builds its own parameter groups, so it cannot take --head-learning-rate or "
                 "--layerwise-lr-decay; use an AdamW-type --optim or drop those flags."
             )
-        rates = parameter_learning_rates(model, args.learning_rate, head_learning_rate, layer_decay)
+        rates = parameter_learning_rates(model, args.learning_rate, args.head_learning_rate, args.layerwise_lr_decay)
         decay = set(self.get_decay_parameter_names(model))
         groups = {}  # one optimizer group per (learning rate, weight decay)
         for name, parameter in model.named_parameters():

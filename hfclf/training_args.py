@@ -14,6 +14,13 @@ POOLINGS = {"pooled": POOLED_ENCODER_POOLINGS, "lstm": LSTM_POOLINGS, "transform
 # Pretrained encoders fine-tune at small rates (1e-4 suits the small default MiniLM; BERT-base prefers 2e-5 to
 # 5e-5); models trained from scratch need much larger ones.
 DEFAULT_LEARNING_RATE = {"pooled": 1e-4, "hf": 1e-4, "lstm": 2e-3, "transformer": 5e-4}
+# Flags that split the optimizer into learning-rate groups, each with the value that leaves `Trainer`'s own groups.
+LEARNING_RATE_GROUP_FLAGS = {"head_learning_rate": None, "layerwise_lr_decay": 1.0}
+
+
+def splits_learning_rates(args) -> bool:
+    """Whether training arguments (any `TrainingArguments`) ask for a head rate or layer-wise decay."""
+    return any(getattr(args, flag, off) != off for flag, off in LEARNING_RATE_GROUP_FLAGS.items())
 
 
 @dataclass
