@@ -105,6 +105,26 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one `error:` line (exit code 2), like every other bad input."""
+
+    def error(self, message):
+        raise HfclfInputError(f"{message}; see `{self.prog} --help`.")
+
+
+def _whole_number(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got '{text}'")
+        return value
+
+    return parse
+
+
 def _flag(parser, name: str, **kwargs):
     """Add a flag that also answers to its underscore spelling (--text-column and --text_column)."""
     names = [name] + (["--" + name[2:].replace("-", "_")] if "-" in name[2:] else [])
@@ -112,7 +132,7 @@ def _flag(parser, name: str, **kwargs):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hfclf", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=_Formatter)
+    parser = _Parser(prog="hfclf", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=_Formatter)
     sub = parser.add_subparsers(dest="command", metavar="<command>", title="commands")
     for name in ("train", "compare"):
         sub.add_parser(name, help=COMMANDS[name], add_help=False)
@@ -128,8 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p, output_help):
         _flag(p, "--model", required=True, help="Model folder: the output of `hfclf train` or `hfclf export`.")
-        _flag(p, "--batch-size", type=int, default=64, help="Texts per batch (default 64).")
-        _flag(p, "--max-length", type=int, default=None, help="Tokens per text (default: the model's limit, <= 512).")
+        _flag(p, "--batch-size", type=_whole_number(1), default=64, help="Texts per batch (default 64).")
+        _flag(
+            p,
+            "--max-length",
+            type=_whole_number(1),
+            default=None,
+            help="Tokens per text (default: the model's limit, <= 512).",
+        )
         _flag(p, "--device", default="auto", help="auto (GPU if available), cpu, cuda or cuda:N.")
         _flag(p, "--output", default=None, help=output_help)
 
@@ -137,10 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, "Output file: .csv, .tsv or .jsonl (default: JSON lines on stdout).")
     _flag(p, "--input", required=True, help="csv/tsv/json/jsonl/parquet file, .txt (one text per line), or - (stdin).")
     _flag(p, "--text-column", default=None, help="Text column of a table (default: guessed).")
-    _flag(p, "--top-k", type=int, default=0, help="Also write the K most likely labels and their scores.")
+    _flag(p, "--top-k", type=_whole_number(0), default=0, help="Also write the K most likely labels and their scores.")
 
     p = add("eval", EVAL_EPILOG)
-    common(p, "Write the metrics to this JSON file.")
+    common(p, "Write the metrics to this .json file.")
     _flag(p, "--dataset", default=None, help="sst2, imdb, ag_news or rt_polarity.")
     _flag(p, "--data-dir", default=None, help="Folder of the named datasets (default: $HFCLF_DATA_DIR, else the Hub).")
     _flag(p, "--test-file", default=None, help="Your labelled csv/tsv/json/jsonl/parquet file (optionally .gz).")
@@ -172,6 +198,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def eval_data_arguments(args):
+    """The `DataArguments` of `hfclf eval`; flags that its data source does not use are refused."""
+    from .data import DataArguments
+
+    if not (args.dataset or args.test_file):
+        raise HfclfInputError("hfclf eval needs data: pass --dataset NAME or --test-file FILE.")
+    if args.test_file and args.split != "test":
+        raise HfclfInputError("--test-file is the test split; drop --split validation.")
+    if args.data_dir and not args.dataset:
+        raise HfclfInputError("--data-dir is where named datasets are found; it needs --dataset (or drop it).")
+    if args.dataset and not args.test_file and (args.text_columns or args.label_column):
+        raise HfclfInputError(
+            f"--text-columns and --label-column apply to --test-file; --dataset {args.dataset} has its own columns. "
+            "Drop them."
+        )
+    return DataArguments(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        test_file=args.test_file,
+        text_columns=args.text_columns,
+        label_column=args.label_column,
+        max_length=args.max_length or 512,
+    )
+
+
+def eval_input_files(data_args) -> list:
+    """The files `hfclf eval` reads data from (which its --output must not replace)."""
+    import os
+    from pathlib import Path
+
+    from .data import DATA_DIR_ENV
+
+    files = [data_args.test_file]
+    data_dir = data_args.data_dir or os.environ.get(DATA_DIR_ENV)
+    if data_args.dataset and data_dir and (Path(data_dir) / data_args.dataset).is_dir():
+        files += list((Path(data_dir) / data_args.dataset).iterdir())
+    return files
+
+
 def _run(args) -> int:
     if args.command == "predict":
         from .predict import predict
@@ -187,30 +252,19 @@ def _run(args) -> int:
             device=args.device,
         )
     elif args.command == "eval":
-        import json
+        from .files import write_json
+        from .predict import check_output_file, evaluate_model, format_metrics
 
-        from .data import DataArguments
-        from .predict import evaluate_model, format_metrics
-
-        if not (args.dataset or args.test_file):
-            raise HfclfInputError("hfclf eval needs data: pass --dataset NAME or --test-file FILE.")
-        if args.test_file and args.split != "test":
-            raise HfclfInputError("--test-file is the test split; drop --split validation.")
-        data_args = DataArguments(
-            dataset=args.dataset,
-            data_dir=args.data_dir,
-            test_file=args.test_file,
-            text_columns=args.text_columns,
-            label_column=args.label_column,
-            max_length=args.max_length or 512,
-        )
+        data_args = eval_data_arguments(args)
+        if args.output and not args.output.lower().endswith(".json"):
+            raise HfclfInputError(f"Unsupported --output '{args.output}'; eval writes its metrics to a .json file.")
+        check_output_file(args.output, eval_input_files(data_args), args.model)
         metrics = evaluate_model(
             args.model, data_args, split=args.split, batch_size=args.batch_size, device=args.device
         )
         print(format_metrics(metrics), flush=True)
         if args.output:
-            with open(args.output, "w") as f:
-                json.dump(metrics, f, indent=2)
+            write_json(args.output, metrics)
     elif args.command == "embed":
         from .predict import embed
 
@@ -261,11 +315,14 @@ def main(argv: list[str] | None = None) -> int:
     if not argv:
         parser.print_help(sys.stderr)
         return 2
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exit:  # --help (0) or a usage error (2, already reported by argparse)
+    except SystemExit as exit:  # --help
         return int(exit.code or 0)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    except HfclfInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     try:
         return _run(args)
     except HfclfInputError as err:

@@ -32,10 +32,12 @@ import os
 import shutil
 import statistics
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from .data import DataArguments
 from .errors import HfclfInputError
+from .files import atomic_output, check_writable, folder_lock, hfclf_files, write_text
 from .finetune import (
     flags_to_argv,
     parse_args,
@@ -43,6 +45,7 @@ from .finetune import (
     run_finetune,
 )
 from .hub import redact_command
+from .run_folder import RESULTS_FILE, latest_complete_checkpoint
 from .training_args import ClassifierTrainingArguments
 
 logger = logging.getLogger("hfclf")
@@ -59,6 +62,11 @@ METRIC_COLUMNS = {
     "train_samples_per_s": True,
 }
 IDENTITY_COLUMNS = ("variant", "arch", "pooling")
+# Flags of the run folder, which compare sets for each variant itself.
+RUN_FOLDER_FLAGS = ("output_dir", "resume_from_checkpoint", "overwrite_output_dir")
+SECRET_KEYS = ("hub_token",)  # never shown in a report
+# How long a report waits for another compare process that is writing the same report folder.
+REPORT_LOCK_WAIT_SECONDS = 120
 # Defaults of the data and training flags, which every run has (model flags show only where a variant sets them).
 ARGUMENT_DEFAULTS = {
     field.name: field.default
@@ -120,14 +128,32 @@ def variant_argv(config: dict, variant: dict, run_dir: Path, extra: list[str]) -
     """Finetune flags of one variant: shared data, common flags, the variant's own, then command-line extras."""
     argv = flags_to_argv(config.get("data") or {}) + flags_to_argv(config.get("common") or {})
     argv += flags_to_argv(variant["flags"]) + list(extra)
-    argv += ["--output_dir", str(run_dir)]
-    if (run_dir / "results.json").exists():
-        return argv
-    if any(run_dir.glob("checkpoint-*")):
-        argv += ["--resume_from_checkpoint", "auto"]
-    elif run_dir.is_dir() and any(run_dir.iterdir()):
-        argv += ["--overwrite_output_dir", "true"]  # a run that died before its first checkpoint
-    return argv
+    return argv + ["--output_dir", str(run_dir)]
+
+
+def check_run_folder_flags(config: dict, extra: list[str]) -> None:
+    """compare owns each variant's folder (`<report_dir>/runs/<variant>`), resuming and replacing it itself: flags
+    that would choose otherwise are refused rather than ignored."""
+    keys = {key for section in ("data", "common", "grid") for key in (config.get(section) or {})}
+    keys |= {key for variant in config.get("variants") or [] for key in variant}
+    keys |= {word[2:].split("=", 1)[0].replace("-", "_") for word in extra if word.startswith("--")}
+    owned = sorted(keys & set(RUN_FOLDER_FLAGS))
+    if owned:
+        raise HfclfInputError(
+            f"{', '.join('--' + key for key in owned)} does not apply to compare: each variant writes to "
+            "<report_dir>/runs/<variant>, and a rerun resumes unfinished variants itself. Use --report_dir DIR to "
+            "choose the folder."
+        )
+
+
+def prepare_resume(training_args: ClassifierTrainingArguments) -> None:
+    """Continue an unfinished variant: from its newest complete checkpoint, or afresh over a run that died before its
+    first one."""
+    run_dir = Path(training_args.output_dir)
+    if latest_complete_checkpoint(run_dir, warn=False) is not None:
+        training_args.resume_from_checkpoint = "auto"
+    elif run_dir.is_dir() and {p.name for p in run_dir.iterdir()} - hfclf_files(run_dir):
+        training_args.overwrite_output_dir = True
 
 
 def select_variants(variants: list[dict], names: str | None) -> list[dict]:
@@ -151,33 +177,43 @@ def run_comparison(
     """Run (or skip, or resume) every variant, then write the report; returns one summary row per variant.
 
     With `only` (comma-separated names), just those variants run and are reported, so separate processes can share
-    one accelerator; a later call without it skips what they finished and reports the whole grid.
+    one accelerator; a later call without it skips what they finished and reports the whole grid. Each process
+    holds the folders of the variants it runs, so two processes never train the same variant.
     """
     variants = select_variants(expand_variants(config), only)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    # Parse every variant's flags before training any, so a typo in the last one does not wait for the others.
+    check_run_folder_flags(config, extra)
+    if report_dir.exists() and not report_dir.is_dir():
+        raise HfclfInputError(f"--report_dir {report_dir} is a file; pass a folder path.")
+    check_writable(report_dir, "Report folder")
+    run_dirs = {variant["name"]: report_dir / "runs" / variant["name"] for variant in variants}
+    # Parse every variant's flags before training any (or writing anything), so a typo in the last one does not
+    # wait for the others.
     arguments = {}
     for variant in variants:
         try:
-            arguments[variant["name"]] = parse_args(
-                variant_argv(config, variant, report_dir / "runs" / variant["name"], extra)
-            )
+            arguments[variant["name"]] = parse_args(variant_argv(config, variant, run_dirs[variant["name"]], extra))
         except HfclfInputError as err:
             raise HfclfInputError(f"Variant {variant['name']}: {err}") from None
-    data_cache = {}
-    skipped = []
-    for index, variant in enumerate(variants, start=1):
-        if (report_dir / "runs" / variant["name"] / "results.json").exists():
-            logger.info("[%d/%d] %s: finished earlier, skipped", index, len(variants), variant["name"])
-            skipped.append(variant["name"])
-            continue
-        logger.info("[%d/%d] %s", index, len(variants), variant["name"])
-        run_finetune(*arguments[variant["name"]], data_cache=data_cache)
+    finished = {name for name, run_dir in run_dirs.items() if (run_dir / RESULTS_FILE).exists()}
+    with ExitStack() as held:
+        for name in [name for name in run_dirs if name not in finished]:
+            held.enter_context(folder_lock(run_dirs[name], f"Variant folder of {name}"))
+        data_cache = {}
+        for index, variant in enumerate(variants, start=1):
+            if variant["name"] in finished:
+                logger.info("[%d/%d] %s: finished earlier, skipped", index, len(variants), variant["name"])
+                continue
+            logger.info("[%d/%d] %s", index, len(variants), variant["name"])
+            model_args, data_args, training_args = arguments[variant["name"]]
+            prepare_resume(training_args)
+            run_finetune(model_args, data_args, training_args, data_cache=data_cache)
 
-    flag_keys = list(dict.fromkeys(key for variant in variants for key in variant["flags"]))
-    runs = [json.loads((report_dir / "runs" / v["name"] / "results.json").read_text()) for v in variants]
+    flag_keys = [key for key in dict.fromkeys(key for v in variants for key in v["flags"]) if key not in SECRET_KEYS]
+    runs = [json.loads((run_dirs[v["name"]] / RESULTS_FILE).read_text()) for v in variants]
     rows = [summary_row(variant, results, flag_keys) for variant, results in zip(variants, runs)]
-    write_report(config, variants, runs, rows, report_dir, command, skipped)
+    with folder_lock(report_dir, "Report folder", wait=REPORT_LOCK_WAIT_SECONDS):
+        skipped = [variant["name"] for variant in variants if variant["name"] in finished]
+        write_report(config, variants, runs, rows, report_dir, command, skipped)
     return rows
 
 
@@ -315,7 +351,7 @@ def write_report(
     best = best_rows(rows)
     split = rows[0]["split"]
 
-    with open(report_dir / "results.csv", "w", newline="") as f:
+    with atomic_output(report_dir / "results.csv") as temporary, open(temporary, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow([*columns, "best_in"])
         for i, row in enumerate(rows):
@@ -348,8 +384,9 @@ def write_report(
         if spread
         else []
     )
-    (report_dir / "results.md").write_text(
-        "\n".join([table, "", "Bold: best value in its column.", "", *spread_section])
+    write_text(
+        report_dir / "results.md",
+        "\n".join([table, "", "Bold: best value in its column.", "", *spread_section]),
     )
 
     run_dirs = [report_dir / "runs" / variant["name"] for variant in variants]
@@ -360,7 +397,8 @@ def write_report(
     for variant, run_dir in zip(variants, run_dirs):
         if (run_dir / "confusion_matrix.png").exists():
             target = report_dir / f"confusion_{variant['name']}.png"
-            shutil.copyfile(run_dir / "confusion_matrix.png", target)
+            with atomic_output(target) as temporary:
+                shutil.copyfile(run_dir / "confusion_matrix.png", temporary)
             confusion_images.append(target.name)
 
     # Seed, hardware and versions come from the runs themselves: variants may have finished earlier, elsewhere.
@@ -409,7 +447,7 @@ def write_report(
         ),
         "",
     ]
-    (report_dir / "README.md").write_text("\n".join(readme))
+    write_text(report_dir / "README.md", "\n".join(readme))
     print(table, flush=True)
     print(f"\nReport: {report_dir / 'README.md'}", flush=True)
 

@@ -78,6 +78,12 @@ class DataArguments:
         default=None, metadata={"help": "Processes used for tokenization."}
     )
 
+    def __post_init__(self):
+        if self.max_length < 1:
+            raise HfclfInputError(
+                f"max_length must be a positive number of tokens, got {self.max_length}. Pass e.g. --max-length 128."
+            )
+
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -346,10 +352,9 @@ def _load_frames(data_args: DataArguments, need_train: bool):
     if data_args.dataset:
         spec = _get_spec(data_args.dataset)
         if (data_args.text_columns or data_args.label_column) and not user_files:
-            logger.warning(
-                "--text-columns/--label-column only apply to --train-file/--validation-file/--test-file; "
-                "'%s' uses its own columns.",
-                spec.name,
+            raise HfclfInputError(
+                "--text-columns/--label-column apply to --train-file/--validation-file/--test-file; "
+                f"--dataset {spec.name} has its own columns. Drop them."
             )
         label_names = list(spec.label_names)
         # Files passed explicitly replace the named dataset's own split, so that e.g. `--dataset ag_news
@@ -462,8 +467,13 @@ def _is_network_error(err: Exception) -> bool:
     return any(word in text for word in ("connect", "offline", "timed out", "timeout", "network"))
 
 
-def _read_table(path: Path, description: str, column_names: Optional[tuple[str, ...]] = None) -> pd.DataFrame:
-    """Read a csv/tsv/json/jsonl/parquet file (optionally gzipped) into a DataFrame."""
+def _read_table(
+    path: Path, description: str, column_names: Optional[tuple[str, ...]] = None, keep_blank_lines: bool = False
+) -> pd.DataFrame:
+    """Read a csv/tsv/json/jsonl/parquet file (optionally gzipped) into a DataFrame; `keep_blank_lines` keeps a blank
+    line of a csv/tsv as an empty row (so that rows stay aligned with the input's lines)."""
+    if path.is_dir():
+        raise HfclfInputError(f"The {description} is a folder, not a file. Pass the path of the file inside it.")
     name = path.name.lower()
     compressed = name.endswith(".gz")
     file_type = Path(name.removesuffix(".gz")).suffix.lstrip(".")
@@ -477,7 +487,7 @@ def _read_table(path: Path, description: str, column_names: Optional[tuple[str, 
 
     header = "infer" if column_names is None else None
     # Only empty fields count as missing: "NA" or "null" are valid sentences.
-    na_options = {"keep_default_na": False, "na_values": [""]}
+    na_options = {"keep_default_na": False, "na_values": [""], "skip_blank_lines": not keep_blank_lines}
     try:
         if file_type == "csv":
             return pd.read_csv(path, header=header, names=column_names, **na_options)
@@ -589,6 +599,15 @@ def _as_integer_labels(label: pd.Series) -> Optional[pd.Series]:
 def _encode_labels(frames: dict, label_names: Optional[list[str]]) -> list[str]:
     """Replace every split's labels by class ids 0..n-1 in place; return the class names."""
     integer = {split: _as_integer_labels(df["label"]) for split, (df, _) in frames.items()}
+    for split, (df, description) in frames.items():
+        if integer[split] is None and pd.api.types.is_float_dtype(df["label"]):
+            values = pd.unique(df["label"])
+            examples = ", ".join(f"{v:g}" for v in values[:4])
+            raise HfclfInputError(
+                f"The labels of {description} are non-integer numbers ({len(values)} distinct values, e.g. "
+                f"{examples}): scores for regression, which hfclf does not train; a classifier would make one class "
+                "per value. Map them to classes first (e.g. round or bin them)."
+            )
 
     if label_names is not None:
         # Each split may give class ids or class names (e.g. a user's train file next to a benchmark's test file).
@@ -618,9 +637,24 @@ def _encode_labels(frames: dict, label_names: Optional[list[str]]) -> list[str]:
         return [str(v) for v in categories]
 
     categories = sorted(np.unique(np.concatenate([df["label"].astype(str).to_numpy() for df in reference])).tolist())
+    _check_distinct_names(categories, source)
     for df, description in frames.values():
         df["label"] = _codes(df["label"].astype(str), categories, description, source)
     return categories
+
+
+def _check_distinct_names(names: list[str], source: str) -> None:
+    """Label names that differ only in case or surrounding spaces are almost always one class written two ways."""
+    groups = {}
+    for name in names:
+        groups.setdefault(name.strip().casefold(), []).append(name)
+    clashes = [group for group in groups.values() if len(group) > 1]
+    if clashes:
+        shown = "; ".join(", ".join(repr(name) for name in group) for group in clashes[:3])
+        raise HfclfInputError(
+            f"Labels in {source} differ only in case or surrounding spaces ({shown}), which would make them separate "
+            "classes. Write each class one way in the data."
+        )
 
 
 def _codes(label: pd.Series, categories: list, description: str, source: str) -> np.ndarray:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import asdict
@@ -18,9 +19,11 @@ import numpy as np
 
 from .data import DataArguments, load_raw_datasets, resolve_model_name, tokenize_datasets, train_wordpiece_tokenizer
 from .errors import HfclfInputError
+from .files import TEMPORARY_PREFIX, atomic_folder, atomic_output, write_json
+from .hub import redact_command
+from .run_folder import PREDICTIONS_FILE, RESULTS_FILE, check_output_dir, check_weight_files, resolve_resume
 from .training_args import (
     DEFAULT_LEARNING_RATE,
-    LEARNING_RATE_GROUP_FLAGS,
     ClassifierTrainingArguments,
     ModelArguments,
     splits_learning_rates,
@@ -37,7 +40,8 @@ CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 def read_mapping_file(path: str, what: str = "Config file") -> dict:
     """A YAML or JSON file holding one mapping."""
     if not os.path.isfile(path):
-        raise HfclfInputError(f"{what} {path} does not exist; pass the path of a .yaml or .json file.")
+        state = "is a folder" if os.path.isdir(path) else "does not exist"
+        raise HfclfInputError(f"{what} {path} {state}; pass the path of a .yaml or .json file.")
     import yaml
 
     with open(path) as f:
@@ -72,14 +76,25 @@ def config_file_to_argv(path: str) -> list[str]:
     return flags_to_argv(read_mapping_file(path))
 
 
-def parse_args(argv: list[str] | None = None):
-    """Parse `ModelArguments`, `DataArguments` and `ClassifierTrainingArguments` from flags and/or a config file."""
+def argument_parser(dataclass_types, source: str = "the command line"):
+    """An `HfArgumentParser` whose usage errors are one `HfclfInputError` line (not a usage text and exit)."""
     from transformers import HfArgumentParser
 
+    class Parser(HfArgumentParser):
+        def error(self, message):
+            raise HfclfInputError(f"{message} (in {source}); see --help for every flag and its type.")
+
+    return Parser(dataclass_types)
+
+
+def parse_args(argv: list[str] | None = None):
+    """Parse `ModelArguments`, `DataArguments` and `ClassifierTrainingArguments` from flags and/or a config file."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    source = "the command line"
     if argv and argv[0].endswith(CONFIG_FILE_SUFFIXES) and not argv[0].startswith("-"):
+        source = f"{argv[0]} or the command line"
         argv = config_file_to_argv(argv[0]) + argv[1:]
-    parser = HfArgumentParser((ModelArguments, DataArguments, ClassifierTrainingArguments))
+    parser = argument_parser((ModelArguments, DataArguments, ClassifierTrainingArguments), source)
     try:
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
         if not any(word.split("=")[0] in ("--output_dir", "--output-dir") for word in argv):
@@ -108,47 +123,10 @@ def check_learning_rate_groups(model_args: ModelArguments, training_args: Classi
         )
 
 
-def check_resume_learning_rates(checkpoint: str, training_args: ClassifierTrainingArguments) -> None:
-    """A checkpoint's optimizer state holds its learning-rate groups, so a resumed run needs the flags that made
-    them (otherwise loading fails, or the old rates come back in silence)."""
-    import torch
-
-    saved_file = Path(checkpoint) / "training_args.bin"
-    if not saved_file.is_file():
-        return
-    saved = torch.load(saved_file, weights_only=False)  # written by this run's own Trainer
-    for flag, off in LEARNING_RATE_GROUP_FLAGS.items():
-        before, now = getattr(saved, flag, off), getattr(training_args, flag)
-        if before != now:
-            raise HfclfInputError(
-                f"{checkpoint} was trained with --{flag.replace('_', '-')} {before} but this run asks for {now}; "
-                "resume with the same value, or start a new --output-dir."
-            )
-
-
 def default_output_dir(model_args: ModelArguments, data_args: DataArguments) -> str:
     source = data_args.dataset or Path(data_args.train_file or "data").name.split(".")[0]
     name = "-".join(part for part in (source, model_args.arch, model_args.pooling) if part)
     return os.path.join("runs", name)
-
-
-def check_output_dir(training_args: ClassifierTrainingArguments) -> None:
-    """Refuse to write into a non-empty output directory unless asked to overwrite or resume."""
-    output_dir = Path(training_args.output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise HfclfInputError(f"--output-dir {output_dir} is a file; pass a directory path.")
-    if output_dir.is_dir() and any(output_dir.iterdir()):
-        from transformers.trainer_utils import get_last_checkpoint
-
-        resume = training_args.resume_from_checkpoint
-        if training_args.overwrite_output_dir or (resume and (resume != "auto" or get_last_checkpoint(output_dir))):
-            return
-        state = "has no checkpoint to resume from" if resume else "already exists"
-        raise HfclfInputError(
-            f"Output directory {output_dir} {state} and is not empty. Pass --overwrite-output-dir to replace "
-            "its files, --resume-from-checkpoint auto to continue a run that saved checkpoints, or choose another "
-            "--output-dir."
-        )
 
 
 # ------------------------------------------------------------------------------------------------------- building
@@ -165,12 +143,19 @@ def load_tokenizer(model_args: ModelArguments, train_dataset):
             )
         return train_wordpiece_tokenizer(train_dataset)
     name = resolve_model_name(model_args.tokenizer or model_args.model)
+    flag = "--tokenizer" if model_args.tokenizer else "--model"
+    if Path(name).exists() and not (Path(name).is_dir() and any(Path(name).iterdir())):
+        what = "is a file" if Path(name).is_file() else "is an empty folder"
+        raise HfclfInputError(
+            f"{flag} {name} {what}, not a saved model or tokenizer; pass a model folder (with config.json and "
+            "tokenizer files), a Hub id, or minilm for the embedded default."
+        )
     try:
         return AutoTokenizer.from_pretrained(name)
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise HfclfInputError(
-            f"Could not load a tokenizer from '{name}' ({str(err).splitlines()[0]}). Pass a local model folder or a "
-            "Hub id (online), or --model minilm for the embedded default."
+            f"Could not load a tokenizer from {flag} {name} ({str(err).splitlines()[0].strip()}). Pass a model folder "
+            "with tokenizer files, a Hub id (online), or minilm for the embedded default."
         ) from None
 
 
@@ -193,7 +178,24 @@ def class_weights_for(spec: str | None, train_labels: np.ndarray, num_labels: in
 
 
 def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], class_weights, max_length: int):
-    """The classifier that --arch asks for, labelled with `label_names`."""
+    """The classifier that --arch asks for, labelled with `label_names`; a model folder that does not load (missing
+    or damaged files) or sizes the config refuses are one clear error."""
+    name = resolve_model_name(model_args.model)
+    if Path(name).is_dir():
+        check_weight_files(name)
+    try:
+        return _build_model(model_args, tokenizer, label_names, class_weights, max_length)
+    except HfclfInputError:
+        raise
+    except (OSError, ValueError) as err:
+        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise HfclfInputError(
+            f"Could not build --arch {model_args.arch} from --model {model_args.model} ({problem}). Pass a model "
+            "folder with config.json and weights, a Hub id (online) or minilm, and check the model size flags."
+        ) from None
+
+
+def _build_model(model_args: ModelArguments, tokenizer, label_names: list[str], class_weights, max_length: int):
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from .models import (
@@ -213,13 +215,7 @@ def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], c
     arch = model_args.arch
 
     if arch in ("pooled", "hf"):
-        try:
-            config = AutoConfig.from_pretrained(name)
-        except OSError as err:
-            raise HfclfInputError(
-                f"Could not load model '{name}' ({str(err).splitlines()[0]}). Pass a local folder or a Hub id "
-                "(online), or --model minilm for the embedded default."
-            ) from None
+        config = AutoConfig.from_pretrained(name)
         is_classifier = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
         if arch == "hf" and is_classifier and config.num_labels != len(label_names):
             raise HfclfInputError(
@@ -313,12 +309,26 @@ def write_predictions(path: Path, texts: list[str], gold: np.ndarray, logits: np
     probabilities = softmax(logits)
     predicted = probabilities.argmax(axis=-1)
     names = np.asarray(label_names, dtype=object)
-    with open(path, "w", newline="") as f:
+    with atomic_output(path) as temporary, open(temporary, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["text", "gold", "predicted", *(f"prob_{name}" for name in label_names)])
         for row in zip(texts, names[gold], names[predicted], *probabilities.round(6).T):
             writer.writerow(row)
     return predicted
+
+
+def save_final_model(trainer, output_dir: Path) -> None:
+    """The best model, its tokenizer and code, saved aside and moved into the run folder file by file, so a crash
+    never leaves a truncated model where one stood."""
+    staging = output_dir / f"{TEMPORARY_PREFIX}-model"
+    if trainer.is_world_process_zero() and staging.exists():
+        shutil.rmtree(staging)  # left by a run that crashed while saving
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(staging))  # every process takes part; the main one writes
+    if trainer.is_world_process_zero():
+        for path in staging.iterdir():
+            os.replace(path, output_dir / path.name)
+        staging.rmdir()
 
 
 # ------------------------------------------------------------------------------------------------------------- run
@@ -386,20 +396,28 @@ def run_finetune(
 ):
     """Train, evaluate, predict and write everything into `training_args.output_dir`; returns the results dict.
 
+    The main process holds the output folder's lock for the whole run, so a second run on the same folder is refused.
     `data_cache`: see [`prepare_data`].
     """
-    import torch
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
+    from contextlib import nullcontext
 
-    from .hub import push, redact_command, take_over_trainer_push
-    from .metrics import build_compute_metrics
-    from .plots import plot_confusion_matrix, plot_loss
-    from .trainer import ClassifierTrainer
+    from .files import folder_lock
+
+    output_dir = Path(training_args.output_dir)
+    lock = folder_lock(output_dir, "Output directory") if training_args.process_index == 0 else nullcontext()
+    with lock:
+        return _run_finetune(model_args, data_args, training_args, data_cache)
+
+
+def _run_finetune(model_args, data_args, training_args, data_cache):
+    from transformers import set_seed
+
+    from .hub import take_over_trainer_push
 
     start = time.perf_counter()
     output_dir = Path(training_args.output_dir)
     check_output_dir(training_args)
+    resume = resolve_resume(output_dir, training_args.resume_from_checkpoint, training_args)
     hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     if training_args.learning_rate is None:
         training_args.learning_rate = DEFAULT_LEARNING_RATE[model_args.arch]
@@ -422,47 +440,18 @@ def run_finetune(
         "Model %s: %s parameters (%s trainable)", type(model).__name__, f"{num_parameters:,}", f"{num_trainable:,}"
     )
 
-    callbacks = []
-    if model_args.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
-    trainer = ClassifierTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None),
-        compute_metrics=build_compute_metrics(),
-        callbacks=callbacks,
-    )
-
-    resume = training_args.resume_from_checkpoint
-    if resume == "auto":
-        resume = get_last_checkpoint(output_dir) if output_dir.is_dir() else None
-        logger.info("Resuming from %s", resume) if resume else logger.info(
-            "No checkpoint to resume from; starting fresh."
-        )
-    if resume:
-        check_resume_learning_rates(resume, training_args)
-    train_result = trainer.train(resume_from_checkpoint=resume)
-    train_metrics = train_result.metrics
+    trainer = build_trainer(model, tokenizer, tokenized, model_args, training_args)
+    train_metrics = trainer.train(resume_from_checkpoint=resume).metrics
     eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")
     # Every process takes part in `predict` (it gathers across processes); only the main one writes files.
     split = "test" if "test" in tokenized else "validation"
     output = trainer.predict(tokenized[split], metric_key_prefix="test" if split == "test" else "eval")
-    test_metrics = output.metrics if split == "test" else {}
-    trainer.save_model()  # the best model (reloaded at the end) and the tokenizer
-    if lora_spec is not None and trainer.is_world_process_zero():
-        from .lora import MERGED_SUBDIR, merge_lora_run, save_lora_run
-
-        save_lora_run(output_dir, lora_spec)
-        if model_args.merge_lora:
-            merge_lora_run(output_dir, output_dir / MERGED_SUBDIR)
+    save_final_model(trainer, output_dir)  # the best model (reloaded at the end) and the tokenizer
 
     results = {
         "train": train_metrics,
         "eval": eval_metrics,
-        "test": test_metrics,
+        "test": output.metrics if split == "test" else {},
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric,
         "best_epoch": eval_metrics.get("epoch"),
@@ -482,20 +471,59 @@ def run_finetune(
         "log_history": trainer.state.log_history,
     }
     if trainer.is_world_process_zero():
-        with open(output_dir / "results.json", "w") as f:
-            json.dump(results, f, indent=2, default=str)
-        title = f"{data_args.dataset or 'data'} / {model_args.arch} {model_args.pooling or ''}".strip()
-        gold = np.asarray(raw[split]["label"])
-        predicted = write_predictions(
-            output_dir / "predictions.csv", raw[split]["text"], gold, output.predictions, label_names
-        )
-        plot_confusion_matrix(gold, predicted, label_names, output_dir / "confusion_matrix.png", f"{title}, {split}")
-        steps_per_epoch = trainer.state.max_steps / max(training_args.num_train_epochs, 1e-9)
-        plot_loss(trainer.state.log_history, output_dir / "loss.png", title, steps_per_epoch=steps_per_epoch)
+        write_run_outputs(results, raw[split], output.predictions, split, trainer, model_args, lora_spec)
         print_summary(results, output_dir)
         if hub_push:
+            from .hub import push
+
             push(output_dir, merge=model_args.merge_lora, **hub_push)  # with --merge_lora: the merged model
     return results
+
+
+def build_trainer(model, tokenizer, tokenized, model_args, training_args):
+    """The `ClassifierTrainer` of a run: dynamic padding, hfclf's metrics, early stopping when asked for."""
+    import torch
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback
+
+    from .metrics import build_compute_metrics
+    from .trainer import ClassifierTrainer
+
+    callbacks = []
+    if model_args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
+    return ClassifierTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"],
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None),
+        compute_metrics=build_compute_metrics(),
+        callbacks=callbacks,
+    )
+
+
+def write_run_outputs(results, scored, logits, split, trainer, model_args, lora_spec) -> None:
+    """Predictions, plots, the LoRA files and, last, `results.json`: its presence means the run is finished."""
+    from .plots import plot_confusion_matrix, plot_loss
+
+    output_dir = Path(trainer.args.output_dir)
+    label_names = results["label_names"]
+    data = results["arguments"]["data"]
+    title = f"{data['dataset'] or 'data'} / {model_args.arch} {model_args.pooling or ''}".strip()
+    gold = np.asarray(scored["label"])
+    predicted = write_predictions(output_dir / PREDICTIONS_FILE, scored["text"], gold, logits, label_names)
+    plot_confusion_matrix(gold, predicted, label_names, output_dir / "confusion_matrix.png", f"{title}, {split}")
+    steps_per_epoch = trainer.state.max_steps / max(trainer.args.num_train_epochs, 1e-9)
+    plot_loss(trainer.state.log_history, output_dir / "loss.png", title, steps_per_epoch=steps_per_epoch)
+    if lora_spec is not None:
+        from .lora import MERGED_SUBDIR, merge_lora_run, save_lora_run
+
+        save_lora_run(output_dir, lora_spec)
+        if model_args.merge_lora:
+            with atomic_folder(output_dir / MERGED_SUBDIR, replace=True) as merged:
+                merge_lora_run(output_dir, merged)
+    write_json(output_dir / RESULTS_FILE, results, default=str)
 
 
 def best_checkpoint_eval_metrics(trainer) -> dict | None:

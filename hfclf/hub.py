@@ -18,12 +18,13 @@ from huggingface_hub import HfApi
 
 from .data import resolve_model_name
 from .errors import HfclfInputError
+from .files import atomic_folder, check_writable
 from .lora import ADAPTER_CONFIG_FILE, LORA_INFO_FILE, is_lora_dir, merge_lora_run, read_lora_spec
-from .model_card import build_model_card, load_json
+from .model_card import build_model_card
+from .run_folder import CONFIG_FILE, RESULTS_FILE, check_classifier_dir, check_weight_files, read_json
 
 logger = logging.getLogger("hfclf")
 
-CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 # Tokenizer files of every tokenizer family (fast and slow).
 TOKENIZER_FILES = (
@@ -42,32 +43,12 @@ ADAPTER_FILES = (ADAPTER_CONFIG_FILE, "adapter_model.safetensors", LORA_INFO_FIL
 SECRET_FLAGS = ("--hub_token", "--hub-token", "--token")
 
 
-def check_classifier_dir(path) -> dict:
-    """The config.json of a model folder that has a sequence-classification head; else a one-line error."""
-    path = Path(path)
-    if not path.is_dir():
-        raise HfclfInputError(f"Model folder {path} does not exist; pass the output folder of `hfclf train`.")
-    config = load_json(path / CONFIG_FILE)
-    if config is None:
-        raise HfclfInputError(
-            f"{path} has no {CONFIG_FILE}, so it is not a saved model; pass the output folder of `hfclf train`."
-        )
-    architectures = config.get("architectures") or []
-    if not any(name.endswith("ForSequenceClassification") for name in architectures):
-        found = ", ".join(architectures) or config.get("model_type", "unknown")
-        raise HfclfInputError(
-            f"{path} holds a model without a classifier head ({found}); pass a folder saved from a sequence "
-            "classifier, e.g. the output of `hfclf train`."
-        )
-    return config
-
-
 def _lora_card_inputs(run_dir: Path) -> tuple[dict, dict]:
     """(base classifier config as a dict, LoRA description) of an unmerged LoRA run, for its model card."""
     from transformers import AutoConfig
 
     spec = read_lora_spec(run_dir)
-    adapter = load_json(run_dir / ADAPTER_CONFIG_FILE) or {}
+    adapter = read_json(run_dir / ADAPTER_CONFIG_FILE) or {}
     encoder = AutoConfig.from_pretrained(resolve_model_name(spec["encoder"])).to_dict()
     if spec["arch"] == "pooled":
         config = {"model_type": "hfclf_pooled_encoder", "encoder_config": encoder, **spec["head"]}
@@ -79,40 +60,45 @@ def _lora_card_inputs(run_dir: Path) -> tuple[dict, dict]:
 
 
 def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, repo_id: str | None = None) -> Path:
-    """Write the shareable folder of a run (see the module docstring) into `output_dir`; returns it."""
+    """Write the shareable folder of a run (see the module docstring) into `output_dir`; returns it.
+
+    The folder is built under a temporary name and renamed into place when complete; with `overwrite`, an existing
+    folder is replaced only then.
+    """
     run_dir, output_dir = Path(run_dir), Path(output_dir)
     if not run_dir.is_dir():
-        raise HfclfInputError(f"Run folder {run_dir} does not exist; pass the output folder of `hfclf train`.")
-    results = load_json(run_dir / "results.json")  # checked before anything is deleted
+        what = "is a file, not a folder" if run_dir.exists() else "does not exist"
+        raise HfclfInputError(f"Run folder {run_dir} {what}; pass the output folder of `hfclf train`.")
+    results = read_json(run_dir / RESULTS_FILE)
     run, target, cwd = run_dir.resolve(), output_dir.resolve(), Path.cwd().resolve()
     if target in (run, cwd) or target in run.parents or target in cwd.parents:
         raise HfclfInputError(
             f"Export folder {output_dir} is or contains the run folder {run_dir} (or the current directory), which "
             "--overwrite would delete; choose a new folder, e.g. exports/<name>."
         )
-    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
-        if not overwrite:
-            raise HfclfInputError(
-                f"Export folder {output_dir} already exists and is not empty. Pass --overwrite to replace it, or "
-                "choose another folder."
-            )
-        shutil.rmtree(output_dir) if output_dir.is_dir() else output_dir.unlink()
-    lora = None
-    if is_lora_dir(run_dir):
-        if merge:
-            merge_lora_run(run_dir, output_dir)
-            config = check_classifier_dir(output_dir)
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())) and not overwrite:
+        raise HfclfInputError(
+            f"Export folder {output_dir} already exists and is not empty. Pass --overwrite to replace it, or "
+            "choose another folder."
+        )
+    check_writable(output_dir, "Export folder")
+    lora = is_lora_dir(run_dir)
+    if merge and not lora:
+        raise HfclfInputError(f"--merge needs a LoRA run folder, and {run_dir} holds a full model; drop --merge.")
+    check_weight_files(run_dir)
+    config = None if lora else check_classifier_dir(run_dir)
+    with atomic_folder(output_dir, replace=overwrite) as folder:
+        lora_card = None
+        if lora and merge:
+            merge_lora_run(run_dir, folder)
+            config = check_classifier_dir(folder)
+        elif lora:
+            config, lora_card = _lora_card_inputs(run_dir)
+            _copy_files(run_dir, folder, ADAPTER_FILES + TOKENIZER_FILES)
         else:
-            config, lora = _lora_card_inputs(run_dir)
-            _copy_files(run_dir, output_dir, ADAPTER_FILES + TOKENIZER_FILES)
-    else:
-        if merge:
-            raise HfclfInputError(f"--merge needs a LoRA run folder, and {run_dir} holds a full model; drop --merge.")
-        config = check_classifier_dir(run_dir)
-        names = [p.name for p in run_dir.iterdir() if p.suffix in (".safetensors", ".py")]
-        _copy_files(run_dir, output_dir, (CONFIG_FILE, *sorted(names), *TOKENIZER_FILES))
-    card = build_model_card(config, results, repo_id=repo_id, lora=lora)
-    (output_dir / CARD_FILE).write_text(card)
+            names = [p.name for p in run_dir.iterdir() if p.suffix in (".safetensors", ".py")]
+            _copy_files(run_dir, folder, (CONFIG_FILE, *sorted(names), *TOKENIZER_FILES))
+        (folder / CARD_FILE).write_text(build_model_card(config, results, repo_id=repo_id, lora=lora_card))
     logger.info("Exported %s to %s", run_dir, output_dir)
     return output_dir
 
@@ -160,7 +146,11 @@ def check_repo_id(repo_id: str) -> None:
 
 def take_over_trainer_push(training_args) -> dict | None:
     """With `--push_to_hub`, stop `Trainer` from pushing (its own card, every checkpoint) and return the settings
-    for [`push`], which uploads the exported folder once, after training. None without `--push_to_hub`."""
+    for [`push`], which uploads the exported folder once, after training. None without `--push_to_hub`.
+
+    Either way `--hub_token` is taken out of the training arguments, which `Trainer` saves with every checkpoint."""
+    # The token goes to `huggingface_hub` only: `Trainer` would pickle it into training_args.bin of every save.
+    token, training_args.hub_token = training_args.hub_token, None
     if not training_args.push_to_hub:
         return None
     if not training_args.hub_model_id:
@@ -171,7 +161,7 @@ def take_over_trainer_push(training_args) -> dict | None:
         "repo_id": training_args.hub_model_id,
         "private": training_args.hub_private_repo,
         "revision": training_args.hub_revision,
-        "token": training_args.hub_token,
+        "token": token,
     }
 
 
@@ -192,4 +182,4 @@ def redact_command(words: list[str]) -> list[str]:
     return redacted
 
 
-__all__ = ["export", "push", "check_classifier_dir", "take_over_trainer_push", "redact_command"]
+__all__ = ["export", "push", "take_over_trainer_push", "redact_command"]

@@ -12,11 +12,12 @@ model = load_lora_model("runs/my-lora-run")  # PeftModel; or PeftModel.from_pret
 `--merge_lora` (training) and `hfclf export RUN OUT --merge` write a plain merged model that loads without peft.
 """
 
-import json
 import logging
 from pathlib import Path
 
 from .errors import HfclfInputError
+from .files import write_json
+from .run_folder import read_json
 
 logger = logging.getLogger("hfclf")
 
@@ -140,8 +141,7 @@ def base_model_spec(model_args, model) -> dict:
 
 def save_lora_run(output_dir, spec: dict) -> None:
     """Write `hfclf_lora.json` next to the adapter that `Trainer.save_model` wrote."""
-    with open(Path(output_dir) / LORA_INFO_FILE, "w") as f:
-        json.dump(spec, f, indent=2)
+    write_json(Path(output_dir) / LORA_INFO_FILE, spec)
 
 
 def is_lora_dir(path) -> bool:
@@ -149,13 +149,13 @@ def is_lora_dir(path) -> bool:
 
 
 def read_lora_spec(path) -> dict:
-    spec_file = Path(path) / LORA_INFO_FILE
-    if not spec_file.is_file():
+    spec = read_json(Path(path) / LORA_INFO_FILE)
+    if spec is None:
         raise HfclfInputError(
             f"{path} holds a peft adapter but no {LORA_INFO_FILE}; load it with PeftModel.from_pretrained(base, "
             f"'{path}') on its base model, or point at an hfclf LoRA run folder."
         )
-    return json.loads(spec_file.read_text())
+    return spec
 
 
 def load_base_model(path):
@@ -191,7 +191,8 @@ def load_lora_model(path, is_trainable: bool = False):
 
 
 def merge_lora_run(path, output_dir) -> Path:
-    """Merge the adapter of a LoRA run into its base and save a plain model (+ tokenizer) that loads without peft."""
+    """Merge the adapter of a LoRA run into its base and save a plain model (+ tokenizer) that loads without peft
+    into `output_dir` (callers that replace a folder write into a temporary one, see `hfclf.files.atomic_folder`)."""
     from transformers import AutoTokenizer
 
     merged = load_lora_model(path).merge_and_unload()

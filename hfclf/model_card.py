@@ -5,7 +5,6 @@ exports the same folder. Its YAML front matter follows the Hub conventions: `lib
 `tags`, `datasets`, `metrics` and a `model-index` with the evaluation results.
 """
 
-import json
 from pathlib import Path
 
 import yaml
@@ -256,11 +255,3 @@ def build_model_card(
         lines += ["## Training", "", *arguments, ""]
     lines += ["## Usage", "", *_usage(repo, lora), ""]
     return "\n".join(lines)
-
-
-def load_json(path) -> dict | None:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None

@@ -20,11 +20,14 @@ def _legend_beside(ax, **kwargs):
 
 
 def _save(fig, path: str | Path) -> Path:
-    """Lay out, write and close a figure."""
+    """Lay out, write (atomically) and close a figure."""
     import matplotlib.pyplot as plt
 
+    from .files import atomic_output
+
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_output(path) as temporary:
+        fig.savefig(temporary, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
     return Path(path)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import HfclfInputError
+from .files import atomic_output, check_not_input, check_writable
+from .run_folder import RESULTS_FILE, check_classifier_dir, check_model_folder, check_weight_files, read_json
 
 logger = logging.getLogger("hfclf")
 
@@ -62,11 +64,11 @@ def load_classifier(model_dir, device="cpu"):
     from transformers import AutoModelForSequenceClassification
 
     from . import models  # noqa: F401  (registers hfclf's classes with the Auto classes)
-    from .hub import check_classifier_dir
     from .lora import is_lora_dir, load_lora_model
 
     model_dir = Path(model_dir)
     if is_lora_dir(model_dir):
+        check_weight_files(model_dir)
         model = load_lora_model(model_dir).merge_and_unload()
     else:
         check_classifier_dir(model_dir)
@@ -92,11 +94,11 @@ def load_encoder(model_dir, device="cpu"):
 
     model_dir = Path(model_dir)
     if is_lora_dir(model_dir):
+        check_weight_files(model_dir)
         classifier = load_lora_model(model_dir).merge_and_unload()
         model = getattr(classifier, classifier.base_model_prefix)
     else:
-        if not (model_dir / "config.json").is_file():
-            raise HfclfInputError(f"{model_dir} has no config.json, so it is not a saved model; pass a model folder.")
+        check_model_folder(model_dir)
         try:
             model = AutoModel.from_pretrained(str(model_dir))
         except (OSError, ValueError) as err:
@@ -129,10 +131,17 @@ def default_max_length(model, tokenizer, requested: int | None = None) -> int:
 
 def read_texts(path: str, text_column: str | None = None, allow_empty: bool = False) -> list[str]:
     """Texts from a csv/tsv/json/jsonl/parquet file (text column auto-detected), a .txt file or `-` (stdin), one
-    text per line. Empty texts are an error that names their line numbers, unless `allow_empty`."""
+    text per line. Empty texts (blank lines included) are an error that names their line numbers, unless
+    `allow_empty`."""
+    is_lines = path == "-" or path.lower().removesuffix(".gz").endswith(TEXT_FILE_SUFFIXES)
+    if is_lines and text_column:
+        raise HfclfInputError(
+            f"--text-column applies to tables (csv, tsv, json, jsonl, parquet); {path} has one text per line. "
+            "Drop --text-column."
+        )
     if path == "-":
         texts, where = [line.rstrip("\r\n") for line in sys.stdin], "line"
-    elif path.lower().removesuffix(".gz").endswith(TEXT_FILE_SUFFIXES):
+    elif is_lines:
         texts, where = _read_lines(Path(path)), "line"
     else:
         texts, where = _read_table_texts(Path(path), text_column), "row"
@@ -149,6 +158,8 @@ def read_texts(path: str, text_column: str | None = None, allow_empty: bool = Fa
 def _read_lines(path: Path) -> list[str]:
     import gzip
 
+    if path.is_dir():
+        raise HfclfInputError(f"Input {path} is a folder; pass a file (csv, tsv, jsonl, txt) or - for stdin.")
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8") as f:
@@ -170,7 +181,7 @@ def _read_table_texts(path: Path, text_column: str | None) -> list[str]:
     if path.is_dir():
         raise HfclfInputError(f"Input {path} is a folder; pass a file (csv, tsv, jsonl, txt) or - for stdin.")
     try:
-        df = _read_table(path, f"input file {path}")
+        df = _read_table(path, f"input file {path}", keep_blank_lines=True)
     except PermissionError:
         raise HfclfInputError(
             f"Input file {path} is not readable (permission denied); check its permissions."
@@ -181,7 +192,20 @@ def _read_table_texts(path: Path, text_column: str | None) -> list[str]:
         raise HfclfInputError(
             f"{what} in {path} (columns: {', '.join(map(str, df.columns))}); pass --text-column with one of those."
         )
-    return df[column].fillna("").astype(str).tolist()
+    texts = df[column].fillna("").astype(str).tolist()
+    while texts and not texts[-1].strip() and df.iloc[len(texts) - 1].isna().all():  # blank lines at the end
+        texts.pop()
+    return texts
+
+
+def check_output_file(output_path, inputs, model_dir) -> None:
+    """Before any work: the output file can be written and is none of the inputs (data or model files)."""
+    if output_path in (None, "-"):
+        return
+    check_writable(output_path, "--output file")
+    model_dir = Path(model_dir)
+    model_files = list(model_dir.iterdir()) if model_dir.is_dir() else []
+    check_not_input(output_path, [*inputs, *model_files])
 
 
 def split_sentences(text: str) -> list[str]:
@@ -247,6 +271,7 @@ def predict(
         raise HfclfInputError(
             f"Unsupported --output '{output_path}'; use a .csv, .tsv or .jsonl file (or - for stdout)."
         )
+    check_output_file(output_path, [input_path], model_dir)
     texts = read_texts(input_path, text_column)
     device = resolve_device(device)
     model, tokenizer = load_classifier(model_dir, device)
@@ -281,13 +306,13 @@ def write_rows(rows: list[dict], output_path) -> None:
         sys.stdout.flush()
         return
     path = Path(output_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        df.to_json(path, orient="records", lines=True, force_ascii=False)
-    else:
-        df.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
+    with atomic_output(path) as temporary:
+        if suffix == ".jsonl":
+            df.to_json(temporary, orient="records", lines=True, force_ascii=False)
+        else:
+            df.to_csv(temporary, index=False, sep="\t" if suffix == ".tsv" else ",")
     logger.info("Wrote %d predictions to %s", len(rows), path)
 
 
@@ -316,13 +341,12 @@ def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="au
 
     from .data import load_raw_datasets
     from .metrics import build_compute_metrics
-    from .model_card import load_json
 
     raw = load_raw_datasets(replace(data_args, validation_fraction=0.0), need_train=False)
     if split == "validation" and "validation" not in raw and "train" in raw:
         # The run's validation was carved out of train with its own seed and fraction; a different carve would
         # score examples the model trained on.
-        run = load_json(Path(model_dir) / "results.json")
+        run = read_json(Path(model_dir) / RESULTS_FILE)
         if run is None:
             raise HfclfInputError(
                 f"The data has no validation split of its own, and {model_dir} has no results.json with the seed "
@@ -374,6 +398,9 @@ def embed(
     suffix = Path(output_path).suffix.lower()
     if suffix not in EMBED_OUTPUT_SUFFIXES:
         raise HfclfInputError(f"Unsupported --output '{output_path}'; use a .npy or .parquet file.")
+    check_output_file(output_path, [input_path], model_dir)
+    if split and suffix == ".npy":
+        check_output_file(_index_path(Path(output_path)), [input_path], model_dir)
     documents = read_texts(input_path, text_column)
     if split:
         units = [(d, s, sentence) for d, doc in enumerate(documents) for s, sentence in enumerate(split_sentences(doc))]
@@ -409,16 +436,23 @@ def embed(
 def _write_embeddings(path: Path, vectors: np.ndarray, units, split: bool) -> None:
     import pandas as pd
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     index = pd.DataFrame({"doc_id": [d for d, _, _ in units]})
     if split:
         index["sentence_id"] = [s for _, s, _ in units]
     index["text"] = [t for _, _, t in units]
     if path.suffix.lower() == ".npy":
-        np.save(path, vectors)
         if split:  # which document and sentence each row of the matrix belongs to
-            index.to_csv(path.with_suffix(".index.csv"), index=False)
+            with atomic_output(_index_path(path)) as temporary:
+                index.to_csv(temporary, index=False)
+        with atomic_output(path) as temporary, open(temporary, "wb") as f:
+            np.save(f, vectors)
     else:
         index["embedding"] = list(vectors)
-        index.to_parquet(path, index=False)
+        with atomic_output(path) as temporary:
+            index.to_parquet(temporary, index=False)
     logger.info("Wrote %d x %d embeddings to %s", *vectors.shape, path)
+
+
+def _index_path(path: Path) -> Path:
+    """The csv beside an .npy of sentence vectors that says which document and sentence each row is."""
+    return path.with_suffix(".index.csv")

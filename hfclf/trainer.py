@@ -1,14 +1,20 @@
-"""`Trainer` specialized for hfclf's tokenized datasets, with head and layer-wise learning rates."""
+"""`Trainer` specialized for hfclf's tokenized datasets and run folders: length-grouped batches that a resumed run
+replays exactly, checkpoints marked complete, whole-run metrics after a resume, head and layer-wise learning rates."""
 
 import logging
 import re
+import time
+from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import SequentialSampler
+from torch.utils.data import Sampler, SequentialSampler
 from transformers import Trainer
+from transformers.trainer_pt_utils import get_length_grouped_indices, nested_gather
+from transformers.trainer_utils import TrainOutput, rotate_checkpoints
 
 from .errors import HfclfInputError
+from .run_folder import CHECKPOINT_PREFIX, learning_rate_groups, read_checkpoint_record, write_checkpoint_record
 from .training_args import splits_learning_rates
 
 logger = logging.getLogger(__name__)
@@ -68,14 +74,41 @@ def parameter_learning_rates(
     return rates
 
 
+class EpochLengthGroupedSampler(Sampler):
+    """`transformers`' length-grouped order (shuffled mega-batches, each sorted by length), drawn from a generator
+    seeded with `seed + epoch` rather than the global random state: a run resumed in the middle of any epoch replays
+    exactly the order the uninterrupted run used."""
+
+    def __init__(self, lengths, batch_size: int, seed: int):
+        self.lengths, self.batch_size, self.seed, self.epoch = list(lengths), batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+
 class ClassifierTrainer(Trainer):
-    """A `Trainer` that groups training batches by the precomputed `length` column, predicts in dataset order, and
-    honours `head_learning_rate` / `layerwise_lr_decay` of [`ClassifierTrainingArguments`]."""
+    """A `Trainer` for hfclf runs: batches grouped by the precomputed `length` column in an order a resume replays,
+    predictions in dataset order, complete-checkpoint records, whole-run train metrics after a resume, and
+    `head_learning_rate` / `layerwise_lr_decay` of [`ClassifierTrainingArguments`]."""
 
     def _get_train_sampler(self, train_dataset=None):
-        # `Trainer` drops the columns `forward` does not take (`length` among them) before building the sampler,
-        # which then tokenizes its way through every example to measure it; the full dataset has the same indices.
-        return super()._get_train_sampler(self.train_dataset)
+        # `Trainer` drops the columns `forward` does not take (`length` among them) before building the sampler;
+        # the full dataset has the same indices and still has them.
+        dataset = self.train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or "length" not in dataset.column_names:
+            return super()._get_train_sampler(dataset)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        lengths = dataset.select_columns(["length"]).with_format("arrow")[:]["length"].to_pylist()
+        return EpochLengthGroupedSampler(
+            lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps, seed
+        )
 
     def _get_eval_sampler(self, eval_dataset):
         # With `group_by_length`, `Trainer` also shuffles evaluation into length groups; predictions must come back
@@ -111,3 +144,81 @@ class ClassifierTrainer(Trainer):
         optimizer_kwargs["params"] = [{"params": groups[lr, wd], "lr": lr, "weight_decay": wd} for lr, wd in order]
         logger.info("Peak learning rates: %s", ", ".join(f"{lr:.3g}" for lr in sorted({lr for lr, _ in groups})))
         return optimizer_cls, optimizer_kwargs
+
+    # ----------------------------------------------------------------------------------- checkpoints and resuming
+
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        """`Trainer.train`; after a resume, `train_loss`, `train_runtime` and the speeds describe the whole run (the
+        part before the checkpoint comes from its record), not only the resumed part."""
+        self._resumed_record = read_checkpoint_record(resume_from_checkpoint) if resume_from_checkpoint else None
+        output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        return self._whole_run(output) if self._resumed_record else output
+
+    def set_initial_training_values(self, args, dataloader):
+        values = super().set_initial_training_values(args, dataloader)
+        self._num_train_samples = values[3]
+        self._clock_start = time.time()
+        return values
+
+    def _run_so_far(self) -> tuple[float, float]:
+        """(sum of the step losses, seconds of training) since the run began, resumed parts included."""
+        pending = nested_gather(self._tr_loss, self.args.parallel_mode).mean().item()  # all processes take part
+        loss = self._total_loss_scalar + pending
+        prior = self._resumed_record or {}
+        return (
+            prior.get("train_loss_sum", 0.0) + loss,
+            prior.get("train_runtime", 0.0) + time.time() - self._clock_start,
+        )
+
+    def _save_checkpoint(self, model, trial):
+        """`Trainer`'s checkpoint, then the record that marks it complete, then the rotation of older ones (which must
+        not delete a complete checkpoint before the new one is complete)."""
+        limit, self.args.save_total_limit = self.args.save_total_limit, None
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
+        loss_sum, runtime = self._run_so_far()
+        self.accelerator.wait_for_everyone()  # every process has written its RNG state
+        if not self.args.should_save:
+            return
+        run_dir = Path(self._get_output_dir(trial=trial))
+        write_checkpoint_record(
+            run_dir / f"{CHECKPOINT_PREFIX}{self.state.global_step}",
+            {
+                "global_step": self.state.global_step,
+                "train_loss_sum": loss_sum,
+                "train_runtime": runtime,
+                "learning_rate_groups": learning_rate_groups(self.args),
+            },
+        )
+        rotate_checkpoints(
+            output_dir=str(run_dir),
+            save_total_limit=limit,
+            best_model_checkpoint=self.state.best_model_checkpoint,
+            use_mtime=True,
+        )
+
+    def _whole_run(self, output: TrainOutput) -> TrainOutput:
+        prior = self._resumed_record
+        steps = self.state.global_step
+        resumed_steps = steps - prior["global_step"]
+        runtime = prior["train_runtime"] + output.metrics["train_runtime"]
+        samples = self._num_train_samples * steps / max(self.state.max_steps, 1)
+        whole = {
+            "train_runtime": round(runtime, 4),
+            "train_samples_per_second": round(samples / runtime, 3),
+            "train_steps_per_second": round(steps / runtime, 3),
+            "train_loss": (prior["train_loss_sum"] + output.training_loss * resumed_steps) / max(steps, 1),
+        }
+        metrics = {**output.metrics, **whole}
+        for entry in reversed(self.state.log_history):  # the summary entry `Trainer` logged at the end
+            if "train_runtime" in entry:
+                entry.update(whole)
+                break
+        logger.info(
+            "Resumed run: %d of %d steps before the checkpoint; train metrics cover all of them",
+            prior["global_step"],
+            steps,
+        )
+        return TrainOutput(steps, whole["train_loss"], metrics)

@@ -1,5 +1,6 @@
 """Command-line arguments of the finetune recipe, as dataclasses for `HfArgumentParser`."""
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -170,6 +171,7 @@ class ClassifierTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        _check_numbers(self)
         if self.head_learning_rate is not None and not self.head_learning_rate > 0:  # also refuses nan
             raise ValueError(f"--head-learning-rate must be positive, got {self.head_learning_rate}.")
         if not 0 < self.layerwise_lr_decay <= 1:
@@ -183,6 +185,26 @@ class ClassifierTrainingArguments(TrainingArguments):
                 self.use_cpu = True
             self.dataloader_pin_memory = False  # pinned memory only helps copies to an accelerator
         super().__post_init__()
+
+
+def _check_numbers(args: ClassifierTrainingArguments) -> None:
+    """Values `Trainer` would take and then fail on (or train nothing with), refused before anything runs."""
+    rules = (
+        ("learning_rate", args.learning_rate is None or 0 < args.learning_rate < math.inf, "positive, e.g. 1e-4"),
+        ("per_device_train_batch_size", args.per_device_train_batch_size >= 1, "at least 1"),
+        ("per_device_eval_batch_size", args.per_device_eval_batch_size >= 1, "at least 1"),
+        ("gradient_accumulation_steps", args.gradient_accumulation_steps >= 1, "at least 1"),
+        ("weight_decay", 0 <= args.weight_decay < math.inf, "0 or more"),
+        ("warmup_steps", 0 <= args.warmup_steps < math.inf, "0 or more (a ratio of the steps when below 1)"),
+        (
+            "num_train_epochs",
+            args.max_steps > 0 or 0 < args.num_train_epochs < math.inf,
+            "above 0 (or set --max-steps), e.g. 3",
+        ),
+    )
+    for flag, ok, expected in rules:
+        if not ok:
+            raise ValueError(f"--{flag.replace('_', '-')} must be {expected}, got {getattr(args, flag)}.")
 
 
 def _accelerator_available() -> bool:

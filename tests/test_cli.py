@@ -296,3 +296,111 @@ def test_embed_plain_encoder_falls_back_to_mean_pooling(tiny_encoder_dir, tmp_pa
     assert ".npy or .parquet" in one_error_line(
         *cli(["embed", "--model", tiny_encoder_dir, "--input", source, "--output", tmp_path / "v.csv"], capsys)[::2]
     )
+
+
+# -------------------------------------------------------------------------------- nothing lost, nothing ignored
+
+
+@pytest.fixture
+def damaged_runs(run_dir, tmp_path):
+    """Copies of the trained run with a truncated model file, and with a truncated config.json."""
+    damaged = {}
+    for name in ("model.safetensors", "config.json"):
+        folder = tmp_path / f"damaged-{name}"
+        shutil.copytree(run_dir, folder)
+        path = folder / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        damaged[name] = folder
+    return damaged
+
+
+def test_damaged_model_files_are_one_clear_error(damaged_runs, toy_data, tmp_path, capsys):
+    texts = tmp_path / "in.txt"
+    texts.write_text("\n".join(TEXTS))
+    for name, folder in damaged_runs.items():
+        expected = "is damaged" if name == "model.safetensors" else "is not readable JSON"
+        for command in (
+            ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
+            ["embed", "--model", folder, "--input", texts, "--output", tmp_path / "e.npy"],
+            ["eval", "--model", folder, "--test-file", toy_data["test"]],
+            ["export", folder, tmp_path / "exported"],
+        ):
+            message = one_error_line(*cli(command, capsys)[::2])
+            assert expected in message and name in message, (command, message)
+        assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
+
+
+def test_an_output_that_is_an_input_is_refused(run_dir, toy_data, tmp_path, capsys):
+    table = tmp_path / "reviews.csv"
+    pd.DataFrame({"review": TEXTS, "note": ["keep", "these", "columns"]}).to_csv(table, index=False)
+    before = table.read_bytes()
+    labelled = tmp_path / "test.json"
+    pd.read_csv(toy_data["test"]).to_json(labelled, orient="records")
+    labelled_before = labelled.read_bytes()
+    for command in (
+        ["predict", "--model", run_dir, "--input", table, "--output", table],
+        ["embed", "--model", run_dir, "--input", table, "--output", tmp_path / "reviews.npy", "--split-sentences"],
+        ["eval", "--model", run_dir, "--test-file", labelled, "--output", labelled],
+        ["eval", "--model", run_dir, "--test-file", labelled, "--output", run_dir / "config.json"],
+    ):
+        if command[0] == "embed":  # its sentence index goes next to the .npy: here onto the input
+            table.rename(tmp_path / "reviews.index.csv")
+            table = tmp_path / "reviews.index.csv"
+            command[4] = table
+        message = one_error_line(*cli(command, capsys)[::2])
+        assert "is an input of this command" in message, message
+    assert table.read_bytes() == before and labelled.read_bytes() == labelled_before
+    assert json.loads((run_dir / "config.json").read_text())["architectures"]
+
+
+def test_unusable_values_and_unused_flags_are_refused(run_dir, toy_data, tmp_path, capsys):
+    texts = tmp_path / "in.txt"
+    texts.write_text("\n".join(TEXTS))
+    predict = ["predict", "--model", run_dir, "--input", texts]
+    assert "--max_length: must be a whole number of at least 1, got '0'" in one_error_line(
+        *cli([*predict, "--max-length", "0"], capsys)[::2]
+    )
+    assert "--batch-size" in one_error_line(*cli([*predict, "--batch-size", "0"], capsys)[::2])
+    assert "--text-column applies to tables" in one_error_line(*cli([*predict, "--text-column", "x"], capsys)[::2])
+    evaluate = ["eval", "--model", run_dir, "--test-file", toy_data["test"]]
+    assert "got '-5'" in one_error_line(*cli([*evaluate, "--max-length=-5"], capsys)[::2])
+    assert ".json file" in one_error_line(*cli([*evaluate, "--output", tmp_path / "m.csv"], capsys)[::2])
+    message = one_error_line(
+        *cli(["eval", "--model", run_dir, "--dataset", "sst2", "--label-column", "x"], capsys)[::2]
+    )
+    assert "apply to --test-file" in message
+    assert "needs --dataset" in one_error_line(*cli([*evaluate, "--data-dir", tmp_path], capsys)[::2])
+    # a folder that does not exist yet is created for the metrics (they are not computed, then lost)
+    out = tmp_path / "new" / "deeper" / "metrics.json"
+    assert cli([*evaluate, "--output", out], capsys)[0] == 0
+    assert json.loads(out.read_text())["test_samples"] == 20
+
+
+def test_unwritable_outputs_fail_before_any_work(run_dir, tmp_path, capsys):
+    texts = tmp_path / "in.txt"
+    texts.write_text("\n".join(TEXTS))
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    for command in (
+        ["predict", "--model", run_dir, "--input", texts, "--output", blocker / "p.csv"],
+        ["embed", "--model", run_dir, "--input", texts, "--output", blocker / "e.npy"],
+        ["eval", "--model", run_dir, "--test-file", texts, "--output", blocker / "m.json"],
+        ["export", run_dir, blocker / "exported"],
+    ):
+        message = one_error_line(*cli(command, capsys)[::2])
+        assert "cannot be written" in message and "is a file, not a folder" in message, message
+    (tmp_path / "out.csv").mkdir()
+    assert "is a folder" in one_error_line(
+        *cli(["predict", "--model", run_dir, "--input", texts, "--output", tmp_path / "out.csv"], capsys)[::2]
+    )
+    assert "is a file, not a folder" in one_error_line(*cli(["export", blocker, tmp_path / "x"], capsys)[::2])
+    assert blocker.read_text() == "x"
+
+
+def test_blank_rows_of_a_one_column_file_are_an_error_not_a_shift(run_dir, tmp_path, capsys):
+    table = tmp_path / "texts.csv"
+    table.write_text("text\n" + "\n".join(f"review number {i}" if i != 7 else "" for i in range(20)) + "\n")
+    for command in ("predict", "embed"):
+        output = tmp_path / ("p.csv" if command == "predict" else "e.npy")
+        message = one_error_line(*cli([command, "--model", run_dir, "--input", table, "--output", output], capsys)[::2])
+        assert "1 empty text(s)" in message and "data row 8" in message

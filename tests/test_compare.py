@@ -43,6 +43,9 @@ def test_grid_multiplies_onto_variants():
 def test_bad_configs_are_clear(tmp_path):
     with pytest.raises(HfclfInputError, match="does not exist"):
         load_config(str(tmp_path / "missing.yaml"))
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(HfclfInputError, match="folder.yaml is a folder"):
+        load_config(str(tmp_path / "folder.yaml"))
     path = tmp_path / "bad.yaml"
     path.write_text("name: x\nvariant: []\n")
     with pytest.raises(HfclfInputError, match="needs a 'variants' list"):
@@ -71,7 +74,31 @@ def test_bad_variant_flag_fails_before_any_variant_trains(tmp_path, tiny_grid, c
     assert main([str(tiny_grid), "--report_dir", str(report), "--hub_token", "hf_secret"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Variant pooled-mean:") and "lstm_layerz" in err
-    assert not (report / "runs").exists()  # nothing trained
+    assert not report.exists()  # nothing trained, nothing written
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--output_dir", "elsewhere"], "--output_dir does not apply to compare"),
+        (["--overwrite-output-dir"], "--overwrite_output_dir does not apply to compare"),
+        (["--resume_from_checkpoint=auto"], "--resume_from_checkpoint does not apply to compare"),
+    ],
+)
+def test_flags_that_compare_sets_itself_are_refused(tmp_path, tiny_grid, capsys, flags, message):
+    report = tmp_path / "r"
+    assert main([str(tiny_grid), "--report_dir", str(report), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [err.strip()] and message in err and "--report_dir" in err
+    assert not report.exists() and not (tmp_path / "elsewhere").exists()
+
+
+def test_report_dir_that_is_a_file_is_refused(tmp_path, tiny_grid, capsys):
+    report = tmp_path / "report.md"
+    report.write_text("my notes")
+    assert main([str(tiny_grid), "--report_dir", str(report)]) == 2
+    assert "is a file; pass a folder path" in capsys.readouterr().err
+    assert report.read_text() == "my notes"
 
 
 def test_report_command_hides_the_token(tmp_path, tiny_grid, capsys):

@@ -157,60 +157,6 @@ def test_same_seed_same_metrics(tmp_path, tiny_encoder_dir, toy_data, capsys):
     assert metrics[0] == metrics[1]
 
 
-def test_resume_from_checkpoint(tmp_path, tiny_encoder_dir, toy_data, capsys, caplog):
-    """A run interrupted after its epoch-1 checkpoint and resumed with `auto` ends where an uninterrupted run does."""
-    base = [
-        "--arch",
-        "lstm",
-        "--model",
-        tiny_encoder_dir,
-        "--lstm_hidden_size",
-        "16",
-        *data_flags(toy_data),
-        "--per_device_train_batch_size",
-        "8",
-        "--max_length",
-        "32",
-        "--num_train_epochs",
-        "2",
-        "--save_total_limit",
-        "5",
-        "--metric_for_best_model",
-        "loss",
-        "--seed",
-        "3",
-    ]
-    uninterrupted, out = tmp_path / "uninterrupted", tmp_path / "run"
-    assert run(base + ["--output_dir", uninterrupted], capsys)[0] == 0
-    assert run(base + ["--output_dir", out], capsys)[0] == 0
-    # simulate a crash right after the epoch-1 checkpoint was written
-    for path in out.iterdir():
-        if path.name != "checkpoint-8":
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    # mark the checkpoint's state, to tell a real resume from a silent restart
-    state_file = out / "checkpoint-8" / "trainer_state.json"
-    state = json.loads(state_file.read_text())
-    state["log_history"].insert(0, {"step": 0, "resume_marker": True})
-    state_file.write_text(json.dumps(state))
-
-    code, _, stderr = run(base + ["--output_dir", out], capsys)
-    assert code == 2 and "--resume-from-checkpoint" in stderr  # a plain rerun is refused
-    caplog.set_level("INFO", logger="hfclf")
-    code, _, stderr = run(base + ["--output_dir", out, "--resume_from_checkpoint", "auto"], capsys)
-    assert code == 0, stderr[-2000:]
-    assert f"Resuming from {out / 'checkpoint-8'}" in caplog.text
-    final_state = json.loads((out / "checkpoint-16" / "trainer_state.json").read_text())
-    assert final_state["log_history"][0] == {"step": 0, "resume_marker": True}
-
-    expected, resumed = read_results(uninterrupted), read_results(out)
-    assert resumed["epochs"] == 2
-    for key in ("eval_loss", "eval_accuracy", "eval_f1_macro"):
-        assert resumed["eval"][key] == pytest.approx(expected["eval"][key], abs=1e-6)
-    expected_model = AutoModelForSequenceClassification.from_pretrained(uninterrupted).state_dict()
-    for name, value in AutoModelForSequenceClassification.from_pretrained(out).state_dict().items():
-        torch.testing.assert_close(value, expected_model[name], atol=1e-6, rtol=1e-5)
-
-
 def test_yaml_config_file_with_override(tmp_path, tiny_encoder_dir, toy_data, capsys):
     config = tmp_path / "run.yaml"
     config.write_text(
@@ -254,6 +200,22 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
     xlsx = tmp_path / "train.xlsx"
     xlsx.write_bytes(b"PK\x03\x04 not really a spreadsheet")
     one_class = write_csv(tmp_path / "one_class.csv", [["good film", "pos"], ["great", "pos"], ["fine", "pos"]])
+    case_variants = write_csv(
+        tmp_path / "case.csv", [["good film", "pos"], ["great", "Pos"], ["bad", "neg"], ["fine", " pos"]] * 4
+    )
+    scores = write_csv(tmp_path / "scores.csv", [[f"film {i}", i / 7] for i in range(40)])
+    folder = tmp_path / "train.csv.d"
+    folder.mkdir()
+    empty_model = tmp_path / "empty_model"
+    empty_model.mkdir()
+    weights_only = tmp_path / "weights_only"
+    weights_only.mkdir()
+    shutil.copy(Path(tiny_encoder_dir) / "tokenizer.json", weights_only)
+    shutil.copy(Path(tiny_encoder_dir) / "tokenizer_config.json", weights_only)
+    truncated = tmp_path / "truncated"
+    shutil.copytree(tiny_encoder_dir, truncated)
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
     three_labels = tmp_path / "three_label_model"
     AutoModelForSequenceClassification.from_pretrained(tiny_encoder_dir, num_labels=3).save_pretrained(three_labels)
     AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(three_labels)
@@ -288,6 +250,36 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
             ["--train_file", str(toy_data["train"]), "--validation_fraction", "0"],
             "No validation split",
         ),
+        "nan learning rate": (data_flags(toy_data) + ["--learning_rate", "nan"], "--learning-rate must be positive"),
+        "negative learning rate": (data_flags(toy_data) + ["--learning_rate=-1e-3"], "got -0.001"),
+        "zero batch size": (data_flags(toy_data) + ["--per_device_train_batch_size", "0"], "must be at least 1"),
+        "zero epochs": (data_flags(toy_data) + ["--num_train_epochs", "0"], "--num-train-epochs must be above 0"),
+        "negative max length": (data_flags(toy_data) + ["--max_length", "-3"], "max_length must be a positive"),
+        "missing checkpoint": (
+            data_flags(toy_data) + ["--resume_from_checkpoint", str(tmp_path / "checkpoint-9")],
+            "checkpoint-9 does not exist",
+        ),
+        "empty model folder": (data_flags(toy_data) + ["--model", str(empty_model)], "is an empty folder"),
+        "model folder without weights": (
+            data_flags(toy_data) + ["--model", str(weights_only)],
+            "Could not build --arch pooled",
+        ),
+        "truncated model file": (data_flags(toy_data) + ["--model", str(truncated)], "is damaged"),
+        "bad model sizes": (
+            data_flags(toy_data) + ["--arch", "transformer", "--d_model", "30", "--num_heads", "4"],
+            "d_model (30) must be divisible",
+        ),
+        "wrong flag type": (data_flags(toy_data) + ["--learning_rate", "fast"], "invalid float value: 'fast'"),
+        "labels differing in case": (
+            data_flags(toy_data, **{"--train_file": str(case_variants)}),
+            "differ only in case or surrounding spaces (' pos', 'Pos', 'pos')",
+        ),
+        "score labels": (
+            data_flags(toy_data, **{"--train_file": str(scores)}),
+            "non-integer numbers (40 distinct values",
+        ),
+        "folder as train file": (data_flags(toy_data, **{"--train_file": str(folder)}), "is a folder, not a file"),
+        "text columns of a named dataset": (["--dataset", "sst2", "--label_column", "x"], "has its own columns"),
     }
 
 
@@ -307,6 +299,21 @@ CASES = [
     "layer-wise decay with fsdp",
     "one class",
     "no validation split",
+    "nan learning rate",
+    "negative learning rate",
+    "zero batch size",
+    "zero epochs",
+    "negative max length",
+    "missing checkpoint",
+    "empty model folder",
+    "model folder without weights",
+    "truncated model file",
+    "bad model sizes",
+    "wrong flag type",
+    "labels differing in case",
+    "score labels",
+    "folder as train file",
+    "text columns of a named dataset",
 ]
 
 
@@ -314,7 +321,7 @@ CASES = [
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, tiny_encoder_dir, toy_data, capsys, case):
     flags, expected = bad_input_cases(tmp_path, toy_data, tiny_encoder_dir)[case]
     out = tmp_path / "run"
-    argv = ["--model", tiny_encoder_dir, *flags, "--output_dir", out, *QUICK]
+    argv = ["--model", tiny_encoder_dir, "--output_dir", out, *QUICK, *flags]  # the case's flags win
     code, _, stderr = run(argv, capsys)
     assert code == 2
     error_lines = [line for line in stderr.splitlines() if line.startswith("error:")]
@@ -334,8 +341,34 @@ def test_existing_output_dir_is_left_untouched(tmp_path, tiny_encoder_dir, toy_d
     # resuming needs a checkpoint: without one, `auto` would start fresh over the folder's files
     argv = ["--model", tiny_encoder_dir, "--output_dir", out, "--resume_from_checkpoint", "auto"]
     code, _, stderr = run([*argv, *data_flags(toy_data), *QUICK], capsys)
-    assert code == 2 and "has no checkpoint to resume from" in stderr
+    assert code == 2 and "has no complete checkpoint to resume from" in stderr
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_yaml_value_of_the_wrong_type_is_one_line(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("learning_rate: fast\nnum_train_epochs: 1\n")
+    code, _, stderr = run([config, "--output_dir", tmp_path / "x"], capsys)
+    assert code == 2
+    assert stderr.strip().splitlines() == [
+        "error: argument --learning_rate/--learning-rate: invalid float value: 'fast' "
+        f"(in {config} or the command line); see --help for every flag and its type."
+    ]
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("where", ["under a file", "read-only system folder"])
+def test_unwritable_output_dir_is_one_clear_error(tmp_path, tiny_encoder_dir, toy_data, capsys, where):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("precious")
+    if where == "read-only system folder" and not Path("/sys/kernel").is_dir():
+        pytest.skip("needs Linux's /sys, where no one (root included) can create a folder")
+    out = blocker / "run" if where == "under a file" else Path("/sys/hfclf-test/run")
+    code, _, stderr = run(["--model", tiny_encoder_dir, "--output_dir", out, *data_flags(toy_data), *QUICK], capsys)
+    assert code == 2 and "Traceback" not in stderr
+    error = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and f"Output directory {out} cannot be written" in error[0], stderr
+    assert blocker.read_text() == "precious" and not out.exists()
 
 
 def test_script_exit_code_and_single_stderr_line(tmp_path):

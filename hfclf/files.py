@@ -1,0 +1,238 @@
+"""Writing files safely: atomic outputs, writable-location checks, inputs that must not be overwritten, and the lock
+that keeps two processes out of one output folder.
+
+Every file hfclf writes goes through [`atomic_output`]: it is written under a temporary name in the same folder and
+renamed over the target at the end, so a crash (even `kill -9`) leaves either the old file or the new one, never a
+truncated one.
+"""
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import HfclfInputError
+
+logger = logging.getLogger("hfclf")
+
+LOCK_FILE = ".hfclf.lock"
+# Names hfclf leaves in an output folder only while it works there (a lock, temporary files of atomic writes).
+TEMPORARY_PREFIX = ".hfclf-tmp"
+
+
+def _default_mode(mode: int = 0o666) -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+@contextmanager
+def atomic_output(path) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; when the block ends without an error it is renamed to `path`.
+
+    The parent folder is created when missing. On an error the temporary file is removed and `path` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}-{path.name}.")
+    os.close(fd)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        os.chmod(temporary, _default_mode())  # mkstemp creates files readable by their owner only
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path, text: str) -> Path:
+    """Write `text` to `path` atomically."""
+    with atomic_output(path) as temporary:
+        temporary.write_text(text)
+    return Path(path)
+
+
+def write_json(path, value, **kwargs) -> Path:
+    """Write `value` as indented JSON to `path` atomically."""
+    return write_text(path, json.dumps(value, indent=2, **kwargs))
+
+
+@contextmanager
+def atomic_folder(path, replace: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder next to `path`; when the block ends without an error it takes `path`'s place.
+
+    An empty folder at `path` is replaced; anything else only with `replace`, and only once the new folder is
+    complete (the old one is moved aside, the new one renamed in, then the old one deleted).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}-{path.name}."))
+    try:
+        yield temporary
+        os.chmod(temporary, _default_mode(0o777))
+        old = None
+        if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+            path.rmdir()
+        elif path.exists() or path.is_symlink():
+            if not replace:
+                raise HfclfInputError(f"{path} appeared while it was being written; choose another folder.")
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}-{path.name}.old.")) / "old"
+            os.rename(path, old)
+        os.rename(temporary, path)
+        if old is not None:
+            shutil.rmtree(old.parent)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def check_writable(path, what: str) -> None:
+    """Refuse an output location that cannot be written, before any work is done.
+
+    `path` is a file or folder to create; the nearest existing folder above it must accept a new file (tried, not
+    guessed from permission bits, which do not apply to root or to read-only file systems).
+    """
+    path = Path(path)
+    if path.is_dir() and what.endswith("file"):
+        raise HfclfInputError(f"{what} {path} is a folder; pass a file name, e.g. {path / 'out.csv'}.")
+    existing = path if path.is_dir() else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise HfclfInputError(
+            f"{what} {path} cannot be written: {existing} is a file, not a folder; choose another path."
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=TEMPORARY_PREFIX):
+            pass
+    except OSError as err:
+        raise HfclfInputError(
+            f"{what} {path} cannot be written ({err.strerror or type(err).__name__} in {existing}); choose a "
+            "writable location."
+        ) from None
+
+
+def check_not_input(output, inputs: Iterable, what: str = "--output") -> None:
+    """Refuse an output file that is one of the command's own input files (writing it would destroy the input)."""
+    output = Path(output)
+    if not output.exists():
+        return
+    for source in inputs:
+        if source and str(source) != "-" and Path(source).exists() and os.path.samefile(output, source):
+            raise HfclfInputError(
+                f"{what} {output} is an input of this command ({source}); writing it would replace the input. "
+                "Choose another output file."
+            )
+
+
+# ------------------------------------------------------------------------------------------------------------ lock
+
+_held_locks: set[Path] = set()  # folders this process holds: taking one again is a no-op
+
+
+def _try_lock(handle) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def folder_lock(folder, what: str = "Output folder", wait: float = 0.0) -> Iterator[None]:
+    """Hold `<folder>/.hfclf.lock` for the life of the block; a folder locked by another live process is refused
+    (after waiting up to `wait` seconds for it).
+
+    The lock is an OS file lock, which dies with its process: a lock file left by a killed run is taken over, with a
+    warning naming the dead process. The same process may take the lock again (a comparison and its variants).
+    A folder that this call created and that is empty again at the end is removed.
+    """
+    folder = Path(folder)
+    key = folder.resolve()
+    if key in _held_locks:
+        yield
+        return
+    created = not folder.exists()
+    handle = None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            handle = _open_lock_file(folder, what)
+            if _try_lock(handle):
+                if _same_file(handle, folder / LOCK_FILE):
+                    break
+                handle.close()  # its holder finished and removed it between our open and our lock: take the new one
+                continue
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            handle = None
+            if time.monotonic() >= deadline:
+                raise HfclfInputError(
+                    f"{what} {folder} is in use by {holder}; wait for it to finish, or choose another folder."
+                )
+            time.sleep(0.2)
+        handle.seek(0)
+        previous = handle.read().strip()
+        if previous:
+            logger.warning("Taking over the lock of %s from %s, which is no longer running", folder, previous)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {_hostname()}")
+        handle.flush()
+        _held_locks.add(key)
+        try:
+            yield
+        finally:
+            _held_locks.discard(key)
+            (folder / LOCK_FILE).unlink(missing_ok=True)  # unlinked while still locked: no one can slip in between
+    finally:
+        if handle is not None:
+            handle.close()
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def _open_lock_file(folder: Path, what: str):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return open(folder / LOCK_FILE, "a+")
+    except OSError as err:
+        raise HfclfInputError(
+            f"{what} {folder} cannot be written ({err.strerror or type(err).__name__}); choose a writable location."
+        ) from None
+
+
+def _same_file(handle, path: Path) -> bool:
+    """Whether the locked file is still the one at `path` (another process may have removed it meanwhile)."""
+    try:
+        return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def hfclf_files(folder) -> set[str]:
+    """Names in `folder` that belong to hfclf's own bookkeeping (lock, temporary files), not to the user's outputs."""
+    return {p.name for p in Path(folder).iterdir() if p.name == LOCK_FILE or p.name.startswith(TEMPORARY_PREFIX)}
