@@ -26,6 +26,7 @@ from .training_args import (
     DEFAULT_LEARNING_RATE,
     ClassifierTrainingArguments,
     ModelArguments,
+    check_flags_apply,
     splits_learning_rates,
 )
 
@@ -101,9 +102,16 @@ def parse_args(argv: list[str] | None = None):
             argv += ["--output_dir", default_output_dir(model_args, data_args)]
             model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
         check_learning_rate_groups(model_args, training_args)
+        check_flags_apply(model_args, given_flags(argv))
     except ValueError as err:  # raised by the dataclasses' own checks (unknown pooling, ...)
         raise HfclfInputError(str(err)) from None
     return model_args, data_args, training_args
+
+
+def given_flags(argv: list[str]) -> set[str]:
+    """Field names of the flags written in `argv` (`--lstm-layers 2` and `--no_bidirectional` included)."""
+    names = {word[2:].split("=", 1)[0].replace("-", "_") for word in argv if word.startswith("--")}
+    return names | {name[3:] for name in names if name.startswith("no_")}
 
 
 def check_learning_rate_groups(model_args: ModelArguments, training_args: ClassifierTrainingArguments) -> None:

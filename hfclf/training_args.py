@@ -19,6 +19,39 @@ DEFAULT_LEARNING_RATE = {"pooled": 1e-4, "hf": 1e-4, "lstm": 2e-3, "transformer"
 LEARNING_RATE_GROUP_FLAGS = {"head_learning_rate": None, "layerwise_lr_decay": 1.0}
 
 
+# Model flags that only some architectures use; given to another, they are refused rather than ignored.
+ARCH_FLAGS = {
+    "classifier_dropout": ("pooled",),
+    "attention_hidden_size": ("pooled", "lstm"),
+    "embedding_dim": ("lstm",),
+    "lstm_hidden_size": ("lstm",),
+    "lstm_layers": ("lstm",),
+    "bidirectional": ("lstm",),
+    "word_vectors": ("lstm",),
+    "freeze_embeddings": ("lstm",),
+    "d_model": ("transformer",),
+    "num_heads": ("transformer",),
+    "num_layers": ("transformer",),
+    "ff_size": ("transformer",),
+    "pre_layer_norm": ("transformer",),
+    "dropout": ("lstm", "transformer"),
+}
+LORA_FLAGS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
+
+
+def check_flags_apply(model_args: "ModelArguments", given: set[str]) -> None:
+    """Refuse model flags given explicitly (`given`: their field names) that the chosen model does not use."""
+    unused = [flag for flag in given if model_args.arch not in ARCH_FLAGS.get(flag, (model_args.arch,))]
+    if unused:
+        flag = sorted(unused)[0]
+        raise ValueError(
+            f"--{flag} applies to --arch {' or '.join(ARCH_FLAGS[flag])}, not --arch {model_args.arch}; drop it "
+            "(or change --arch)."
+        )
+    if not model_args.lora and given & set(LORA_FLAGS):
+        raise ValueError(f"--{sorted(given & set(LORA_FLAGS))[0]} needs --lora; add --lora or drop it.")
+
+
 def splits_learning_rates(args) -> bool:
     """Whether training arguments (any `TrainingArguments`) ask for a head rate or layer-wise decay."""
     return any(getattr(args, flag, off) != off for flag, off in LEARNING_RATE_GROUP_FLAGS.items())

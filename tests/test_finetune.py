@@ -280,6 +280,8 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
         ),
         "folder as train file": (data_flags(toy_data, **{"--train_file": str(folder)}), "is a folder, not a file"),
         "text columns of a named dataset": (["--dataset", "sst2", "--label_column", "x"], "has its own columns"),
+        "lstm flag on a pooled encoder": (data_flags(toy_data) + ["--lstm_layers", "3"], "applies to --arch lstm"),
+        "lora flag without lora": (data_flags(toy_data) + ["--lora_alpha", "32"], "--lora_alpha needs --lora"),
     }
 
 
@@ -314,6 +316,8 @@ CASES = [
     "score labels",
     "folder as train file",
     "text columns of a named dataset",
+    "lstm flag on a pooled encoder",
+    "lora flag without lora",
 ]
 
 
