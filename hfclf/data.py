@@ -19,7 +19,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .errors import HfclfInputError
+from .errors import HfclfInputError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -505,9 +505,9 @@ def _read_table(
     except HfclfInputError:
         raise
     except Exception as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise HfclfInputError(
-            f"Could not read {description} as {file_type}: {first_line}. Check that the file matches its extension."
+            f"Could not read {description} as {file_type}: {first_line(err)}. Check that the file matches its "
+            "extension."
         ) from err
 
 
@@ -729,12 +729,12 @@ def _stratified_split(dataset: datasets.Dataset, seed: int, **sizes) -> tuple[da
     try:
         train_indices, test_indices = train_test_split(indices, **sizes, stratify=labels, random_state=seed)
     except ValueError as err:
-        logger.warning("Stratified split impossible (%s); using a random split.", str(err).splitlines()[0])
+        logger.warning("Stratified split impossible (%s); using a random split.", first_line(err))
         try:
             train_indices, test_indices = train_test_split(indices, **sizes, random_state=seed)
         except ValueError as err:
             raise HfclfInputError(
-                f"Cannot split {len(dataset)} training examples with {sizes}: {str(err).splitlines()[0]} "
+                f"Cannot split {len(dataset)} training examples with {sizes}: {first_line(err)} "
                 "Use more data or a larger fraction."
             ) from err
     return dataset.select(train_indices), dataset.select(test_indices)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataArguments, load_raw_datasets, resolve_model_name, tokenize_datasets, train_wordpiece_tokenizer
-from .errors import HfclfInputError
+from .errors import HfclfInputError, first_line
 from .files import TEMPORARY_PREFIX, atomic_folder, atomic_output, write_json
 from .hub import redact_command
 from .run_folder import PREDICTIONS_FILE, RESULTS_FILE, check_output_dir, check_weight_files, resolve_resume
@@ -162,7 +162,7 @@ def load_tokenizer(model_args: ModelArguments, train_dataset):
         return AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError) as err:
         raise HfclfInputError(
-            f"Could not load a tokenizer from {flag} {name} ({str(err).splitlines()[0].strip()}). Pass a model folder "
+            f"Could not load a tokenizer from {flag} {name} ({first_line(err)}). Pass a model folder "
             "with tokenizer files, a Hub id (online), or minilm for the embedded default."
         ) from None
 
@@ -196,7 +196,7 @@ def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], c
     except HfclfInputError:
         raise
     except (OSError, ValueError) as err:
-        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        problem = first_line(err)
         raise HfclfInputError(
             f"Could not build --arch {model_args.arch} from --model {model_args.model} ({problem}). Pass a model "
             "folder with config.json and weights, a Hub id (online) or minilm, and check the model size flags."

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import HfclfInputError
+from .errors import HfclfInputError, first_line
 from .files import atomic_output, check_not_input, check_writable
 from .run_folder import RESULTS_FILE, check_classifier_dir, check_model_folder, check_weight_files, read_json
 
@@ -54,7 +54,7 @@ def load_tokenizer(model_dir):
         return AutoTokenizer.from_pretrained(str(model_dir))
     except (OSError, ValueError) as err:
         raise HfclfInputError(
-            f"Could not load the tokenizer of {model_dir} ({str(err).splitlines()[0]}); save the tokenizer into "
+            f"Could not load the tokenizer of {model_dir} ({first_line(err)}); save the tokenizer into "
             "the model folder (hfclf train does)."
         ) from None
 
@@ -76,7 +76,7 @@ def load_classifier(model_dir, device="cpu"):
             model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
         except (OSError, ValueError) as err:
             raise HfclfInputError(
-                f"Could not load the model in {model_dir} ({str(err).splitlines()[0]}); pass the output folder "
+                f"Could not load the model in {model_dir} ({first_line(err)}); pass the output folder "
                 "of `hfclf train` or `hfclf export`."
             ) from None
     return model.eval().to(device), load_tokenizer(model_dir)
@@ -102,7 +102,7 @@ def load_encoder(model_dir, device="cpu"):
         try:
             model = AutoModel.from_pretrained(str(model_dir))
         except (OSError, ValueError) as err:
-            raise HfclfInputError(f"Could not load a model from {model_dir} ({str(err).splitlines()[0]}).") from None
+            raise HfclfInputError(f"Could not load a model from {model_dir} ({first_line(err)}).") from None
     own_pooling = model.config.model_type.startswith("hfclf_")
     if own_pooling:
         logger.info("Embedding with the model's own %s pooling head", getattr(model.config, "pooling", ""))

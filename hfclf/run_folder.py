@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from .errors import HfclfInputError
+from .errors import HfclfInputError, first_line
 from .files import hfclf_files, write_json
 from .training_args import LEARNING_RATE_GROUP_FLAGS
 
@@ -163,7 +163,7 @@ def read_json(path) -> dict | None:
     except IsADirectoryError:
         raise HfclfInputError(f"{path} is a folder, where a JSON file was expected; remove or rename it.") from None
     except (OSError, ValueError) as err:
-        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+        problem = first_line(err)
         raise HfclfInputError(
             f"{path} is not readable JSON ({problem}): the file is damaged or truncated; restore it, or train or "
             "export the model again."
@@ -179,7 +179,7 @@ def check_weight_files(folder) -> None:
             with safe_open(str(path), framework="pt"):
                 pass
         except Exception as err:  # safetensors raises its own error type for damaged files
-            problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+            problem = first_line(err)
             raise HfclfInputError(
                 f"Model file {path} is damaged ({problem}), e.g. truncated by an interrupted copy or save; restore "
                 "it, or train or export the model again."
