@@ -22,6 +22,7 @@ from hfclf import (
     TinyTransformerForSequenceClassification,
     TinyTransformerModel,
 )
+from hfclf.models.modeling_heads import pool
 from hfclf.models.modeling_tiny_transformer import TinyTransformerSelfAttention, sinusoidal_table
 
 
@@ -96,13 +97,12 @@ def test_pooled_encoder_has_no_unused_parameters(pooling):
 
 
 def test_pooling_math_matches_hand_computation():
-    model = PooledEncoderModel(tiny_pooled_config("cls_mean")).eval()
     hidden = torch.tensor([[[1.0, 2.0], [3.0, -4.0], [100.0, 100.0]]])
     mask = torch.tensor([[1, 1, 0]])
-    pooled = model.pool(hidden, mask)
-    assert pooled.tolist() == [[1.0, 2.0, 2.0, -1.0]]  # CLS, then mean of the two real tokens
-    model.config.pooling = "max"
-    assert model.pool(hidden, mask).tolist() == [[3.0, 2.0]]  # the padded 100s never win
+    assert pool("cls_mean", hidden, mask).tolist() == [[1.0, 2.0, 2.0, -1.0]]  # CLS, then mean of the real tokens
+    assert pool("max", hidden, mask).tolist() == [[3.0, 2.0]]  # the padded 100s never win
+    assert pool("mean", hidden, mask).tolist() == [[2.0, -1.0]]
+    assert pool("cls", hidden, mask).tolist() == [[1.0, 2.0]]
 
 
 def test_from_encoder_pretrained_loads_encoder_exactly_and_reloads(tmp_path):
@@ -307,9 +307,13 @@ def test_self_attention_matches_torch_multihead_attention():
     x = torch.randn(2, 6, config.d_model)
     mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]]).bool()
     with torch.no_grad():
-        expected, _ = reference(x, x, x, key_padding_mask=~mask)
-        got = ours(x, mask)
+        expected, expected_weights = reference(x, x, x, key_padding_mask=~mask)
+        got, weights = ours(x, mask)
+        spelled_out, weights = ours(x, mask, output_attentions=True)  # the path that also returns the weights
+    assert weights.shape == (2, config.num_attention_heads, 6, 6)
     torch.testing.assert_close(got[mask], expected[mask], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(spelled_out[mask], expected[mask], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(weights.mean(dim=1)[mask], expected_weights[mask], atol=1e-5, rtol=1e-5)
 
 
 def test_tiny_transformer_positions_survive_reload(tmp_path):
@@ -383,3 +387,13 @@ def test_import_is_light():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
+
+
+def test_resized_pooled_encoder_saves_its_new_vocabulary_and_reloads(tmp_path):
+    model = make_classifier(tiny_pooled_config("mean", num_labels=2))
+    model.resize_token_embeddings(30530)  # e.g. after adding tokens to the tokenizer
+    assert model.config.encoder_config.vocab_size == 30530 and "vocab_size" not in model.config.to_diff_dict()
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert reloaded.get_input_embeddings().weight.shape == (30530, 32)
+    torch.testing.assert_close(reloaded.get_input_embeddings().weight, model.get_input_embeddings().weight)

@@ -47,6 +47,11 @@ class PooledEncoderConfig(PreTrainedConfig):
             raise ValueError(f"Unknown pooling '{self.pooling}'; choose one of: {', '.join(POOLED_ENCODER_POOLINGS)}.")
         super().__post_init__(**kwargs)
 
+    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
+        """The encoder's config: it holds the vocabulary (so `resize_token_embeddings` updates the right
+        `vocab_size`) and the initializer range."""
+        return self.encoder_config
+
     @property
     def hidden_size(self) -> int:
         """Width of the encoder's token vectors."""

@@ -1,4 +1,4 @@
-"""Pieces shared by every hfclf model: masked pooling, the classification loss and `auto_map` saving.
+"""Pieces shared by every hfclf model: pooling, the classification loss and `auto_map` saving.
 
 This file travels to the Hub with each model's code, so it imports only torch and transformers.
 """
@@ -35,6 +35,27 @@ class AttentionPooling(nn.Module):
         scores = scores.masked_fill(~attention_mask.bool(), torch.finfo(scores.dtype).min)
         weights = torch.softmax(scores, dim=-1)
         return torch.bmm(weights.unsqueeze(1), hidden_states).squeeze(1)
+
+
+def pool(
+    pooling: str,
+    hidden_states: torch.Tensor,
+    attention_mask: torch.Tensor,
+    attention_pooling: AttentionPooling | None = None,
+) -> torch.Tensor:
+    """One vector per sequence from its token vectors (batch, seq, dim), never from padded positions: `"cls"` (the
+    first token), `"mean"`, `"max"`, `"attention"` (with `attention_pooling`) or `"cls_mean"` (both, concatenated)."""
+    if pooling == "cls":
+        return hidden_states[:, 0]
+    if pooling == "mean":
+        return masked_mean(hidden_states, attention_mask)
+    if pooling == "max":
+        return masked_max(hidden_states, attention_mask)
+    if pooling == "attention":
+        return attention_pooling(hidden_states, attention_mask)
+    if pooling == "cls_mean":
+        return torch.cat([hidden_states[:, 0], masked_mean(hidden_states, attention_mask)], dim=-1)
+    raise ValueError(f"Unknown pooling '{pooling}'.")
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> torch.Tensor:

@@ -3,17 +3,19 @@
 import torch
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 from transformers.utils import can_return_tuple
 
 from .configuration_lstm import LSTMConfig
-from .modeling_heads import AttentionPooling, HfclfModelMixin, classification_loss, masked_max, masked_mean
+from .modeling_heads import AttentionPooling, HfclfModelMixin, classification_loss, pool
 
 
 class LSTMPreTrainedModel(HfclfModelMixin, PreTrainedModel):
     config: LSTMConfig
     config_class = LSTMConfig
     base_model_prefix = "model"
+    supports_gradient_checkpointing = True
     _auto_map_classes = {
         "AutoModel": "LSTMModel",
         "AutoModelForSequenceClassification": "LSTMForSequenceClassification",
@@ -21,7 +23,8 @@ class LSTMPreTrainedModel(HfclfModelMixin, PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
-        model = super().from_pretrained(*args, **kwargs)
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading info) with output_loading_info
         # Loaded weights can sit at unaligned offsets of the checkpoint's memory map, where CPU LSTM kernels
         # round differently; fresh copies make a reloaded model give bit-identical logits.
         with torch.no_grad():
@@ -29,7 +32,7 @@ class LSTMPreTrainedModel(HfclfModelMixin, PreTrainedModel):
                 param.data = param.data.clone()
         # Loading also replaces the parameters' flags, so re-apply the freeze that __init__ set.
         model.get_input_embeddings().weight.requires_grad_(not model.config.freeze_embeddings)
-        return model
+        return loaded
 
     @classmethod
     def from_pretrained_embeddings(cls, model_name_or_path: str, freeze: bool = False, **config_kwargs):
@@ -55,7 +58,7 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return x.gather(1, index.unsqueeze(-1).expand_as(x))
 
 
-class LSTMLayer(nn.Module):
+class LSTMLayer(GradientCheckpointingLayer):
     """One LSTM layer, bidirectional without packing: the backward direction reads each sequence reversed within
     its own length, so with right padding neither direction's states at real tokens ever see a padded position.
 
@@ -106,6 +109,7 @@ class LSTMModel(LSTMPreTrainedModel):
     def set_input_embeddings(self, value: nn.Module):
         self.embeddings = value
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -114,6 +118,8 @@ class LSTMModel(LSTMPreTrainedModel):
         output_hidden_states: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPooling:
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         if inputs_embeds is None:
             inputs_embeds = self.embeddings(input_ids)
         batch_size, seq_len = inputs_embeds.shape[:2]
@@ -131,18 +137,13 @@ class LSTMModel(LSTMPreTrainedModel):
             if output_hidden_states:
                 all_hidden_states += (outputs,)
 
-        pooling = self.config.pooling
-        if pooling == "last":
+        if self.config.pooling == "last":
             # forward direction: its state at the last real token; backward direction: at the first token
             hidden = self.config.hidden_size
             last = outputs.gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])).squeeze(1)
             pooled = torch.cat([last[:, :hidden], outputs[:, 0, hidden:]], dim=-1)
-        elif pooling == "mean":
-            pooled = masked_mean(outputs, attention_mask)
-        elif pooling == "max":
-            pooled = masked_max(outputs, attention_mask)
         else:
-            pooled = self.attention_pooling(outputs, attention_mask)
+            pooled = pool(self.config.pooling, outputs, attention_mask, self.attention_pooling)
 
         return BaseModelOutputWithPooling(
             last_hidden_state=outputs,
@@ -183,6 +184,7 @@ class LSTMForSequenceClassification(LSTMPreTrainedModel):
             attention_mask=attention_mask,
             inputs_embeds=inputs_embeds,
             output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = classification_loss(logits, labels, self.config) if labels is not None else None

@@ -7,7 +7,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.utils import can_return_tuple
 
 from .configuration_pooled_encoder import PooledEncoderConfig
-from .modeling_heads import AttentionPooling, HfclfModelMixin, classification_loss, masked_max, masked_mean
+from .modeling_heads import AttentionPooling, HfclfModelMixin, classification_loss, pool
 
 
 class PooledEncoderPreTrainedModel(HfclfModelMixin, PreTrainedModel):
@@ -60,19 +60,7 @@ class PooledEncoderModel(PooledEncoderPreTrainedModel):
     def set_input_embeddings(self, value: nn.Module):
         self.encoder.set_input_embeddings(value)
 
-    def pool(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """One vector per sequence from the token vectors, ignoring padded positions."""
-        pooling = self.config.pooling
-        if pooling == "cls":
-            return hidden_states[:, 0]
-        if pooling == "mean":
-            return masked_mean(hidden_states, attention_mask)
-        if pooling == "max":
-            return masked_max(hidden_states, attention_mask)
-        if pooling == "attention":
-            return self.attention_pooling(hidden_states, attention_mask)
-        return torch.cat([hidden_states[:, 0], masked_mean(hidden_states, attention_mask)], dim=-1)
-
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -81,6 +69,7 @@ class PooledEncoderModel(PooledEncoderPreTrainedModel):
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPooling:
         if attention_mask is None:
@@ -90,11 +79,13 @@ class PooledEncoderModel(PooledEncoderPreTrainedModel):
         # Only pass what was given: not every encoder takes token types or positions (DistilBERT takes neither).
         optional = {"token_type_ids": token_type_ids, "position_ids": position_ids}
         encoder_inputs = {name: value for name, value in optional.items() if value is not None}
+        config = self.config
         outputs = self.encoder(
             input_ids=input_ids,
             attention_mask=attention_mask,
             inputs_embeds=inputs_embeds,
-            output_hidden_states=output_hidden_states,
+            output_hidden_states=config.output_hidden_states if output_hidden_states is None else output_hidden_states,
+            output_attentions=config.output_attentions if output_attentions is None else output_attentions,
             return_dict=True,
             **encoder_inputs,
             **kwargs,
@@ -102,7 +93,7 @@ class PooledEncoderModel(PooledEncoderPreTrainedModel):
         hidden_states = outputs.last_hidden_state
         return BaseModelOutputWithPooling(
             last_hidden_state=hidden_states,
-            pooler_output=self.pool(hidden_states, attention_mask),
+            pooler_output=pool(config.pooling, hidden_states, attention_mask, self.attention_pooling),
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
@@ -135,6 +126,7 @@ class PooledEncoderForSequenceClassification(PooledEncoderPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
     ) -> SequenceClassifierOutput:
         outputs = self.model(
@@ -144,6 +136,8 @@ class PooledEncoderForSequenceClassification(PooledEncoderPreTrainedModel):
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
             output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            return_dict=True,
             **kwargs,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))

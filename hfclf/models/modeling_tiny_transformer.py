@@ -6,11 +6,12 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 from transformers.utils import can_return_tuple
 
 from .configuration_tiny_transformer import TinyTransformerConfig
-from .modeling_heads import HfclfModelMixin, classification_loss, masked_max, masked_mean
+from .modeling_heads import HfclfModelMixin, classification_loss, pool
 
 
 def sinusoidal_table(num_positions: int, d_model: int) -> torch.Tensor:
@@ -60,7 +61,10 @@ class TinyTransformerSelfAttention(nn.Module):
         self.output = nn.Linear(config.d_model, config.d_model)
         self.attention_dropout = config.dropout
 
-    def forward(self, hidden_states: torch.Tensor, key_padding_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, hidden_states: torch.Tensor, key_padding_mask: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(attention output, attention weights (batch, heads, seq, seq) with `output_attentions`, else None)."""
         batch_size, seq_len, d_model = hidden_states.shape
 
         def split_heads(x: torch.Tensor) -> torch.Tensor:  # (batch, seq, d_model) -> (batch, heads, seq, head_dim)
@@ -69,19 +73,20 @@ class TinyTransformerSelfAttention(nn.Module):
         query = split_heads(self.query(hidden_states))
         key = split_heads(self.key(hidden_states))
         value = split_heads(self.value(hidden_states))
-        # softmax(Q K^T / sqrt(head_dim)) V, with attention to padded keys disallowed (mask True = attend)
-        context = nn.functional.scaled_dot_product_attention(
-            query,
-            key,
-            value,
-            attn_mask=key_padding_mask[:, None, None, :],
-            dropout_p=self.attention_dropout if self.training else 0.0,
-        )
+        attend = key_padding_mask[:, None, None, :]  # True = attend: padded keys are disallowed
+        dropout = self.attention_dropout if self.training else 0.0
+        weights = None
+        if output_attentions:  # the same softmax(Q K^T / sqrt(head_dim)) V, spelled out to return the weights
+            scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_dim)
+            weights = scores.masked_fill(~attend, torch.finfo(scores.dtype).min).softmax(dim=-1)
+            context = nn.functional.dropout(weights, dropout, self.training) @ value
+        else:
+            context = nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attend, dropout_p=dropout)
         context = context.transpose(1, 2).reshape(batch_size, seq_len, d_model)
-        return self.output(context)
+        return self.output(context), weights
 
 
-class TinyTransformerLayer(nn.Module):
+class TinyTransformerLayer(GradientCheckpointingLayer):
     """Self-attention and feed-forward sub-layers, each with a residual connection and LayerNorm (post- or pre-LN)."""
 
     def __init__(self, config: TinyTransformerConfig):
@@ -98,22 +103,23 @@ class TinyTransformerLayer(nn.Module):
         self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, hidden_states: torch.Tensor, key_padding_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, hidden_states: torch.Tensor, key_padding_mask: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.pre_layer_norm:
-            hidden_states = hidden_states + self.dropout(
-                self.attention(self.attention_norm(hidden_states), key_padding_mask)
-            )
-            return hidden_states + self.dropout(self.feed_forward(self.feed_forward_norm(hidden_states)))
-        hidden_states = self.attention_norm(
-            hidden_states + self.dropout(self.attention(hidden_states, key_padding_mask))
-        )
-        return self.feed_forward_norm(hidden_states + self.dropout(self.feed_forward(hidden_states)))
+            attended, weights = self.attention(self.attention_norm(hidden_states), key_padding_mask, output_attentions)
+            hidden_states = hidden_states + self.dropout(attended)
+            return hidden_states + self.dropout(self.feed_forward(self.feed_forward_norm(hidden_states))), weights
+        attended, weights = self.attention(hidden_states, key_padding_mask, output_attentions)
+        hidden_states = self.attention_norm(hidden_states + self.dropout(attended))
+        return self.feed_forward_norm(hidden_states + self.dropout(self.feed_forward(hidden_states))), weights
 
 
 class TinyTransformerPreTrainedModel(HfclfModelMixin, PreTrainedModel):
     config: TinyTransformerConfig
     config_class = TinyTransformerConfig
     base_model_prefix = "model"
+    supports_gradient_checkpointing = True
     _no_split_modules = ["TinyTransformerLayer"]
     _auto_map_classes = {
         "AutoModel": "TinyTransformerModel",
@@ -145,36 +151,40 @@ class TinyTransformerModel(TinyTransformerPreTrainedModel):
     def set_input_embeddings(self, value: nn.Module):
         self.embeddings.word_embeddings = value
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPooling:
+        config = self.config
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
         hidden_states = self.embeddings(input_ids, inputs_embeds)
         if attention_mask is None:
             attention_mask = torch.ones(hidden_states.shape[:2], dtype=torch.long, device=hidden_states.device)
         key_padding_mask = attention_mask.bool()
 
         all_hidden_states = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
         for layer in self.layers:
-            hidden_states = layer(hidden_states, key_padding_mask)
+            hidden_states, weights = layer(hidden_states, key_padding_mask, output_attentions)
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
+            if output_attentions:
+                all_attentions += (weights,)
         if self.final_norm is not None:
             hidden_states = self.final_norm(hidden_states)
 
-        pooling = self.config.pooling
-        if pooling == "mean":
-            pooled = masked_mean(hidden_states, attention_mask)
-        elif pooling == "max":
-            pooled = masked_max(hidden_states, attention_mask)
-        else:
-            pooled = hidden_states[:, 0]
         return BaseModelOutputWithPooling(
-            last_hidden_state=hidden_states, pooler_output=pooled, hidden_states=all_hidden_states
+            last_hidden_state=hidden_states,
+            pooler_output=pool(config.pooling, hidden_states, attention_mask),
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
         )
 
 
@@ -203,6 +213,7 @@ class TinyTransformerForSequenceClassification(TinyTransformerPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
     ) -> SequenceClassifierOutput:
         outputs = self.model(
@@ -210,10 +221,14 @@ class TinyTransformerForSequenceClassification(TinyTransformerPreTrainedModel):
             attention_mask=attention_mask,
             inputs_embeds=inputs_embeds,
             output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = classification_loss(logits, labels, self.config) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 __all__ = ["TinyTransformerPreTrainedModel", "TinyTransformerModel", "TinyTransformerForSequenceClassification"]
