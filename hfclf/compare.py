@@ -38,15 +38,10 @@ from pathlib import Path
 from .data import DataArguments
 from .errors import HfclfInputError
 from .files import atomic_output, check_writable, folder_lock, hfclf_files, write_text
-from .finetune import (
-    flags_to_argv,
-    parse_args,
-    read_mapping_file,
-    run_finetune,
-)
+from .finetune import run_finetune
 from .hub import redact_command
 from .run_folder import RESULTS_FILE, latest_complete_checkpoint
-from .training_args import ClassifierTrainingArguments
+from .training_args import ClassifierTrainingArguments, parse_values, read_mapping_file
 
 logger = logging.getLogger("hfclf")
 
@@ -124,11 +119,15 @@ def expand_variants(config: dict) -> list[dict]:
     return expanded
 
 
-def variant_argv(config: dict, variant: dict, run_dir: Path, extra: list[str]) -> list[str]:
-    """Finetune flags of one variant: shared data, common flags, the variant's own, then command-line extras."""
-    argv = flags_to_argv(config.get("data") or {}) + flags_to_argv(config.get("common") or {})
-    argv += flags_to_argv(variant["flags"]) + list(extra)
-    return argv + ["--output_dir", str(run_dir)]
+def variant_values(config: dict, variant: dict, run_dir: Path) -> dict:
+    """Finetune flags of one variant: shared data, common flags, then the variant's own (command-line words, parsed
+    after these, override them all)."""
+    return {
+        **(config.get("data") or {}),
+        **(config.get("common") or {}),
+        **variant["flags"],
+        "output_dir": str(run_dir),
+    }
 
 
 def check_run_folder_flags(config: dict, extra: list[str]) -> None:
@@ -191,7 +190,8 @@ def run_comparison(
     arguments = {}
     for variant in variants:
         try:
-            arguments[variant["name"]] = parse_args(variant_argv(config, variant, run_dirs[variant["name"]], extra))
+            values = variant_values(config, variant, run_dirs[variant["name"]])
+            arguments[variant["name"]] = parse_values(values, extra, source=f"{config['name']} or the command line")
         except HfclfInputError as err:
             raise HfclfInputError(f"Variant {variant['name']}: {err}") from None
     finished = {name for name, run_dir in run_dirs.items() if (run_dir / RESULTS_FILE).exists()}

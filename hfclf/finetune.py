@@ -17,124 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataArguments, load_raw_datasets, resolve_model_name, tokenize_datasets, train_wordpiece_tokenizer
+from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
+from .data import DataArguments, load_raw_datasets, tokenize_datasets, train_wordpiece_tokenizer
 from .errors import HfclfInputError, first_line
 from .files import TEMPORARY_PREFIX, atomic_folder, atomic_output, write_json
 from .hub import redact_command
 from .run_folder import PREDICTIONS_FILE, RESULTS_FILE, check_output_dir, check_weight_files, resolve_resume
-from .training_args import (
-    DEFAULT_LEARNING_RATE,
-    ClassifierTrainingArguments,
-    ModelArguments,
-    check_flags_apply,
-    splits_learning_rates,
-)
+from .training_args import ClassifierTrainingArguments, ModelArguments, parse_args
 
 logger = logging.getLogger("hfclf")
-
-CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-# ------------------------------------------------------------------------------------------------------ arguments
-
-
-def read_mapping_file(path: str, what: str = "Config file") -> dict:
-    """A YAML or JSON file holding one mapping."""
-    if not os.path.isfile(path):
-        state = "is a folder" if os.path.isdir(path) else "does not exist"
-        raise HfclfInputError(f"{what} {path} {state}; pass the path of a .yaml or .json file.")
-    import yaml
-
-    with open(path) as f:
-        try:
-            values = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
-        except (json.JSONDecodeError, yaml.YAMLError) as err:
-            problem = " ".join(str(err).split())
-            raise HfclfInputError(
-                f"{what} {path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: {problem}. Fix the file."
-            ) from None
-    if not isinstance(values, dict):
-        raise HfclfInputError(f"{what} {path} must hold a mapping of key: value pairs, e.g. 'pooling: mean'.")
-    return values
-
-
-def flags_to_argv(flags: dict) -> list[str]:
-    """`{"pooling": "mean", "bf16": True}` -> `["--pooling", "mean", "--bf16", "true"]`; None values are left out."""
-    argv = []
-    for key, value in flags.items():
-        if value is None:
-            continue
-        argv.append(f"--{key}")
-        if isinstance(value, list):
-            argv.extend(str(v) for v in value)
-        else:
-            argv.append(str(value).lower() if isinstance(value, bool) else str(value))
-    return argv
-
-
-def config_file_to_argv(path: str) -> list[str]:
-    """Turn a YAML/JSON file of `flag: value` pairs into command-line words (later flags override them)."""
-    return flags_to_argv(read_mapping_file(path))
-
-
-def argument_parser(dataclass_types, source: str = "the command line"):
-    """An `HfArgumentParser` whose usage errors are one `HfclfInputError` line (not a usage text and exit)."""
-    from transformers import HfArgumentParser
-
-    class Parser(HfArgumentParser):
-        def error(self, message):
-            raise HfclfInputError(f"{message} (in {source}); see --help for every flag and its type.")
-
-    return Parser(dataclass_types)
-
-
-def parse_args(argv: list[str] | None = None):
-    """Parse `ModelArguments`, `DataArguments` and `ClassifierTrainingArguments` from flags and/or a config file."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    source = "the command line"
-    if argv and argv[0].endswith(CONFIG_FILE_SUFFIXES) and not argv[0].startswith("-"):
-        source = f"{argv[0]} or the command line"
-        argv = config_file_to_argv(argv[0]) + argv[1:]
-    parser = argument_parser((ModelArguments, DataArguments, ClassifierTrainingArguments), source)
-    try:
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-        if not any(word.split("=")[0] in ("--output_dir", "--output-dir") for word in argv):
-            argv += ["--output_dir", default_output_dir(model_args, data_args)]
-            model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-        check_learning_rate_groups(model_args, training_args)
-        check_flags_apply(model_args, given_flags(argv))
-    except ValueError as err:  # raised by the dataclasses' own checks (unknown pooling, ...)
-        raise HfclfInputError(str(err)) from None
-    return model_args, data_args, training_args
-
-
-def given_flags(argv: list[str]) -> set[str]:
-    """Field names of the flags written in `argv` (`--lstm-layers 2` and `--no_bidirectional` included)."""
-    names = {word[2:].split("=", 1)[0].replace("-", "_") for word in argv if word.startswith("--")}
-    return names | {name[3:] for name in names if name.startswith("no_")}
-
-
-def check_learning_rate_groups(model_args: ModelArguments, training_args: ClassifierTrainingArguments) -> None:
-    """Head and layer-wise learning rates split a pretrained encoder from its new head: full fine-tuning only."""
-    if not splits_learning_rates(training_args):
-        return
-    if model_args.arch not in ("pooled", "hf") or model_args.lora:
-        what = "--lora" if model_args.lora else f"--arch {model_args.arch}"
-        raise ValueError(
-            f"--head-learning-rate and --layerwise-lr-decay apply to fine-tuning all weights of a pretrained encoder "
-            f"(--arch pooled or hf), not to {what}; drop them or change the model."
-        )
-    if training_args.deepspeed or training_args.fsdp:  # both build or flatten the optimizer's groups themselves
-        raise ValueError(
-            "--head-learning-rate and --layerwise-lr-decay are not supported with --deepspeed or --fsdp; drop them "
-            "or train with DDP (accelerate launch --multi_gpu)."
-        )
-
-
-def default_output_dir(model_args: ModelArguments, data_args: DataArguments) -> str:
-    source = data_args.dataset or Path(data_args.train_file or "data").name.split(".")[0]
-    name = "-".join(part for part in (source, model_args.arch, model_args.pooling) if part)
-    return os.path.join("runs", name)
 
 
 # ------------------------------------------------------------------------------------------------------- building
@@ -145,10 +36,9 @@ def load_tokenizer(model_args: ModelArguments, train_dataset):
     from transformers import AutoTokenizer
 
     if model_args.tokenizer == "train":
-        if model_args.arch not in ("lstm", "transformer"):
-            raise HfclfInputError(
-                "--tokenizer train only applies to --arch lstm or transformer (trained from scratch)."
-            )
+        if get_architecture(model_args.arch).pretrained:
+            scratch = " or ".join(name for name, entry in ARCHITECTURES.items() if not entry.pretrained)
+            raise HfclfInputError(f"--tokenizer train only applies to --arch {scratch} (trained from scratch).")
         return train_wordpiece_tokenizer(train_dataset)
     name = resolve_model_name(model_args.tokenizer or model_args.model)
     flag = "--tokenizer" if model_args.tokenizer else "--model"
@@ -191,100 +81,26 @@ def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], c
     name = resolve_model_name(model_args.model)
     if Path(name).is_dir():
         check_weight_files(name)
+    inputs = BuildInputs(
+        model=name,
+        labels=label_fields(label_names),
+        pooling=model_args.pooling,
+        overrides=model_args.config_fields(),
+        class_weights=class_weights,
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        max_length=max_length,
+        word_vectors=model_args.word_vectors and model_args.tokenizer != "train",
+    )
     try:
-        return _build_model(model_args, tokenizer, label_names, class_weights, max_length)
+        return get_architecture(model_args.arch).build(inputs)
     except HfclfInputError:
         raise
     except (OSError, ValueError) as err:
-        problem = first_line(err)
         raise HfclfInputError(
-            f"Could not build --arch {model_args.arch} from --model {model_args.model} ({problem}). Pass a model "
-            "folder with config.json and weights, a Hub id (online) or minilm, and check the model size flags."
+            f"Could not build --arch {model_args.arch} from --model {model_args.model} ({first_line(err)}). Pass a "
+            "model folder with config.json and weights, a Hub id (online) or minilm, and check the model size flags."
         ) from None
-
-
-def _build_model(model_args: ModelArguments, tokenizer, label_names: list[str], class_weights, max_length: int):
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    from .models import (
-        LSTMConfig,
-        LSTMForSequenceClassification,
-        PooledEncoderForSequenceClassification,
-        TinyTransformerConfig,
-        TinyTransformerForSequenceClassification,
-    )
-
-    labels = {
-        "num_labels": len(label_names),
-        "id2label": dict(enumerate(label_names)),
-        "label2id": {name: i for i, name in enumerate(label_names)},
-    }
-    name = resolve_model_name(model_args.model)
-    arch = model_args.arch
-
-    if arch in ("pooled", "hf"):
-        config = AutoConfig.from_pretrained(name)
-        is_classifier = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
-        if arch == "hf" and is_classifier and config.num_labels != len(label_names):
-            raise HfclfInputError(
-                f"Model {name} has a classifier for {config.num_labels} labels but the data has {len(label_names)} "
-                f"({', '.join(label_names)}). Use data with the same labels, or start from its encoder with "
-                "--arch pooled."
-            )
-        if arch == "hf":
-            return AutoModelForSequenceClassification.from_pretrained(name, **labels)
-        return PooledEncoderForSequenceClassification.from_encoder_pretrained(
-            name,
-            pooling=model_args.pooling,
-            classifier_dropout=model_args.classifier_dropout,
-            attention_hidden_size=model_args.attention_hidden_size,
-            class_weights=class_weights,
-            pad_token_id=tokenizer.pad_token_id,
-            **labels,
-        )
-
-    common = {"pad_token_id": tokenizer.pad_token_id, "pooling": model_args.pooling, "class_weights": class_weights}
-    if arch == "lstm":
-        lstm = {
-            "hidden_size": model_args.lstm_hidden_size,
-            "num_layers": model_args.lstm_layers,
-            "bidirectional": model_args.bidirectional,
-            "dropout": model_args.dropout,
-            "attention_hidden_size": model_args.attention_hidden_size,
-        }
-        if model_args.word_vectors and model_args.tokenizer != "train":
-            model = LSTMForSequenceClassification.from_pretrained_embeddings(
-                name, freeze=model_args.freeze_embeddings, **lstm, **common, **labels
-            )
-            if model.config.vocab_size < len(tokenizer):
-                raise HfclfInputError(
-                    f"The tokenizer has {len(tokenizer)} tokens but {name} has only {model.config.vocab_size} word "
-                    "vectors. Use the tokenizer of --model (drop --tokenizer) or pass --no-word-vectors."
-                )
-            return model
-        config = LSTMConfig(
-            vocab_size=len(tokenizer),
-            embedding_dim=model_args.embedding_dim,
-            freeze_embeddings=model_args.freeze_embeddings,
-            **lstm,
-            **common,
-            **labels,
-        )
-        return LSTMForSequenceClassification(config)
-
-    config = TinyTransformerConfig(
-        vocab_size=len(tokenizer),
-        d_model=model_args.d_model,
-        num_attention_heads=model_args.num_heads,
-        num_hidden_layers=model_args.num_layers,
-        intermediate_size=model_args.ff_size,
-        dropout=model_args.dropout,
-        pre_layer_norm=model_args.pre_layer_norm,
-        max_position_embeddings=max(512, max_length),
-        **common,
-        **labels,
-    )
-    return TinyTransformerForSequenceClassification(config)
 
 
 # ---------------------------------------------------------------------------------------------------------- output
@@ -427,8 +243,6 @@ def _run_finetune(model_args, data_args, training_args, data_cache):
     check_output_dir(training_args)
     resume = resolve_resume(output_dir, training_args.resume_from_checkpoint, training_args)
     hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
-    if training_args.learning_rate is None:
-        training_args.learning_rate = DEFAULT_LEARNING_RATE[model_args.arch]
     set_seed(training_args.seed)
 
     raw, tokenizer, tokenized, tokenize_stats = prepare_data(model_args, data_args, training_args, data_cache)

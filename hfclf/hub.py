@@ -16,10 +16,9 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from .data import resolve_model_name
 from .errors import HfclfInputError
 from .files import atomic_folder, check_writable
-from .lora import ADAPTER_CONFIG_FILE, LORA_INFO_FILE, is_lora_dir, merge_lora_run, read_lora_spec
+from .lora import ADAPTER_CONFIG_FILE, LORA_INFO_FILE, base_config, is_lora_dir, merge_lora_run, read_lora_spec
 from .model_card import build_model_card
 from .run_folder import CONFIG_FILE, RESULTS_FILE, check_classifier_dir, check_weight_files, read_json
 
@@ -45,18 +44,10 @@ SECRET_FLAGS = ("--hub_token", "--hub-token", "--token")
 
 def _lora_card_inputs(run_dir: Path) -> tuple[dict, dict]:
     """(base classifier config as a dict, LoRA description) of an unmerged LoRA run, for its model card."""
-    from transformers import AutoConfig
-
     spec = read_lora_spec(run_dir)
     adapter = read_json(run_dir / ADAPTER_CONFIG_FILE) or {}
-    encoder = AutoConfig.from_pretrained(resolve_model_name(spec["encoder"])).to_dict()
-    if spec["arch"] == "pooled":
-        config = {"model_type": "hfclf_pooled_encoder", "encoder_config": encoder, **spec["head"]}
-    else:
-        config = encoder
-    config["id2label"] = spec["id2label"]
     lora = {"encoder": spec["encoder"], "r": adapter.get("r"), "alpha": adapter.get("lora_alpha")}
-    return config, lora
+    return base_config(run_dir).to_dict(), lora
 
 
 def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, repo_id: str | None = None) -> Path:

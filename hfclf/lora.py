@@ -15,6 +15,7 @@ model = load_lora_model("runs/my-lora-run")  # PeftModel; or PeftModel.from_pret
 import logging
 from pathlib import Path
 
+from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
 from .errors import HfclfInputError
 from .files import write_json
 from .run_folder import read_json
@@ -24,7 +25,6 @@ logger = logging.getLogger("hfclf")
 LORA_INFO_FILE = "hfclf_lora.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 MERGED_SUBDIR = "merged"
-LORA_ARCHS = ("pooled", "hf")
 
 # Attention projections that LoRA adapts by default, per encoder `model_type` (query and value, as in the paper).
 DEFAULT_TARGET_MODULES = {
@@ -84,8 +84,9 @@ def apply_lora(model, lora_args, arch: str):
     """
     from peft import LoraConfig, get_peft_model
 
-    if arch not in LORA_ARCHS:
-        raise HfclfInputError(f"--lora applies to pretrained encoders (--arch pooled or hf), not --arch {arch}.")
+    if not get_architecture(arch).lora:
+        lora_archs = " or ".join(name for name, entry in ARCHITECTURES.items() if entry.lora)
+        raise HfclfInputError(f"--lora applies to pretrained encoders (--arch {lora_archs}), not --arch {arch}.")
     if lora_args.lora_target_modules:
         targets = [name.strip() for name in lora_args.lora_target_modules.split(",") if name.strip()]
     else:
@@ -128,14 +129,12 @@ def base_model_spec(model_args, model) -> dict:
         "num_labels": config.num_labels,
         "id2label": {str(i): name for i, name in config.id2label.items()},
     }
-    if model_args.arch == "pooled":
-        spec["head"] = {
-            "pooling": config.pooling,
-            "classifier_dropout": config.classifier_dropout,
-            "attention_hidden_size": config.attention_hidden_size,
-            "class_weights": config.class_weights,
-            "pad_token_id": config.pad_token_id,
-        }
+    architecture = get_architecture(model_args.arch)
+    if architecture.config_class is not None:  # the head's configuration, as the trained model has it
+        fields = architecture.config_fields() | {"pooling", "class_weights", "pad_token_id"}
+        spec["head"] = {key: getattr(config, key) for key in sorted(fields)}
+    elif model_args.config_fields():
+        spec["head"] = model_args.config_fields()
     return spec
 
 
@@ -158,29 +157,35 @@ def read_lora_spec(path) -> dict:
     return spec
 
 
+def base_build_inputs(path) -> BuildInputs:
+    """How to rebuild the base classifier of an hfclf LoRA run, from its `hfclf_lora.json`."""
+    spec = read_lora_spec(path)
+    names = [spec["id2label"][str(i)] for i in range(spec["num_labels"])]
+    head = dict(spec.get("head") or {})
+    return BuildInputs(
+        model=resolve_model_name(spec["encoder"]),
+        labels=label_fields(names),
+        pooling=head.pop("pooling", None),
+        class_weights=head.pop("class_weights", None),
+        pad_token_id=head.pop("pad_token_id", None),
+        overrides=head,
+    )
+
+
 def load_base_model(path):
     """The base classifier of an hfclf LoRA run: the pretrained encoder plus a head of the run's configuration.
 
     The head's weights here are fresh; the adapter (`PeftModel.from_pretrained`) replaces them with the trained ones.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification
 
-    from .data import resolve_model_name
-    from .models import PooledEncoderForSequenceClassification
-
-    spec = read_lora_spec(path)
-    encoder = resolve_model_name(spec["encoder"])
-    id2label = {int(i): name for i, name in spec["id2label"].items()}
-    labels = {
-        "num_labels": spec["num_labels"],
-        "id2label": id2label,
-        "label2id": {name: i for i, name in id2label.items()},
-    }
     torch.manual_seed(0)  # the fresh head is replaced by the adapter's; seeding only keeps loads identical
-    if spec["arch"] == "pooled":
-        return PooledEncoderForSequenceClassification.from_encoder_pretrained(encoder, **spec["head"], **labels)
-    return AutoModelForSequenceClassification.from_pretrained(encoder, **labels)
+    return get_architecture(read_lora_spec(path)["arch"]).build(base_build_inputs(path))
+
+
+def base_config(path):
+    """The config of the base classifier of an hfclf LoRA run (no weights are loaded)."""
+    return get_architecture(read_lora_spec(path)["arch"]).make_config(base_build_inputs(path))
 
 
 def load_lora_model(path, is_trainable: bool = False):

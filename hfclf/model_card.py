@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .data import model_hub_id
+from .architectures import model_hub_id
 from .training_args import LEARNING_RATE_GROUP_FLAGS
 
 # Metrics shown in the results table, in order, with their display names and Hub metric types.

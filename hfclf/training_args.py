@@ -1,55 +1,28 @@
-"""Command-line arguments of the finetune recipe, as dataclasses for `HfArgumentParser`."""
+"""The arguments of a run, as dataclasses for `HfArgumentParser`, and the one way they are parsed: from command-line
+words, a YAML/JSON file of flags, or a mapping (a `compare` variant), with the defaults resolved once.
 
+Values from a file or mapping become the parser's defaults and command-line words override them, so every value goes
+through the same type conversion and checks whatever its source, and no mapping is turned back into words.
+"""
+
+import json
 import math
 import os
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import torch
-from transformers import TrainingArguments
+from transformers import HfArgumentParser, TrainingArguments
 
-from .models import LSTM_POOLINGS, POOLED_ENCODER_POOLINGS, TINY_TRANSFORMER_POOLINGS
+from .architectures import ARCHITECTURES, MANAGED_FIELDS, architectures_with, get_architecture, size_flag_help
+from .data import DataArguments
+from .errors import HfclfInputError
 
-ARCHITECTURES = ("pooled", "lstm", "transformer", "hf")
-DEFAULT_POOLING = {"pooled": "cls", "lstm": "last", "transformer": "mean"}
-POOLINGS = {"pooled": POOLED_ENCODER_POOLINGS, "lstm": LSTM_POOLINGS, "transformer": TINY_TRANSFORMER_POOLINGS}
-# Pretrained encoders fine-tune at small rates (1e-4 suits the small default MiniLM; BERT-base prefers 2e-5 to
-# 5e-5); models trained from scratch need much larger ones.
-DEFAULT_LEARNING_RATE = {"pooled": 1e-4, "hf": 1e-4, "lstm": 2e-3, "transformer": 5e-4}
+CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 # Flags that split the optimizer into learning-rate groups, each with the value that leaves `Trainer`'s own groups.
 LEARNING_RATE_GROUP_FLAGS = {"head_learning_rate": None, "layerwise_lr_decay": 1.0}
-
-
-# Model flags that only some architectures use; given to another, they are refused rather than ignored.
-ARCH_FLAGS = {
-    "classifier_dropout": ("pooled",),
-    "attention_hidden_size": ("pooled", "lstm"),
-    "embedding_dim": ("lstm",),
-    "lstm_hidden_size": ("lstm",),
-    "lstm_layers": ("lstm",),
-    "bidirectional": ("lstm",),
-    "word_vectors": ("lstm",),
-    "freeze_embeddings": ("lstm",),
-    "d_model": ("transformer",),
-    "num_heads": ("transformer",),
-    "num_layers": ("transformer",),
-    "ff_size": ("transformer",),
-    "pre_layer_norm": ("transformer",),
-    "dropout": ("lstm", "transformer"),
-}
-LORA_FLAGS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
-
-
-def check_flags_apply(model_args: "ModelArguments", given: set[str]) -> None:
-    """Refuse model flags given explicitly (`given`: their field names) that the chosen model does not use."""
-    unused = [flag for flag in given if model_args.arch not in ARCH_FLAGS.get(flag, (model_args.arch,))]
-    if unused:
-        flag = sorted(unused)[0]
-        raise ValueError(
-            f"--{flag} applies to --arch {' or '.join(ARCH_FLAGS[flag])}, not --arch {model_args.arch}; drop it "
-            "(or change --arch)."
-        )
-    if not model_args.lora and given & set(LORA_FLAGS):
-        raise ValueError(f"--{sorted(given & set(LORA_FLAGS))[0]} needs --lora; add --lora or drop it.")
+LORA_FLAGS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "merge_lora")
 
 
 def splits_learning_rates(args) -> bool:
@@ -59,13 +32,16 @@ def splits_learning_rates(args) -> bool:
 
 @dataclass
 class ModelArguments:
-    """Which model to build: architecture, checkpoint, pooling head and model size."""
+    """Which model to build: architecture, checkpoint, pooling head and model size.
+
+    Model size is set on the config class of `--arch`, whose defaults stand unless changed: by the size flags below,
+    by `--config_overrides "field=value,..."`, or by a `model_config:` mapping in a config file.
+    """
 
     arch: str = field(
         default="pooled",
         metadata={
-            "help": "pooled: a pretrained encoder with an hfclf pooling head; lstm / transformer: trained from "
-            "scratch; hf: the stock AutoModelForSequenceClassification head.",
+            "help": "; ".join(f"{name}: {architecture.help}" for name, architecture in ARCHITECTURES.items()) + ".",
             "choices": list(ARCHITECTURES),
         },
     )
@@ -79,40 +55,68 @@ class ModelArguments:
     pooling: str | None = field(
         default=None,
         metadata={
-            "help": "pooled: cls|mean|max|attention|cls_mean (default cls); lstm: last|mean|max|attention "
-            "(default last); transformer: mean|max|cls (default mean)."
+            "help": "; ".join(
+                f"{name}: {'|'.join(architecture.poolings)} (default {architecture.default_pooling})"
+                for name, architecture in ARCHITECTURES.items()
+                if architecture.poolings
+            )
+            + "."
         },
     )
     tokenizer: str | None = field(
         default=None,
         metadata={
             "help": "Tokenizer: a Hub id or folder, or 'train' to train a WordPiece vocabulary on the train split "
-            "(lstm, transformer). Default: the tokenizer of --model."
+            "(architectures trained from scratch). Default: the tokenizer of --model."
         },
     )
-    classifier_dropout: float = field(default=0.1, metadata={"help": "Dropout before the classifier (pooled)."})
-    attention_hidden_size: int = field(default=128, metadata={"help": "Scoring MLP width of attention pooling."})
     class_weights: str | None = field(
         default=None,
         metadata={"help": "'balanced' (inverse class frequency in train) or comma-separated weights, one per label."},
     )
-    # LSTM
-    embedding_dim: int = field(default=300, metadata={"help": "LSTM word vector size (without --word-vectors)."})
-    lstm_hidden_size: int = field(default=256, metadata={"help": "LSTM hidden size per direction."})
-    lstm_layers: int = field(default=2, metadata={"help": "Stacked LSTM layers."})
-    bidirectional: bool = field(default=True, metadata={"help": "Bidirectional LSTM."})
     word_vectors: bool = field(
         default=True,
         metadata={"help": "Initialize the LSTM's word vectors from --model's input embeddings (needs its tokenizer)."},
     )
-    freeze_embeddings: bool = field(default=False, metadata={"help": "Keep the LSTM's word vectors fixed."})
-    # tiny Transformer
-    d_model: int = field(default=256, metadata={"help": "Tiny Transformer width."})
-    num_heads: int = field(default=4, metadata={"help": "Tiny Transformer attention heads."})
-    num_layers: int = field(default=4, metadata={"help": "Tiny Transformer layers."})
-    ff_size: int = field(default=1024, metadata={"help": "Tiny Transformer feed-forward width."})
-    pre_layer_norm: bool = field(default=False, metadata={"help": "Pre-LN instead of post-LN layers."})
-    dropout: float = field(default=0.1, metadata={"help": "Dropout of the LSTM / tiny Transformer."})
+    # Model size: each flag sets one field of the architecture's config class (see `Architecture.size_flags`).
+    classifier_dropout: float | None = field(
+        default=None, metadata={"help": size_flag_help("classifier_dropout", "Dropout before the classifier")}
+    )
+    attention_hidden_size: int | None = field(
+        default=None, metadata={"help": size_flag_help("attention_hidden_size", "Width of attention pooling's MLP")}
+    )
+    embedding_dim: int | None = field(
+        default=None, metadata={"help": size_flag_help("embedding_dim", "Word vector size without --word-vectors")}
+    )
+    lstm_hidden_size: int | None = field(
+        default=None, metadata={"help": size_flag_help("lstm_hidden_size", "Hidden size per direction")}
+    )
+    lstm_layers: int | None = field(default=None, metadata={"help": size_flag_help("lstm_layers", "Stacked layers")})
+    bidirectional: bool | None = field(
+        default=None, metadata={"help": size_flag_help("bidirectional", "Read right to left too (true/false)")}
+    )
+    freeze_embeddings: bool | None = field(
+        default=None, metadata={"help": size_flag_help("freeze_embeddings", "Keep the word vectors fixed")}
+    )
+    d_model: int | None = field(default=None, metadata={"help": size_flag_help("d_model", "Width")})
+    num_heads: int | None = field(default=None, metadata={"help": size_flag_help("num_heads", "Attention heads")})
+    num_layers: int | None = field(default=None, metadata={"help": size_flag_help("num_layers", "Layers")})
+    ff_size: int | None = field(default=None, metadata={"help": size_flag_help("ff_size", "Feed-forward width")})
+    pre_layer_norm: bool | None = field(
+        default=None, metadata={"help": size_flag_help("pre_layer_norm", "Pre-LN instead of post-LN layers")}
+    )
+    dropout: float | None = field(default=None, metadata={"help": size_flag_help("dropout", "Dropout")})
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "Fields of the --arch config class, e.g. 'num_layers=2,dropout=0.1' (LSTMConfig) or "
+            "'hidden_dropout_prob=0.2' (the config of --model, --arch hf)."
+        },
+    )
+    model_config: dict | str | None = field(
+        default=None,
+        metadata={"help": "The same as a mapping (in a YAML/JSON file: 'model_config: {num_layers: 2}')."},
+    )
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after this many evaluations without improvement of the main metric."}
     )
@@ -135,23 +139,87 @@ class ModelArguments:
     )
 
     def __post_init__(self):
-        if self.lora and self.arch not in ("pooled", "hf"):
-            raise ValueError(f"--lora applies to pretrained encoders (--arch pooled or hf), not --arch {self.arch}.")
+        architecture = get_architecture(self.arch)
+        if self.lora and not architecture.lora:
+            lora_archs = " or ".join(name for name, entry in ARCHITECTURES.items() if entry.lora)
+            raise ValueError(f"--lora applies to pretrained encoders (--arch {lora_archs}), not --arch {self.arch}.")
         if self.merge_lora and not self.lora:
             raise ValueError("--merge-lora needs --lora; add --lora or drop --merge-lora.")
         if self.lora and self.lora_r < 1:
             raise ValueError(f"--lora-r must be a positive rank, got {self.lora_r}; pass e.g. --lora-r 8.")
-        if self.class_weights and self.arch == "hf":
+        if self.class_weights and architecture.config_class is None:
             raise ValueError("--class-weights needs an hfclf head; use --arch pooled.")
         if self.pooling is None:
-            self.pooling = DEFAULT_POOLING.get(self.arch)
-        elif self.arch == "hf":
-            raise ValueError("--pooling does not apply to --arch hf (its head is fixed); use --arch pooled.")
-        elif self.pooling not in POOLINGS[self.arch]:
+            self.pooling = architecture.default_pooling
+        elif not architecture.poolings:
+            raise ValueError(f"--pooling does not apply to --arch {self.arch} (its head is fixed); use --arch pooled.")
+        elif self.pooling not in architecture.poolings:
             raise ValueError(
                 f"Unknown pooling '{self.pooling}' for --arch {self.arch}; choose one of: "
-                f"{', '.join(POOLINGS[self.arch])}."
+                f"{', '.join(architecture.poolings)}."
             )
+        if isinstance(self.model_config, str):
+            try:
+                self.model_config = json.loads(self.model_config)
+            except ValueError:
+                self.model_config = None
+            if not isinstance(self.model_config, dict):
+                raise ValueError("--model-config takes a JSON mapping, e.g. '{\"num_layers\": 2}'.")
+        self.config_fields()  # checked now, not after the data is loaded
+
+    def config_fields(self) -> dict:
+        """The config fields this run sets (size flags, `config_overrides`, `model_config`), checked against the
+        config class of `--arch`; values from `config_overrides` take the type of the field's default."""
+        architecture = get_architecture(self.arch)
+        values = {}
+        for flag, config_field in architecture.size_flags.items():
+            if getattr(self, flag) is not None:
+                values[config_field] = getattr(self, flag)
+        for source, given in (("model_config", self.model_config or {}), ("config_overrides", self._overrides())):
+            for key, value in given.items():
+                if key in values and values[key] != value:
+                    raise ValueError(f"{key} is set twice ({values[key]} and {value} in {source}); set it once.")
+                values[key] = value
+        allowed = architecture.config_fields()
+        if architecture.config_class is not None:
+            unknown = sorted(set(values) - allowed)
+            if unknown:
+                why = " (hfclf sets it)" if set(unknown) & MANAGED_FIELDS else ""
+                raise ValueError(
+                    f"{', '.join(unknown)}{why} is not a field of {architecture.config_class.__name__} that a run can "
+                    f"set; choose from: {', '.join(sorted(allowed))}."
+                )
+        return values
+
+    def _overrides(self) -> dict:
+        """`--config_overrides "a=1,b=x"` as a mapping, each value typed like the config field's default."""
+        if not self.config_overrides:
+            return {}
+        config_class = get_architecture(self.arch).config_class
+        defaults = config_class() if config_class is not None else None
+        values = {}
+        for item in self.config_overrides.split(","):
+            key, sep, text = item.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise ValueError(f"--config-overrides takes 'field=value,...', got '{item}'.")
+            values[key] = _typed(text.strip(), getattr(defaults, key, None))
+        return values
+
+
+def _typed(text: str, default):
+    """`text` converted to the type of `default` (bool, int, float); JSON-ish values otherwise."""
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"'{text}' is not true or false.")
+        return text.lower() in ("true", "1")
+    if isinstance(default, (int, float)):
+        number = float(text)
+        return int(number) if isinstance(default, int) and number.is_integer() else number
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 @dataclass
@@ -243,3 +311,121 @@ def _check_numbers(args: ClassifierTrainingArguments) -> None:
 def _accelerator_available() -> bool:
     accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
     return accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+
+
+# ---------------------------------------------------------------------------------------------------------- parsing
+
+RUN_ARGUMENTS = (ModelArguments, DataArguments, ClassifierTrainingArguments)
+
+
+def read_mapping_file(path: str, what: str = "Config file") -> dict:
+    """A YAML or JSON file holding one mapping."""
+    if not os.path.isfile(path):
+        state = "is a folder" if os.path.isdir(path) else "does not exist"
+        raise HfclfInputError(f"{what} {path} {state}; pass the path of a .yaml or .json file.")
+    import yaml
+
+    with open(path) as f:
+        try:
+            values = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
+        except (json.JSONDecodeError, yaml.YAMLError) as err:
+            problem = " ".join(str(err).split())
+            raise HfclfInputError(
+                f"{what} {path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: {problem}. Fix the file."
+            ) from None
+    if not isinstance(values, dict):
+        raise HfclfInputError(f"{what} {path} must hold a mapping of key: value pairs, e.g. 'pooling: mean'.")
+    return values
+
+
+def parse_args(argv: list[str] | None = None):
+    """`(ModelArguments, DataArguments, ClassifierTrainingArguments)` from command-line words; a YAML or JSON file
+    of flags may come first, and the words after it override it."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].endswith(CONFIG_FILE_SUFFIXES) and not argv[0].startswith("-"):
+        return parse_values(read_mapping_file(argv[0]), argv[1:], source=f"{argv[0]} or the command line")
+    return parse_values({}, argv)
+
+
+def parse_values(values: dict, argv: list[str] = (), source: str = "the command line", types=RUN_ARGUMENTS):
+    """The argument dataclasses `types` from a mapping of flag values, overridden by command-line words.
+
+    Every value is converted and checked by the same parser, bad input is one `HfclfInputError`, and what depends
+    on other arguments is resolved here, once: the pooling, the learning rate and the output folder defaults.
+    """
+    parser = _parser(types, source)
+    values = {key.replace("-", "_"): value for key, value in values.items()}
+    known = {action.dest for action in parser._actions}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise HfclfInputError(f"Unknown flag(s) {', '.join(unknown)} in {source}; see --help for every flag.")
+    parser.set_defaults(**values)
+    namespace = vars(parser.parse_args(list(argv)))
+    given = set(values) | _flags_in(argv)
+    if "output_dir" in namespace and namespace["output_dir"] is None:
+        namespace["output_dir"] = default_output_dir(namespace)
+    if namespace.get("learning_rate", 0) is None:
+        namespace["learning_rate"] = get_architecture(namespace["arch"]).default_learning_rate
+    try:
+        parsed = tuple(dtype(**{f.name: namespace[f.name] for f in fields(dtype) if f.init}) for dtype in types)
+        if types == RUN_ARGUMENTS:
+            check_flags_apply(parsed[0], given)
+            check_learning_rate_groups(parsed[0], parsed[2])
+    except ValueError as err:  # the dataclasses' own checks (unknown pooling, ...)
+        raise HfclfInputError(str(err)) from None
+    return parsed
+
+
+def _parser(types, source: str) -> HfArgumentParser:
+    """An `HfArgumentParser` whose usage errors are one `HfclfInputError` line (not a usage text and exit)."""
+
+    class Parser(HfArgumentParser):
+        def error(self, message):
+            raise HfclfInputError(f"{message} (in {source}); see --help for every flag and its type.")
+
+    return Parser(types)
+
+
+def _flags_in(argv) -> set[str]:
+    """Field names of the flags written in `argv` (`--lstm-layers 2` and `--no_word_vectors` included)."""
+    names = {word[2:].split("=", 1)[0].replace("-", "_") for word in argv if word.startswith("--")}
+    return names | {name[3:] for name in names if name.startswith("no_")}
+
+
+def default_output_dir(namespace: dict) -> str:
+    """runs/<dataset or train file>-<arch>-<pooling>."""
+    source = namespace["dataset"] or Path(namespace["train_file"] or "data").name.split(".")[0]
+    pooling = namespace["pooling"] or get_architecture(namespace["arch"]).default_pooling
+    return os.path.join("runs", "-".join(part for part in (source, namespace["arch"], pooling) if part))
+
+
+def check_flags_apply(model_args: ModelArguments, given: set[str]) -> None:
+    """Refuse model flags given explicitly (`given`: their field names) that the chosen model does not use."""
+    model_flags = {f.name for f in fields(ModelArguments)}
+    for flag in sorted(given & model_flags):
+        users = architectures_with(flag)
+        if model_args.arch not in users:
+            raise ValueError(
+                f"--{flag} applies to --arch {' or '.join(users)}, not --arch {model_args.arch}; drop it (or change "
+                "--arch)."
+            )
+    if not model_args.lora and given & set(LORA_FLAGS) - {"merge_lora"}:
+        raise ValueError(f"--{sorted(given & set(LORA_FLAGS))[0]} needs --lora; add --lora or drop it.")
+
+
+def check_learning_rate_groups(model_args: ModelArguments, training_args: ClassifierTrainingArguments) -> None:
+    """Head and layer-wise learning rates split a pretrained encoder from its new head: full fine-tuning only."""
+    if not splits_learning_rates(training_args):
+        return
+    if not get_architecture(model_args.arch).pretrained or model_args.lora:
+        what = "--lora" if model_args.lora else f"--arch {model_args.arch}"
+        pretrained = " or ".join(name for name, architecture in ARCHITECTURES.items() if architecture.pretrained)
+        raise ValueError(
+            f"--head-learning-rate and --layerwise-lr-decay apply to fine-tuning all weights of a pretrained encoder "
+            f"(--arch {pretrained}), not to {what}; drop them or change the model."
+        )
+    if training_args.deepspeed or training_args.fsdp:  # both build or flatten the optimizer's groups themselves
+        raise ValueError(
+            "--head-learning-rate and --layerwise-lr-decay are not supported with --deepspeed or --fsdp; drop them "
+            "or train with DDP (accelerate launch --multi_gpu)."
+        )

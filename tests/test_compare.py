@@ -16,10 +16,10 @@ from hfclf.compare import (
     spread_table,
     summary_row,
     table_columns,
-    variant_argv,
+    variant_values,
 )
 from hfclf.errors import HfclfInputError
-from hfclf.finetune import parse_args
+from hfclf.training_args import parse_values
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -287,4 +287,4 @@ def test_variants_flag_runs_and_reports_a_subset(tmp_path, tiny_grid, capsys):
 def test_shipped_configs_parse(path, tmp_path):
     config = load_config(path)
     for variant in expand_variants(config):
-        parse_args(variant_argv(config, variant, tmp_path / variant["name"], []))
+        parse_values(variant_values(config, variant, tmp_path / variant["name"]))

@@ -7,12 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hfclf.architectures import embedded_model_path, resolve_model_name
 from hfclf.data import (
     DATASETS,
     DataArguments,
-    default_tokenizer_path,
     load_raw_datasets,
-    resolve_model_name,
     tokenize_datasets,
     train_wordpiece_tokenizer,
 )
@@ -23,7 +22,7 @@ from hfclf.errors import HfclfInputError
 def minilm_tokenizer():
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(default_tokenizer_path())
+    return AutoTokenizer.from_pretrained(embedded_model_path())
 
 
 def make_frame(num_rows=200, num_classes=2, seed=0):

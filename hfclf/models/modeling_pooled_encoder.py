@@ -22,14 +22,21 @@ class PooledEncoderPreTrainedModel(HfclfModelMixin, PreTrainedModel):
     }
 
     @classmethod
-    def from_encoder_pretrained(cls, encoder_name_or_path: str, encoder_kwargs: dict | None = None, **config_kwargs):
+    def from_encoder_pretrained(
+        cls,
+        encoder_name_or_path: str,
+        encoder_kwargs: dict | None = None,
+        config: PooledEncoderConfig | None = None,
+        **config_kwargs,
+    ):
         """Pretrained encoder weights (loaded exactly) plus a freshly initialized pooling head and classifier.
 
-        `config_kwargs` go to [`PooledEncoderConfig`] (`pooling`, `num_labels`, `id2label`, ...), `encoder_kwargs`
-        to `AutoModel.from_pretrained` (`revision`, `token`, `dtype`, ...).
+        `config_kwargs` go to [`PooledEncoderConfig`] (`pooling`, `num_labels`, `id2label`, ...), or pass a whole
+        `config` whose `encoder_config` is the encoder's; `encoder_kwargs` go to `AutoModel.from_pretrained`
+        (`revision`, `token`, `dtype`, ...).
         """
         encoder = AutoModel.from_pretrained(encoder_name_or_path, **(encoder_kwargs or {}))
-        model = cls(PooledEncoderConfig(encoder_config=encoder.config, **config_kwargs))
+        model = cls(config or PooledEncoderConfig(encoder_config=encoder.config, **config_kwargs))
         base = model if isinstance(model, PooledEncoderModel) else model.model
         # Copying weights (rather than adopting the loaded module) keeps the attention set-up of a normal build.
         weights = {name: value for name, value in encoder.state_dict().items() if not name.startswith("pooler.")}
