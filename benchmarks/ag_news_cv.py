@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from hfclf.finetune import main as finetune
+from hfclf.run_folder import RunResults
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 
@@ -58,7 +59,7 @@ def main() -> int:
     for k, fold in enumerate(folds):
         for pooling in poolings:
             run_dir = out / "runs" / f"fold{k}-{pooling}"
-            if not (run_dir / "results.json").exists():
+            if RunResults.load(run_dir) is None:
                 argv = [
                     "--train_file",
                     str(fold["train"]),
@@ -78,8 +79,7 @@ def main() -> int:
                 ]
                 if finetune(argv) != 0:
                     return 1
-            results = json.loads((run_dir / "results.json").read_text())
-            accuracy[pooling].append(results["test"]["test_accuracy"])
+            accuracy[pooling].append(RunResults.load(run_dir).metric("accuracy", "test"))
 
     summary = {
         pooling: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)), "folds": v}

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hfclf.run_folder import RunResults
+
 VARIANTS = {
     "full": ["--learning_rate", "1e-4"],
     "lora": ["--lora", "true", "--lora_r", "8", "--lora_alpha", "16", "--learning_rate", "5e-4"],
@@ -60,7 +62,7 @@ def main() -> int:
             print(completed.stderr[-3000:], file=sys.stderr)
             return 1
         peak = json.loads(completed.stdout.rsplit("PEAK", 1)[1])
-        results = json.loads((run_dir / "results.json").read_text())
+        results = RunResults.load(run_dir)
         checkpoint = sum((run_dir / f).stat().st_size for f in CHECKPOINT_FILES if (run_dir / f).exists())
         rows.append(
             {

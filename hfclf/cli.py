@@ -136,37 +136,46 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>", title="commands")
     for name in ("train", "compare"):
         sub.add_parser(name, help=COMMANDS[name], add_help=False)
-
-    def add(name, epilog):
-        return sub.add_parser(
+    for name, (epilog, add_flags, _) in SUBCOMMANDS.items():
+        command = sub.add_parser(
             name,
             help=COMMANDS[name],
             description=COMMANDS[name].capitalize() + ".",
             epilog=epilog,
             formatter_class=_Formatter,
         )
+        add_flags(command)
+    return parser
 
-    def common(p, output_help):
-        _flag(p, "--model", required=True, help="Model folder: the output of `hfclf train` or `hfclf export`.")
-        _flag(p, "--batch-size", type=_whole_number(1), default=64, help="Texts per batch (default 64).")
-        _flag(
-            p,
-            "--max-length",
-            type=_whole_number(1),
-            default=None,
-            help="Tokens per text (default: the model's limit, <= 512).",
-        )
-        _flag(p, "--device", default="auto", help="auto (GPU if available), cpu, cuda or cuda:N.")
-        _flag(p, "--output", default=None, help=output_help)
 
-    p = add("predict", PREDICT_EPILOG)
-    common(p, "Output file: .csv, .tsv or .jsonl (default: JSON lines on stdout).")
+def _model_flags(p, output_help: str) -> None:
+    """The flags of every command that runs a trained model."""
+    _flag(p, "--model", required=True, help="Model folder: the output of `hfclf train` or `hfclf export`.")
+    _flag(p, "--batch-size", type=_whole_number(1), default=64, help="Texts per batch (default 64).")
+    _flag(
+        p,
+        "--max-length",
+        type=_whole_number(1),
+        default=None,
+        help="Tokens per text (default: the length the model was trained with, at most 512).",
+    )
+    _flag(p, "--device", default="auto", help="auto (GPU if available), cpu, cuda or cuda:N.")
+    _flag(p, "--output", default=None, help=output_help)
+
+
+def _text_input_flags(p) -> None:
     _flag(p, "--input", required=True, help="csv/tsv/json/jsonl/parquet file, .txt (one text per line), or - (stdin).")
     _flag(p, "--text-column", default=None, help="Text column of a table (default: guessed).")
+
+
+def _predict_flags(p) -> None:
+    _model_flags(p, "Output file: .csv, .tsv or .jsonl (default: JSON lines on stdout).")
+    _text_input_flags(p)
     _flag(p, "--top-k", type=_whole_number(0), default=0, help="Also write the K most likely labels and their scores.")
 
-    p = add("eval", EVAL_EPILOG)
-    common(p, "Write the metrics to this .json file.")
+
+def _eval_flags(p) -> None:
+    _model_flags(p, "Write the metrics to this .json file.")
     _flag(p, "--dataset", default=None, help="sst2, imdb, ag_news or rt_polarity.")
     _flag(p, "--data-dir", default=None, help="Folder of the named datasets (default: $HFCLF_DATA_DIR, else the Hub).")
     _flag(p, "--test-file", default=None, help="Your labelled csv/tsv/json/jsonl/parquet file (optionally .gz).")
@@ -174,33 +183,106 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(p, "--label-column", default=None, help="Label column of --test-file (default: guessed).")
     _flag(p, "--split", default="test", choices=["test", "validation"], help="Split of --dataset (default test).")
 
-    p = add("embed", EMBED_EPILOG)
-    common(p, "Output file: .npy (float32 matrix) or .parquet (doc_id, sentence_id, text, embedding).")
-    _flag(p, "--input", required=True, help="csv/tsv/json/jsonl/parquet file, .txt (one text per line), or - (stdin).")
-    _flag(p, "--text-column", default=None, help="Text column of a table (default: guessed).")
+
+def _embed_flags(p) -> None:
+    _model_flags(p, "Output file: .npy (float32 matrix) or .parquet (doc_id, sentence_id, text, embedding).")
+    _text_input_flags(p)
     _flag(p, "--split-sentences", action="store_true", help="One vector per sentence of each document.")
     _flag(p, "--normalize", action="store_true", help="Scale every vector to unit length.")
 
-    p = add("export", EXPORT_EPILOG)
+
+def _export_flags(p) -> None:
     p.add_argument("run_dir", help="Output folder of `hfclf train`.")
     p.add_argument("output_dir", help="Folder to write (must be empty or new).")
     _flag(p, "--merge", action="store_true", help="LoRA run: merge the adapter and write a plain model.")
-    _flag(p, "--overwrite", action="store_true", help="Delete a non-empty output_dir first.")
+    _flag(p, "--overwrite", action="store_true", help="Replace a non-empty output_dir (once the new one is complete).")
     _flag(p, "--repo-id", default=None, help="Hub repo id to name in the model card's usage (user/name).")
 
-    p = add("push", PUSH_EPILOG)
+
+def _push_flags(p) -> None:
     p.add_argument("run_dir", help="Output folder of `hfclf train`.")
     p.add_argument("repo_id", help="Hub repo, user/name or org/name (created if missing).")
     _flag(p, "--private", action="store_true", help="Create the repo private (an existing repo keeps its setting).")
     _flag(p, "--revision", default=None, help="Branch to push to (created if missing; default main).")
     _flag(p, "--merge", action="store_true", help="LoRA run: push a plain merged model instead of the adapter.")
     _flag(p, "--commit-message", default="Upload hfclf model", help="Commit message.")
-    return parser
+
+
+# ------------------------------------------------------------------------------------------------------ commands
+
+
+def _predict(args) -> None:
+    from .predict import predict
+
+    predict(
+        args.model,
+        args.input,
+        args.output,
+        text_column=args.text_column,
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        device=args.device,
+    )
+
+
+def _eval(args) -> None:
+    from .files import write_json
+    from .predict import check_output_file, evaluate_model, format_metrics
+
+    data_args = eval_data_arguments(args)
+    if args.output and not args.output.lower().endswith(".json"):
+        raise HfclfInputError(f"Unsupported --output '{args.output}'; eval writes its metrics to a .json file.")
+    check_output_file(args.output, eval_input_files(data_args), args.model)
+    metrics = evaluate_model(args.model, data_args, args.split, args.batch_size, args.device, args.max_length)
+    print(format_metrics(metrics), flush=True)
+    if args.output:
+        write_json(args.output, metrics)
+
+
+def _embed(args) -> None:
+    from .predict import embed
+
+    if not args.output:
+        raise HfclfInputError("hfclf embed needs --output FILE.npy or FILE.parquet.")
+    embed(
+        args.model,
+        args.input,
+        args.output,
+        text_column=args.text_column,
+        split=args.split_sentences,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        normalize=args.normalize,
+        device=args.device,
+    )
+
+
+def _export(args) -> None:
+    from .hub import export
+
+    folder = export(args.run_dir, args.output_dir, merge=args.merge, overwrite=args.overwrite, repo_id=args.repo_id)
+    print(f"Exported {args.run_dir} to {folder}", flush=True)
+
+
+def _push(args) -> None:
+    from .hub import push
+
+    push(
+        args.run_dir,
+        args.repo_id,
+        private=args.private or None,
+        revision=args.revision,
+        merge=args.merge,
+        commit_message=args.commit_message,
+    )
 
 
 def eval_data_arguments(args):
-    """The `DataArguments` of `hfclf eval`; flags that its data source does not use are refused."""
+    """The `DataArguments` of `hfclf eval`, parsed as `hfclf train` parses them; flags its data source does not use
+    are refused."""
     from .data import DataArguments
+    from .training_args import parse_values
 
     if not (args.dataset or args.test_file):
         raise HfclfInputError("hfclf eval needs data: pass --dataset NAME or --test-file FILE.")
@@ -213,14 +295,10 @@ def eval_data_arguments(args):
             f"--text-columns and --label-column apply to --test-file; --dataset {args.dataset} has its own columns. "
             "Drop them."
         )
-    return DataArguments(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        test_file=args.test_file,
-        text_columns=args.text_columns,
-        label_column=args.label_column,
-        max_length=args.max_length or 512,
-    )
+    names = ("dataset", "data_dir", "test_file", "text_columns", "label_column")
+    values = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    (data_args,) = parse_values(values, types=(DataArguments,))
+    return data_args
 
 
 def eval_input_files(data_args) -> list:
@@ -237,67 +315,14 @@ def eval_input_files(data_args) -> list:
     return files
 
 
-def _run(args) -> int:
-    if args.command == "predict":
-        from .predict import predict
-
-        predict(
-            args.model,
-            args.input,
-            args.output,
-            text_column=args.text_column,
-            top_k=args.top_k,
-            batch_size=args.batch_size,
-            max_length=args.max_length,
-            device=args.device,
-        )
-    elif args.command == "eval":
-        from .files import write_json
-        from .predict import check_output_file, evaluate_model, format_metrics
-
-        data_args = eval_data_arguments(args)
-        if args.output and not args.output.lower().endswith(".json"):
-            raise HfclfInputError(f"Unsupported --output '{args.output}'; eval writes its metrics to a .json file.")
-        check_output_file(args.output, eval_input_files(data_args), args.model)
-        metrics = evaluate_model(
-            args.model, data_args, split=args.split, batch_size=args.batch_size, device=args.device
-        )
-        print(format_metrics(metrics), flush=True)
-        if args.output:
-            write_json(args.output, metrics)
-    elif args.command == "embed":
-        from .predict import embed
-
-        if not args.output:
-            raise HfclfInputError("hfclf embed needs --output FILE.npy or FILE.parquet.")
-        embed(
-            args.model,
-            args.input,
-            args.output,
-            text_column=args.text_column,
-            split=args.split_sentences,
-            batch_size=args.batch_size,
-            max_length=args.max_length,
-            normalize=args.normalize,
-            device=args.device,
-        )
-    elif args.command == "export":
-        from .hub import export
-
-        folder = export(args.run_dir, args.output_dir, merge=args.merge, overwrite=args.overwrite, repo_id=args.repo_id)
-        print(f"Exported {args.run_dir} to {folder}", flush=True)
-    elif args.command == "push":
-        from .hub import push
-
-        push(
-            args.run_dir,
-            args.repo_id,
-            private=args.private or None,
-            revision=args.revision,
-            merge=args.merge,
-            commit_message=args.commit_message,
-        )
-    return 0
+# The commands that run here: (examples, their flags, what they do).
+SUBCOMMANDS = {
+    "predict": (PREDICT_EPILOG, _predict_flags, _predict),
+    "eval": (EVAL_EPILOG, _eval_flags, _eval),
+    "embed": (EMBED_EPILOG, _embed_flags, _embed),
+    "export": (EXPORT_EPILOG, _export_flags, _export),
+    "push": (PUSH_EPILOG, _push_flags, _push),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     try:
-        return _run(args)
+        SUBCOMMANDS[args.command][2](args)
+        return 0
     except HfclfInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

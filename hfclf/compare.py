@@ -23,52 +23,27 @@ their seed are summarised as mean ± standard deviation in the report.
 """
 
 import argparse
-import csv
-import dataclasses
 import itertools
-import json
 import logging
 import os
-import shutil
-import statistics
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from .data import DataArguments
 from .errors import HfclfInputError
-from .files import atomic_output, check_writable, folder_lock, hfclf_files, write_text
+from .files import check_writable, folder_lock, hfclf_files
 from .finetune import run_finetune
 from .hub import redact_command
-from .run_folder import RESULTS_FILE, latest_complete_checkpoint
+from .report import write_report
+from .run_folder import RESULTS_FILE, RunResults, latest_complete_checkpoint
 from .training_args import ClassifierTrainingArguments, parse_values, read_mapping_file
 
 logger = logging.getLogger("hfclf")
 
-# Report table metrics and which way is better (None: no best to mark).
-METRIC_COLUMNS = {
-    "accuracy": True,
-    "macro_f1": True,
-    "eval_accuracy": True,  # shown when the main split is test
-    "parameters": None,
-    "epochs": None,
-    "best_epoch": None,
-    "train_minutes": False,
-    "train_samples_per_s": True,
-}
-IDENTITY_COLUMNS = ("variant", "arch", "pooling")
 # Flags of the run folder, which compare sets for each variant itself.
 RUN_FOLDER_FLAGS = ("output_dir", "resume_from_checkpoint", "overwrite_output_dir")
-SECRET_KEYS = ("hub_token",)  # never shown in a report
 # How long a report waits for another compare process that is writing the same report folder.
 REPORT_LOCK_WAIT_SECONDS = 120
-# Defaults of the data and training flags, which every run has (model flags show only where a variant sets them).
-ARGUMENT_DEFAULTS = {
-    field.name: field.default
-    for arguments in (DataArguments, ClassifierTrainingArguments)
-    for field in dataclasses.fields(arguments)
-    if field.default is not dataclasses.MISSING
-}
 
 
 def load_config(path: str) -> dict:
@@ -194,10 +169,12 @@ def run_comparison(
             arguments[variant["name"]] = parse_values(values, extra, source=f"{config['name']} or the command line")
         except HfclfInputError as err:
             raise HfclfInputError(f"Variant {variant['name']}: {err}") from None
-    finished = {name for name, run_dir in run_dirs.items() if (run_dir / RESULTS_FILE).exists()}
+    main_process = arguments[variants[0]["name"]][2].process_index == 0
     with ExitStack() as held:
-        for name in [name for name in run_dirs if name not in finished]:
-            held.enter_context(folder_lock(run_dirs[name], f"Variant folder of {name}"))
+        for name, run_dir in run_dirs.items():
+            if main_process and not (run_dir / RESULTS_FILE).exists():
+                held.enter_context(folder_lock(run_dir, f"Variant folder of {name}"))
+        finished = {name for name, run_dir in run_dirs.items() if (run_dir / RESULTS_FILE).exists()}  # now held
         data_cache = {}
         for index, variant in enumerate(variants, start=1):
             if variant["name"] in finished:
@@ -208,248 +185,12 @@ def run_comparison(
             prepare_resume(training_args)
             run_finetune(model_args, data_args, training_args, data_cache=data_cache)
 
-    flag_keys = [key for key in dict.fromkeys(key for v in variants for key in v["flags"]) if key not in SECRET_KEYS]
-    runs = [json.loads((run_dirs[v["name"]] / RESULTS_FILE).read_text()) for v in variants]
-    rows = [summary_row(variant, results, flag_keys) for variant, results in zip(variants, runs)]
+    if not main_process:
+        return []
+    runs = [RunResults.load(run_dirs[variant["name"]]) for variant in variants]
+    skipped = [variant["name"] for variant in variants if variant["name"] in finished]
     with folder_lock(report_dir, "Report folder", wait=REPORT_LOCK_WAIT_SECONDS):
-        skipped = [variant["name"] for variant in variants if variant["name"] in finished]
-        write_report(config, variants, runs, rows, report_dir, command, skipped)
-    return rows
-
-
-# ---------------------------------------------------------------------------------------------------------- report
-
-
-def summary_row(variant: dict, results: dict, flag_keys: list[str]) -> dict:
-    """One row of the comparison table from a finished run's results.json; `flag_keys` are the flags any variant
-    sets."""
-    split = "test" if results["test"] else "eval"
-    model_args = results["arguments"]["model"]
-    row = {
-        "variant": variant["name"],
-        "arch": model_args["arch"],
-        "pooling": model_args.get("pooling") or "",
-        "split": split,
-        "accuracy": results[split][f"{split}_accuracy"],
-        "macro_f1": results[split][f"{split}_f1_macro"],
-        "eval_accuracy": results["eval"]["eval_accuracy"],
-        "parameters": results["num_parameters"],
-        "epochs": results["epochs"],
-        "best_epoch": results.get("best_epoch"),
-        "train_minutes": results["train"]["train_runtime"] / 60,
-        "train_samples_per_s": results["train_samples_per_second"],
-        # shown only where runs differ: train times from different machines or precisions are not comparable
-        "hardware": results["hardware"],
-        "precision": next((p for p in ("bf16", "fp16") if results["arguments"]["training"].get(p)), "fp32"),
-    }
-    # Data and training arguments apply to every architecture, so show what each run used; model arguments only
-    # where the variant sets them (an LSTM width means nothing on a pooled encoder's row).
-    used = {**results["arguments"]["data"], **results["arguments"]["training"]}
-    # A data or training flag newer than the run (written by an earlier hfclf) had its default there.
-    for key in flag_keys:
-        row.setdefault(key, used.get(key, variant["flags"].get(key, ARGUMENT_DEFAULTS.get(key))))
-    return row
-
-
-def best_rows(rows: list[dict]) -> dict[str, set[int]]:
-    """For every column with a direction, the indices of the rows that hold its best value."""
-    best = {}
-    for column, higher in METRIC_COLUMNS.items():
-        values = [row[column] for row in rows if row.get(column) is not None]
-        if higher is None or not values:
-            continue
-        target = max(values) if higher else min(values)
-        best[column] = {i for i, row in enumerate(rows) if row.get(column) == target}
-    return best
-
-
-def seed_spread(variants: list[dict], runs: list[dict], rows: list[dict]) -> list[dict]:
-    """Mean, sample standard deviation and range of the accuracies of variants that differ only in their seed."""
-    groups = {}
-    for variant, run, row in zip(variants, runs, rows):
-        settings = {key: value for key, value in variant["flags"].items() if key != "seed"}
-        groups.setdefault(json.dumps(settings, sort_keys=True, default=str), []).append((variant, run, row))
-    spread = []
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        group = {
-            "variants": [variant["name"] for variant, _, _ in members],
-            "seeds": [run["arguments"]["training"]["seed"] for _, run, _ in members],
-        }
-        for column in ("accuracy", "eval_accuracy"):
-            values = [row[column] for _, _, row in members]
-            group[column] = (statistics.mean(values), statistics.stdev(values), min(values), max(values))
-        spread.append(group)
-    return spread
-
-
-def spread_table(spread: list[dict], split: str) -> str:
-    """The seed groups as a markdown table: mean ± standard deviation (min to max) in %."""
-    columns = ["accuracy"] + (["eval_accuracy"] if split == "test" else [])
-    header = ["variants", "seeds", *(f"accuracy ({split if c == 'accuracy' else 'validation'})" for c in columns)]
-    body = []
-    for group in spread:
-        names = group["variants"]
-        cells = [", ".join(names) if len(names) <= 2 else f"{names[0]} and {len(names) - 1} more"]
-        cells.append(", ".join(str(seed) for seed in group["seeds"]))
-        for column in columns:
-            mean, std, low, high = (100 * value for value in group[column])
-            cells.append(f"{mean:.2f} ± {std:.2f} ({low:.2f} to {high:.2f})")
-        body.append(cells)
-    return markdown_table(header, body)
-
-
-def markdown_table(header: list[str], body: list[list[str]]) -> str:
-    """A markdown table from its header cells and rows of cells."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join([*lines, *("| " + " | ".join(cells) + " |" for cells in body)])
-
-
-def format_value(column: str, value) -> str:
-    if value is None:
-        return ""
-    if column in ("accuracy", "macro_f1", "eval_accuracy"):
-        return f"{100 * value:.2f}"
-    if column == "parameters":
-        return f"{value / 1e6:.1f}M"
-    if column == "train_minutes":
-        return f"{value:.2f}"
-    if column == "train_samples_per_s":
-        return f"{value:.1f}"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def table_columns(rows: list[dict]) -> list[str]:
-    """Identity columns, the flags that differ between variants, then the metrics."""
-    fixed = {*IDENTITY_COLUMNS, *METRIC_COLUMNS, "split"}
-    varying = []
-    for row in rows:
-        for key in row:
-            if key not in fixed and key not in varying and len({str(r.get(key)) for r in rows}) > 1:
-                varying.append(key)
-    metrics = [c for c in METRIC_COLUMNS if c != "eval_accuracy" or rows[0]["split"] == "test"]
-    return [*IDENTITY_COLUMNS, *varying, *metrics]
-
-
-def write_report(
-    config: dict,
-    variants: list[dict],
-    runs: list[dict],
-    rows: list[dict],
-    report_dir: Path,
-    command: str,
-    skipped: list[str],
-) -> None:
-    """results.csv, results.md, accuracy.png, loss_curves.png, confusion matrices and README.md; `runs` holds each
-    variant's results.json."""
-    from .plots import plot_accuracy_bars, plot_loss_overlay
-
-    columns = table_columns(rows)
-    best = best_rows(rows)
-    split = rows[0]["split"]
-
-    with atomic_output(report_dir / "results.csv") as temporary, open(temporary, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow([*columns, "best_in"])
-        for i, row in enumerate(rows):
-            marks = ";".join(column for column, indices in best.items() if i in indices)
-            writer.writerow([row.get(column, "") for column in columns] + [marks])
-
-    names = {
-        "accuracy": f"accuracy ({split})",
-        "macro_f1": f"macro_f1 ({split})",
-        "eval_accuracy": "accuracy (validation)",
-    }
-    body = []
-    for i, row in enumerate(rows):
-        cells = []
-        for column in columns:
-            text = format_value(column, row.get(column))
-            cells.append(f"**{text}**" if i in best.get(column, ()) and len(rows) > 1 else text)
-        body.append(cells)
-    table = markdown_table([names.get(c, c) for c in columns], body)
-    spread = seed_spread(variants, runs, rows)
-    spread_section = (
-        [
-            "## Run-to-run spread",
-            "",
-            "Variants that differ only in their seed: mean ± sample standard deviation (lowest to highest), in %.",
-            "",
-            spread_table(spread, split),
-            "",
-        ]
-        if spread
-        else []
-    )
-    write_text(
-        report_dir / "results.md",
-        "\n".join([table, "", "Bold: best value in its column.", "", *spread_section]),
-    )
-
-    run_dirs = [report_dir / "runs" / variant["name"] for variant in variants]
-    plot_accuracy_bars(rows, report_dir / "accuracy.png", title=f"{config['name']}: accuracy ({split})")
-    histories = {variant["name"]: run["log_history"] for variant, run in zip(variants, runs)}
-    plot_loss_overlay(histories, report_dir / "loss_curves.png", title=f"{config['name']}: loss")
-    confusion_images = []
-    for variant, run_dir in zip(variants, run_dirs):
-        if (run_dir / "confusion_matrix.png").exists():
-            target = report_dir / f"confusion_{variant['name']}.png"
-            with atomic_output(target) as temporary:
-                shutil.copyfile(run_dir / "confusion_matrix.png", temporary)
-            confusion_images.append(target.name)
-
-    # Seed, hardware and versions come from the runs themselves: variants may have finished earlier, elsewhere.
-    results = runs[0]
-    seeds = ", ".join(str(seed) for seed in sorted({run["arguments"]["training"]["seed"] for run in runs}))
-    hardware = "; ".join(
-        sorted(
-            {f"{run['hardware']}, {run['num_processes']} process{'es' * (run['num_processes'] > 1)}" for run in runs}
-        )
-    )
-    versions = "; ".join(
-        sorted({", ".join(f"{name} {version}" for name, version in run["versions"].items()) for run in runs})
-    )
-    readme = [
-        f"# Comparison: {config['name']}",
-        "",
-        config.get("description", "").strip(),
-        "",
-        f"Dataset: {results['arguments']['data'].get('dataset') or results['arguments']['data'].get('train_file')}"
-        f" ({', '.join(f'{k} {v:,}' for k, v in results['data_sizes'].items())}); metrics on the {split} split.",
-        "",
-        table,
-        "",
-        "Bold: best value in its column. Accuracy and macro-F1 in %; train time in minutes.",
-        "",
-        *spread_section,
-        "![accuracy](accuracy.png)",
-        "",
-        "![loss curves](loss_curves.png)",
-        "",
-        "## Confusion matrices",
-        "",
-        *(f"![{name}]({name})" for name in confusion_images),
-        "",
-        "## How this was produced",
-        "",
-        f"- Command: `{command}`",
-        f"- Seed: {seeds}",
-        f"- Hardware: {hardware}",
-        f"- Versions: {versions}",
-        "- Each variant's full output (model, results.json, predictions.csv, plots) is in `runs/<variant>/`.",
-        *(
-            [f"- Finished by an earlier command, with its own in `results.json`: {', '.join(skipped)}."]
-            if skipped
-            else []
-        ),
-        "",
-    ]
-    write_text(report_dir / "README.md", "\n".join(readme))
-    print(table, flush=True)
-    print(f"\nReport: {report_dir / 'README.md'}", flush=True)
+        return write_report(config, variants, runs, report_dir, command, skipped)
 
 
 # ------------------------------------------------------------------------------------------------------------ main

@@ -200,28 +200,12 @@ def tokenize_datasets(
     Returns `(tokenized, stats)`, where `stats` has `tokenize_seconds`, `tokenize_examples_per_second`,
     `tokenize_tokens_per_second` over all splits, and `tokenize_from_cache`.
     """
-    if max_length < 1:
-        raise HfclfInputError(
-            f"max_length must be a positive number of tokens, got {max_length}. Pass e.g. --max-length 128."
-        )
-    model_max_length = getattr(tokenizer, "model_max_length", None)
-    # Tokenizers without a limit report a huge sentinel value (~1e30), hence the sanity bound.
-    if model_max_length is not None and model_max_length < 1_000_000 and max_length > model_max_length:
-        logger.warning(
-            "max_length=%d is above the tokenizer limit %d; using %d.", max_length, model_max_length, model_max_length
-        )
-        max_length = model_max_length
+    max_length = _capped_length(tokenizer, max_length)
 
     def tokenize(batch):
         return tokenizer(batch["text"], truncation=True, max_length=max_length, return_length=True)
 
-    cache_files = None
-    if cache_dir is not None:
-        from datasets.fingerprint import Hasher
-
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        key = Hasher.hash((tokenizer, max_length))
-        cache_files = {split: str(Path(cache_dir) / f"{ds._fingerprint}-{key}.arrow") for split, ds in raw.items()}
+    cache_files = _cache_files(raw, tokenizer, max_length, cache_dir)
     # With num_proc > 1, `datasets` writes one shard per process: name_00000_of_00004.arrow, ...
     from_cache = cache_files is not None and all(
         Path(f).exists() or any(Path(f).parent.glob(f"{Path(f).stem}_*_of_*.arrow")) for f in cache_files.values()
@@ -241,6 +225,7 @@ def tokenize_datasets(
     num_examples = sum(len(ds) for ds in tokenized.values())
     num_tokens = sum(int(_column(ds, "length").sum()) for ds in tokenized.values())
     stats = {
+        "max_length": max_length,  # after capping at the tokenizer's limit
         "tokenize_seconds": seconds,
         "tokenize_examples_per_second": num_examples / max(seconds, 1e-9),
         "tokenize_tokens_per_second": num_tokens / max(seconds, 1e-9),
@@ -255,6 +240,33 @@ def tokenize_datasets(
         " (loaded from the cache)" if from_cache else "",
     )
     return tokenized, stats
+
+
+def _capped_length(tokenizer, max_length: int) -> int:
+    """`max_length`, at most the tokenizer's own limit (a warning says so when it is lowered)."""
+    if max_length < 1:
+        raise HfclfInputError(
+            f"max_length must be a positive number of tokens, got {max_length}. Pass e.g. --max-length 128."
+        )
+    model_max_length = getattr(tokenizer, "model_max_length", None)
+    # Tokenizers without a limit report a huge sentinel value (~1e30), hence the sanity bound.
+    if model_max_length is not None and model_max_length < 1_000_000 and max_length > model_max_length:
+        logger.warning(
+            "max_length=%d is above the tokenizer limit %d; using %d.", max_length, model_max_length, model_max_length
+        )
+        return model_max_length
+    return max_length
+
+
+def _cache_files(raw, tokenizer, max_length: int, cache_dir: Optional[str]) -> dict[str, str] | None:
+    """Arrow cache file of each split, keyed by the split's content fingerprint, the tokenizer and `max_length`."""
+    if cache_dir is None:
+        return None
+    from datasets.fingerprint import Hasher
+
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    key = Hasher.hash((tokenizer, max_length))
+    return {split: str(Path(cache_dir) / f"{ds._fingerprint}-{key}.arrow") for split, ds in raw.items()}
 
 
 def train_wordpiece_tokenizer(

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import HfclfInputError
+from .errors import HfclfInputError, first_line
 
 logger = logging.getLogger("hfclf")
 
@@ -31,6 +31,27 @@ def _default_mode(mode: int = 0o666) -> int:
     return mode & ~umask
 
 
+def make_folder(path) -> Path | None:
+    """Create `path` and its missing parents; returns the highest folder created (None if it existed)."""
+    path = Path(path)
+    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    return missing[-1] if missing else None
+
+
+def remove_if_empty(path, top: Path | None) -> None:
+    """Remove `path` and its parents up to `top` (the highest folder created for them) while they are empty."""
+    if top is None:
+        return
+    for folder in (Path(path), *Path(path).parents):
+        try:
+            folder.rmdir()  # fails on a folder that is not empty, or that another process just wrote into
+        except OSError:
+            return
+        if folder == top:
+            return
+
+
 @contextmanager
 def atomic_output(path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; when the block ends without an error it is renamed to `path`.
@@ -38,7 +59,7 @@ def atomic_output(path) -> Iterator[Path]:
     The parent folder is created when missing. On an error the temporary file is removed and `path` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = make_folder(path.parent)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}-{path.name}.")
     os.close(fd)
     temporary = Path(temporary)
@@ -48,6 +69,7 @@ def atomic_output(path) -> Iterator[Path]:
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
+        remove_if_empty(path.parent, created)
         raise
 
 
@@ -56,6 +78,22 @@ def write_text(path, text: str) -> Path:
     with atomic_output(path) as temporary:
         temporary.write_text(text)
     return Path(path)
+
+
+def read_json(path) -> dict | None:
+    """A JSON file's content, or None when it does not exist; a clean error when it is unreadable or truncated."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise HfclfInputError(f"{path} is a folder, where a JSON file was expected; remove or rename it.") from None
+    except (OSError, ValueError) as err:
+        raise HfclfInputError(
+            f"{path} is not readable JSON ({first_line(err)}): the file is damaged or truncated; restore it, or "
+            "train or export the model again."
+        ) from None
 
 
 def write_json(path, value, **kwargs) -> Path:
@@ -71,7 +109,7 @@ def atomic_folder(path, replace: bool = False) -> Iterator[Path]:
     complete (the old one is moved aside, the new one renamed in, then the old one deleted).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = make_folder(path.parent)
     temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}-{path.name}."))
     try:
         yield temporary
@@ -89,6 +127,7 @@ def atomic_folder(path, replace: bool = False) -> Iterator[Path]:
             shutil.rmtree(old.parent)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
+        remove_if_empty(path.parent, created)
         raise
 
 
@@ -161,16 +200,17 @@ def folder_lock(folder, what: str = "Output folder", wait: float = 0.0) -> Itera
 
     The lock is an OS file lock, which dies with its process: a lock file left by a killed run is taken over, with a
     warning naming the dead process. The same process may take the lock again (a comparison and its variants).
-    A folder that this call created and that is empty again at the end is removed.
+    Folders that this call created and that are empty again at the end are removed.
     """
     folder = Path(folder)
     key = folder.resolve()
     if key in _held_locks:
         yield
         return
-    created = not folder.exists()
+    created = None
     handle = None
     try:
+        created = _make_lock_folder(folder, what)
         deadline = time.monotonic() + wait
         while True:
             handle = _open_lock_file(folder, what)
@@ -205,13 +245,22 @@ def folder_lock(folder, what: str = "Output folder", wait: float = 0.0) -> Itera
     finally:
         if handle is not None:
             handle.close()
-        if created and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+        remove_if_empty(folder, created)
+
+
+def _make_lock_folder(folder: Path, what: str) -> Path | None:
+    if folder.exists() and not folder.is_dir():
+        raise HfclfInputError(f"{what} {folder} is a file; pass a folder path.")
+    try:
+        return make_folder(folder)
+    except OSError as err:
+        raise HfclfInputError(
+            f"{what} {folder} cannot be written ({err.strerror or type(err).__name__}); choose a writable location."
+        ) from None
 
 
 def _open_lock_file(folder: Path, what: str):
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         return open(folder / LOCK_FILE, "a+")
     except OSError as err:
         raise HfclfInputError(

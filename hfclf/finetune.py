@@ -12,6 +12,7 @@ import platform
 import shutil
 import sys
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,10 +21,18 @@ import numpy as np
 from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
 from .data import DataArguments, load_raw_datasets, tokenize_datasets, train_wordpiece_tokenizer
 from .errors import HfclfInputError, first_line
-from .files import TEMPORARY_PREFIX, atomic_folder, atomic_output, write_json
+from .files import TEMPORARY_PREFIX, atomic_folder, atomic_output, folder_lock
 from .hub import redact_command
-from .run_folder import PREDICTIONS_FILE, RESULTS_FILE, check_output_dir, check_weight_files, resolve_resume
-from .training_args import ClassifierTrainingArguments, ModelArguments, parse_args
+from .run_folder import (
+    MERGED_SUBDIR,
+    PREDICTIONS_FILE,
+    RESULTS_FILE,
+    RunResults,
+    check_output_dir,
+    check_weight_files,
+    resolve_resume,
+)
+from .training_args import ClassifierTrainingArguments, ModelArguments, learning_rate_groups, parse_args
 
 logger = logging.getLogger("hfclf")
 
@@ -96,7 +105,7 @@ def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], c
         return get_architecture(model_args.arch).build(inputs)
     except HfclfInputError:
         raise
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RuntimeError) as err:
         raise HfclfInputError(
             f"Could not build --arch {model_args.arch} from --model {model_args.model} ({first_line(err)}). Pass a "
             "model folder with config.json and weights, a Hub id (online) or minilm, and check the model size flags."
@@ -206,6 +215,8 @@ def prepare_data(model_args, data_args, training_args, data_cache: dict | None =
             num_proc=data_args.preprocessing_num_workers,
             cache_dir=tokenization_cache_dir(),
         )
+    # Saved with the model: predict, eval and downstream pipelines truncate as training did.
+    tokenizer.model_max_length = tokenize_stats["max_length"]
     prepared = (raw, tokenizer, tokenized, tokenize_stats)
     if data_cache is not None:
         data_cache[key] = prepared
@@ -223,17 +234,31 @@ def run_finetune(
     The main process holds the output folder's lock for the whole run, so a second run on the same folder is refused.
     `data_cache`: see [`prepare_data`].
     """
-    from contextlib import nullcontext
-
-    from .files import folder_lock
-
-    output_dir = Path(training_args.output_dir)
-    lock = folder_lock(output_dir, "Output directory") if training_args.process_index == 0 else nullcontext()
-    with lock:
+    with run_lock(Path(training_args.output_dir), training_args):
         return _run_finetune(model_args, data_args, training_args, data_cache)
 
 
-def _run_finetune(model_args, data_args, training_args, data_cache):
+@contextmanager
+def run_lock(output_dir: Path, training_args):
+    """The main process holds the output folder's lock for the run; every process learns whether it got it (a
+    refused run is then the same clean error everywhere, not a broken collective)."""
+    with ExitStack() as held:
+        refused = None
+        if training_args.process_index == 0:
+            try:
+                held.enter_context(folder_lock(output_dir, "Output directory"))
+            except HfclfInputError as err:
+                refused = str(err)
+        if training_args.world_size > 1:
+            from accelerate.utils import broadcast_object_list
+
+            refused = broadcast_object_list([refused], from_process=0)[0]
+        if refused:
+            raise HfclfInputError(refused)
+        yield
+
+
+def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResults:
     from transformers import set_seed
 
     from .hub import take_over_trainer_push
@@ -241,27 +266,12 @@ def _run_finetune(model_args, data_args, training_args, data_cache):
     start = time.perf_counter()
     output_dir = Path(training_args.output_dir)
     check_output_dir(training_args)
-    resume = resolve_resume(output_dir, training_args.resume_from_checkpoint, training_args)
+    resume = resolve_resume(output_dir, training_args.resume_from_checkpoint, learning_rate_groups(training_args))
     hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     set_seed(training_args.seed)
 
     raw, tokenizer, tokenized, tokenize_stats = prepare_data(model_args, data_args, training_args, data_cache)
-    label_names = raw["train"].features["label"].names
-    weights = class_weights_for(model_args.class_weights, np.asarray(raw["train"]["label"]), len(label_names))
-    model = build_model(model_args, tokenizer, label_names, weights, data_args.max_length)
-    lora_spec = None
-    if model_args.lora:  # LoRA adapters on the encoder; the pooling head and classifier stay fully trained
-        from .lora import apply_lora, base_model_spec
-
-        lora_spec = base_model_spec(model_args, model)
-        model = apply_lora(model, model_args, model_args.arch)
-        training_args.label_names = ["labels"]  # PeftModel hides the signature: keeps eval loss and best-model pick
-    num_parameters = sum(p.numel() for p in model.parameters())
-    num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    logger.info(
-        "Model %s: %s parameters (%s trainable)", type(model).__name__, f"{num_parameters:,}", f"{num_trainable:,}"
-    )
-
+    model, lora_spec = build_classifier(model_args, tokenizer, raw["train"], tokenize_stats["max_length"])
     trainer = build_trainer(model, tokenizer, tokenized, model_args, training_args)
     train_metrics = trainer.train(resume_from_checkpoint=resume).metrics
     eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")
@@ -270,28 +280,29 @@ def _run_finetune(model_args, data_args, training_args, data_cache):
     output = trainer.predict(tokenized[split], metric_key_prefix="test" if split == "test" else "eval")
     save_final_model(trainer, output_dir)  # the best model (reloaded at the end) and the tokenizer
 
-    results = {
-        "train": train_metrics,
-        "eval": eval_metrics,
-        "test": output.metrics if split == "test" else {},
-        "best_checkpoint": trainer.state.best_model_checkpoint,
-        "best_metric": trainer.state.best_metric,
-        "best_epoch": eval_metrics.get("epoch"),
-        "epochs": trainer.state.epoch,
-        "run_time_seconds": time.perf_counter() - start,
-        "train_samples_per_second": train_metrics.get("train_samples_per_second"),
-        "tokenization": tokenize_stats,
-        "num_parameters": num_parameters,
-        "num_trainable_parameters": num_trainable,
-        "label_names": label_names,
-        "data_sizes": {split: len(ds) for split, ds in raw.items()},
-        "hardware": hardware_description(),
-        "num_processes": training_args.world_size,
-        "command": " ".join(redact_command([Path(sys.argv[0]).name, *sys.argv[1:]])),
-        "arguments": {"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()},
-        "versions": library_versions(),
-        "log_history": trainer.state.log_history,
-    }
+    results = RunResults(
+        train=train_metrics,
+        eval=eval_metrics,
+        test=output.metrics if split == "test" else {},
+        label_names=raw["train"].features["label"].names,
+        arguments={"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()},
+        max_length=tokenize_stats["max_length"],
+        best_checkpoint=trainer.state.best_model_checkpoint,
+        best_metric=trainer.state.best_metric,
+        best_epoch=eval_metrics.get("epoch"),
+        epochs=trainer.state.epoch,
+        run_time_seconds=time.perf_counter() - start,
+        train_samples_per_second=train_metrics.get("train_samples_per_second"),
+        tokenization=tokenize_stats,
+        num_parameters=sum(p.numel() for p in model.parameters()),
+        num_trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        data_sizes={split: len(ds) for split, ds in raw.items()},
+        hardware=hardware_description(),
+        num_processes=training_args.world_size,
+        command=" ".join(redact_command([Path(sys.argv[0]).name, *sys.argv[1:]])),
+        versions=library_versions(),
+        log_history=trainer.state.log_history,
+    )
     if trainer.is_world_process_zero():
         write_run_outputs(results, raw[split], output.predictions, split, trainer, model_args, lora_spec)
         print_summary(results, output_dir)
@@ -299,7 +310,26 @@ def _run_finetune(model_args, data_args, training_args, data_cache):
             from .hub import push
 
             push(output_dir, merge=model_args.merge_lora, **hub_push)  # with --merge_lora: the merged model
+    trainer.accelerator.wait_for_everyone()  # no process returns before results.json is written
     return results
+
+
+def build_classifier(model_args, tokenizer, train, max_length: int):
+    """`(model, LoRA spec or None)`: the classifier of --arch for the classes of `train`, with LoRA adapters on its
+    encoder with --lora (the pooling head and classifier stay fully trained)."""
+    label_names = train.features["label"].names
+    weights = class_weights_for(model_args.class_weights, np.asarray(train["label"]), len(label_names))
+    model = build_model(model_args, tokenizer, label_names, weights, max_length)
+    lora_spec = None
+    if model_args.lora:
+        from .lora import apply_lora, base_model_spec
+
+        lora_spec = base_model_spec(model_args, model)
+        model = apply_lora(model, model_args, model_args.arch)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    logger.info("Model %s: %s parameters (%s trainable)", type(model).__name__, f"{total:,}", f"{trainable:,}")
+    return model, lora_spec
 
 
 def build_trainer(model, tokenizer, tokenized, model_args, training_args):
@@ -330,22 +360,21 @@ def write_run_outputs(results, scored, logits, split, trainer, model_args, lora_
     from .plots import plot_confusion_matrix, plot_loss
 
     output_dir = Path(trainer.args.output_dir)
-    label_names = results["label_names"]
-    data = results["arguments"]["data"]
-    title = f"{data['dataset'] or 'data'} / {model_args.arch} {model_args.pooling or ''}".strip()
+    label_names = results.label_names
+    title = f"{results.data_arguments['dataset'] or 'data'} / {model_args.arch} {model_args.pooling or ''}".strip()
     gold = np.asarray(scored["label"])
     predicted = write_predictions(output_dir / PREDICTIONS_FILE, scored["text"], gold, logits, label_names)
     plot_confusion_matrix(gold, predicted, label_names, output_dir / "confusion_matrix.png", f"{title}, {split}")
     steps_per_epoch = trainer.state.max_steps / max(trainer.args.num_train_epochs, 1e-9)
     plot_loss(trainer.state.log_history, output_dir / "loss.png", title, steps_per_epoch=steps_per_epoch)
     if lora_spec is not None:
-        from .lora import MERGED_SUBDIR, merge_lora_run, save_lora_run
+        from .lora import merge_lora_run, save_lora_run
 
         save_lora_run(output_dir, lora_spec)
         if model_args.merge_lora:
             with atomic_folder(output_dir / MERGED_SUBDIR, replace=True) as merged:
                 merge_lora_run(output_dir, merged)
-    write_json(output_dir / RESULTS_FILE, results, default=str)
+    results.save(output_dir)
 
 
 def best_checkpoint_eval_metrics(trainer) -> dict | None:
@@ -360,9 +389,9 @@ def best_checkpoint_eval_metrics(trainer) -> dict | None:
     return None
 
 
-def print_summary(results: dict, output_dir: Path) -> None:
+def print_summary(results: RunResults, output_dir: Path) -> None:
     """The numbers a person looks for at the end of a run."""
-    tokenization = results["tokenization"]
+    tokenization = results.tokenization
     throughput = (
         f"{tokenization['tokenize_examples_per_second']:,.0f} examples/s "
         f"({tokenization['tokenize_tokens_per_second']:,.0f} tokens/s)"
@@ -371,17 +400,16 @@ def print_summary(results: dict, output_dir: Path) -> None:
         throughput = f"loaded from the datasets cache at {throughput} (delete it to measure tokenization)"
     lines = [
         f"Tokenization: {throughput}",
-        f"Training: {results['train_samples_per_second']:,.1f} samples/s, "
-        f"{results['train']['train_runtime']:.1f}s, {results['num_parameters']:,} parameters",
+        f"Training: {results.train_samples_per_second:,.1f} samples/s, "
+        f"{results.train['train_runtime']:.1f}s, {results.num_parameters:,} parameters",
     ]
     for split in ("eval", "test"):
-        metrics = results[split]
-        if metrics:
+        if getattr(results, split):
             lines.append(
-                f"{split}: accuracy {metrics[f'{split}_accuracy']:.4f}, macro-F1 {metrics[f'{split}_f1_macro']:.4f} "
-                f"on {metrics[f'{split}_samples']:,} examples"
+                f"{split}: accuracy {results.metric('accuracy', split):.4f}, macro-F1 "
+                f"{results.metric('f1_macro', split):.4f} on {results.metric('samples', split):,} examples"
             )
-    lines.append(f"Wrote model, results.json, predictions.csv, confusion_matrix.png, loss.png to {output_dir}")
+    lines.append(f"Wrote model, {RESULTS_FILE}, {PREDICTIONS_FILE}, confusion_matrix.png, loss.png to {output_dir}")
     print("\n".join(lines), flush=True)
 
 

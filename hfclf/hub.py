@@ -17,10 +17,17 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from .errors import HfclfInputError
-from .files import atomic_folder, check_writable
-from .lora import ADAPTER_CONFIG_FILE, LORA_INFO_FILE, base_config, is_lora_dir, merge_lora_run, read_lora_spec
+from .files import atomic_folder, check_writable, read_json
 from .model_card import build_model_card
-from .run_folder import CONFIG_FILE, RESULTS_FILE, check_classifier_dir, check_weight_files, read_json
+from .run_folder import (
+    ADAPTER_CONFIG_FILE,
+    ADAPTER_FILES,
+    CONFIG_FILE,
+    LORA_INFO_FILE,
+    load_run,
+    merge_lora_run,
+    read_lora_spec,
+)
 
 logger = logging.getLogger("hfclf")
 
@@ -38,16 +45,13 @@ TOKENIZER_FILES = (
     "sentencepiece.bpe.model",
     "tokenizer.model",
 )
-ADAPTER_FILES = (ADAPTER_CONFIG_FILE, "adapter_model.safetensors", LORA_INFO_FILE)
 SECRET_FLAGS = ("--hub_token", "--hub-token", "--token")
 
 
-def _lora_card_inputs(run_dir: Path) -> tuple[dict, dict]:
-    """(base classifier config as a dict, LoRA description) of an unmerged LoRA run, for its model card."""
-    spec = read_lora_spec(run_dir)
-    adapter = read_json(run_dir / ADAPTER_CONFIG_FILE) or {}
-    lora = {"encoder": spec["encoder"], "r": adapter.get("r"), "alpha": adapter.get("lora_alpha")}
-    return base_config(run_dir).to_dict(), lora
+def _lora_card_inputs(run) -> dict:
+    """The LoRA description of an unmerged LoRA run, for its model card."""
+    adapter = read_json(run.path / ADAPTER_CONFIG_FILE) or {}
+    return {"encoder": read_lora_spec(run.path)["encoder"], "r": adapter.get("r"), "alpha": adapter.get("lora_alpha")}
 
 
 def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, repo_id: str | None = None) -> Path:
@@ -57,12 +61,9 @@ def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, re
     folder is replaced only then.
     """
     run_dir, output_dir = Path(run_dir), Path(output_dir)
-    if not run_dir.is_dir():
-        what = "is a file, not a folder" if run_dir.exists() else "does not exist"
-        raise HfclfInputError(f"Run folder {run_dir} {what}; pass the output folder of `hfclf train`.")
-    results = read_json(run_dir / RESULTS_FILE)
-    run, target, cwd = run_dir.resolve(), output_dir.resolve(), Path.cwd().resolve()
-    if target in (run, cwd) or target in run.parents or target in cwd.parents:
+    run = load_run(run_dir)  # its files are checked before anything is copied
+    target, cwd = output_dir.resolve(), Path.cwd().resolve()
+    if target in (run_dir.resolve(), cwd) or target in run_dir.resolve().parents or target in cwd.parents:
         raise HfclfInputError(
             f"Export folder {output_dir} is or contains the run folder {run_dir} (or the current directory), which "
             "--overwrite would delete; choose a new folder, e.g. exports/<name>."
@@ -73,23 +74,21 @@ def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, re
             "choose another folder."
         )
     check_writable(output_dir, "Export folder")
-    lora = is_lora_dir(run_dir)
-    if merge and not lora:
+    if merge and not run.is_lora:
         raise HfclfInputError(f"--merge needs a LoRA run folder, and {run_dir} holds a full model; drop --merge.")
-    check_weight_files(run_dir)
-    config = None if lora else check_classifier_dir(run_dir)
+    run.check_classifier()
     with atomic_folder(output_dir, replace=overwrite) as folder:
-        lora_card = None
-        if lora and merge:
+        config, lora = run.config, None
+        if run.is_lora and merge:
             merge_lora_run(run_dir, folder)
-            config = check_classifier_dir(folder)
-        elif lora:
-            config, lora_card = _lora_card_inputs(run_dir)
-            _copy_files(run_dir, folder, ADAPTER_FILES + TOKENIZER_FILES)
+            config = load_run(folder).config
+        elif run.is_lora:
+            lora = _lora_card_inputs(run)
+            _copy_files(run_dir, folder, (*ADAPTER_FILES, LORA_INFO_FILE, *TOKENIZER_FILES))
         else:
             names = [p.name for p in run_dir.iterdir() if p.suffix in (".safetensors", ".py")]
             _copy_files(run_dir, folder, (CONFIG_FILE, *sorted(names), *TOKENIZER_FILES))
-        (folder / CARD_FILE).write_text(build_model_card(config, results, repo_id=repo_id, lora=lora_card))
+        (folder / CARD_FILE).write_text(build_model_card(config, run.results, repo_id=repo_id, lora=lora))
     logger.info("Exported %s to %s", run_dir, output_dir)
     return output_dir
 

@@ -15,16 +15,13 @@ model = load_lora_model("runs/my-lora-run")  # PeftModel; or PeftModel.from_pret
 import logging
 from pathlib import Path
 
-from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
+from .architectures import ARCHITECTURES, get_architecture
 from .errors import HfclfInputError
 from .files import write_json
-from .run_folder import read_json
+from .run_folder import LORA_INFO_FILE, load_base_model, load_lora_model, merge_lora_run
 
 logger = logging.getLogger("hfclf")
 
-LORA_INFO_FILE = "hfclf_lora.json"
-ADAPTER_CONFIG_FILE = "adapter_config.json"
-MERGED_SUBDIR = "merged"
 
 # Attention projections that LoRA adapts by default, per encoder `model_type` (query and value, as in the paper).
 DEFAULT_TARGET_MODULES = {
@@ -143,66 +140,4 @@ def save_lora_run(output_dir, spec: dict) -> None:
     write_json(Path(output_dir) / LORA_INFO_FILE, spec)
 
 
-def is_lora_dir(path) -> bool:
-    return (Path(path) / ADAPTER_CONFIG_FILE).is_file()
-
-
-def read_lora_spec(path) -> dict:
-    spec = read_json(Path(path) / LORA_INFO_FILE)
-    if spec is None:
-        raise HfclfInputError(
-            f"{path} holds a peft adapter but no {LORA_INFO_FILE}; load it with PeftModel.from_pretrained(base, "
-            f"'{path}') on its base model, or point at an hfclf LoRA run folder."
-        )
-    return spec
-
-
-def base_build_inputs(path) -> BuildInputs:
-    """How to rebuild the base classifier of an hfclf LoRA run, from its `hfclf_lora.json`."""
-    spec = read_lora_spec(path)
-    names = [spec["id2label"][str(i)] for i in range(spec["num_labels"])]
-    head = dict(spec.get("head") or {})
-    return BuildInputs(
-        model=resolve_model_name(spec["encoder"]),
-        labels=label_fields(names),
-        pooling=head.pop("pooling", None),
-        class_weights=head.pop("class_weights", None),
-        pad_token_id=head.pop("pad_token_id", None),
-        overrides=head,
-    )
-
-
-def load_base_model(path):
-    """The base classifier of an hfclf LoRA run: the pretrained encoder plus a head of the run's configuration.
-
-    The head's weights here are fresh; the adapter (`PeftModel.from_pretrained`) replaces them with the trained ones.
-    """
-    import torch
-
-    torch.manual_seed(0)  # the fresh head is replaced by the adapter's; seeding only keeps loads identical
-    return get_architecture(read_lora_spec(path)["arch"]).build(base_build_inputs(path))
-
-
-def base_config(path):
-    """The config of the base classifier of an hfclf LoRA run (no weights are loaded)."""
-    return get_architecture(read_lora_spec(path)["arch"]).make_config(base_build_inputs(path))
-
-
-def load_lora_model(path, is_trainable: bool = False):
-    """The `PeftModel` of an hfclf LoRA run folder (base classifier + adapter)."""
-    from peft import PeftModel
-
-    return PeftModel.from_pretrained(load_base_model(path), str(path), is_trainable=is_trainable)
-
-
-def merge_lora_run(path, output_dir) -> Path:
-    """Merge the adapter of a LoRA run into its base and save a plain model (+ tokenizer) that loads without peft
-    into `output_dir` (callers that replace a folder write into a temporary one, see `hfclf.files.atomic_folder`)."""
-    from transformers import AutoTokenizer
-
-    merged = load_lora_model(path).merge_and_unload()
-    output_dir = Path(output_dir)
-    merged.save_pretrained(output_dir)
-    AutoTokenizer.from_pretrained(path).save_pretrained(output_dir)
-    logger.info("Wrote the merged model to %s", output_dir)
-    return output_dir
+__all__ = ["apply_lora", "base_model_spec", "save_lora_run", "load_base_model", "load_lora_model", "merge_lora_run"]

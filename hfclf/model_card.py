@@ -7,10 +7,14 @@ exports the same folder. Its YAML front matter follows the Hub conventions: `lib
 
 from pathlib import Path
 
-import yaml
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .architectures import model_hub_id
+from .run_folder import RunResults
+from .tables import markdown_table
 from .training_args import LEARNING_RATE_GROUP_FLAGS
+
+TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 
 # Metrics shown in the results table, in order, with their display names and Hub metric types.
 TABLE_METRICS = (
@@ -80,104 +84,84 @@ def _describe_architecture(config: dict) -> tuple[str, str | None, list[str]]:
     return f"A stock `{architectures}` (`{model_type}`) classifier.", None, [model_type]
 
 
-def _split_metrics(results: dict) -> tuple[str, dict]:
-    """The split to report in model-index (test if it was scored, else validation) and its metrics, unprefixed."""
-    for split, prefix in (("test", "test_"), ("eval", "eval_")):
-        metrics = results.get(split) or {}
-        values = {key[len(prefix) :]: value for key, value in metrics.items() if key.startswith(prefix)}
-        if "accuracy" in values:
-            return ("test" if split == "test" else "validation"), values
-    return "", {}
-
-
 def encoder_name(lora: dict) -> str:
     """How the card names a LoRA run's encoder: its Hub id, or a local folder's own name (never a local path)."""
     encoder = lora.get("encoder") or ""
     return model_hub_id(encoder) or Path(encoder).name
 
 
-def _front_matter(results: dict, repo_id: str | None, tags: list[str], lora: dict | None) -> dict:
-    data_args = ((results.get("arguments") or {}).get("data")) or {}
-    dataset = data_args.get("dataset")
+def _card_data(results: RunResults | None, repo_id: str | None, tags: list[str], lora: dict | None) -> ModelCardData:
+    """The card's Hub metadata: library, task, tags, base model, dataset, metrics and a model-index entry with the
+    test accuracy and macro-F1 (validation when the run had no test split)."""
+    dataset = results.data_arguments.get("dataset") if results else None
     hub_dataset = _hub_dataset_id(dataset)
-    meta = {"library_name": "peft" if lora else "transformers", "pipeline_tag": "text-classification"}
-    meta["tags"] = ["hfclf", "text-classification", *dict.fromkeys(t for t in tags if t)]
-    if lora:
-        meta["tags"].append("lora")
-        base_model = model_hub_id(lora.get("encoder") or "")
-        if base_model:  # a Hub id only: a local folder means nothing on the Hub
-            meta["base_model"] = base_model
-    if hub_dataset:
-        meta["datasets"] = [hub_dataset]
-    meta["metrics"] = ["accuracy", "f1"]
-    split, values = _split_metrics(results)
-    if values:
-        metrics = []
+    eval_results = []
+    if results is not None and results.metric("accuracy") is not None:
+        split = "test" if results.split == "test" else "validation"
         for key, name, hub_type in TABLE_METRICS[:2]:
-            if key in values:
-                entry = {"type": hub_type, "value": round(float(values[key]), 4), "name": name}
-                if hub_type == "f1":
-                    entry["args"] = {"average": "macro"}
-                metrics.append(entry)
-        meta["model-index"] = [
-            {
-                "name": (repo_id or "hfclf-model").split("/")[-1],
-                "results": [
-                    {
-                        "task": {"type": "text-classification", "name": "Text Classification"},
-                        "dataset": {
-                            "name": dataset or "custom data",
-                            "type": hub_dataset or dataset or "custom",
-                            "split": split,
-                        },
-                        "metrics": metrics,
-                    }
-                ],
-            }
-        ]
-    return meta
+            if results.metric(key) is not None:
+                eval_results.append(
+                    EvalResult(
+                        task_type="text-classification",
+                        task_name="Text Classification",
+                        dataset_type=hub_dataset or dataset or "custom",
+                        dataset_name=dataset or "custom data",
+                        dataset_split=split,
+                        metric_type=hub_type,
+                        metric_value=round(float(results.metric(key)), 4),
+                        metric_name=name,
+                        metric_args={"average": "macro"} if hub_type == "f1" else None,
+                    )
+                )
+    return ModelCardData(
+        library_name="peft" if lora else "transformers",
+        pipeline_tag="text-classification",
+        tags=["hfclf", "text-classification", *dict.fromkeys(t for t in tags if t), *(["lora"] if lora else [])],
+        base_model=model_hub_id(lora.get("encoder") or "") if lora else None,  # a Hub id only, never a local path
+        datasets=[hub_dataset] if hub_dataset else None,
+        metrics=["accuracy", "f1"],
+        eval_results=eval_results or None,
+        model_name=(repo_id or "hfclf-model").split("/")[-1] if eval_results else None,
+    )
 
 
-def _results_table(results: dict) -> list[str]:
+def _results_table(results: RunResults | None) -> str:
     rows = []
-    for split, prefix, title in (("eval", "eval_", "validation"), ("test", "test_", "test")):
-        metrics = results.get(split) or {}
-        if f"{prefix}accuracy" in metrics:
-            cells = [f"{metrics[prefix + key]:.4f}" if prefix + key in metrics else "" for key, _, _ in TABLE_METRICS]
-            samples = metrics.get(f"{prefix}samples", "")
-            rows.append(f"| {title} | {samples} | " + " | ".join(cells) + " |")
+    for split, title in (("eval", "validation"), ("test", "test")):
+        if results is not None and results.metric("accuracy", split) is not None:
+            values = [results.metric(key, split) for key, _, _ in TABLE_METRICS]
+            samples = results.metric("samples", split) or ""
+            rows.append([title, samples, *(f"{value:.4f}" if value is not None else "" for value in values)])
     if not rows:
-        return ["No evaluation results were recorded for this model."]
-    header = "| split | examples | " + " | ".join(name for _, name, _ in TABLE_METRICS) + " |"
-    return [header, "|" + "---|" * (len(TABLE_METRICS) + 2), *rows]
+        return "No evaluation results were recorded for this model."
+    return markdown_table(["split", "examples", *(name for _, name, _ in TABLE_METRICS)], rows)
 
 
-def _arguments_list(results: dict) -> list[str]:
-    arguments = results.get("arguments") or {}
+def _arguments_list(results: RunResults | None) -> list[str]:
+    if results is None:
+        return []
     lines = []
-    for group, names in (
-        ("model", SHOWN_MODEL_ARGUMENTS),
-        ("data", SHOWN_DATA_ARGUMENTS),
-        ("training", SHOWN_TRAINING_ARGUMENTS),
+    for values, names in (
+        (results.model_arguments, SHOWN_MODEL_ARGUMENTS),
+        (results.data_arguments, SHOWN_DATA_ARGUMENTS),
+        (results.training_arguments, SHOWN_TRAINING_ARGUMENTS),
     ):
-        values = arguments.get(group) or {}
-        if group == "model" and not values.get("lora"):
+        if names is SHOWN_MODEL_ARGUMENTS and not values.get("lora"):
             names = [n for n in names if not n.startswith("lora")]
         for name in names:
             if values.get(name) not in (None, False, "") and values.get(name) != HIDDEN_DEFAULTS.get(name):
                 lines.append(f"- `{name}`: `{values[name]}`")
-    extra = []
-    if results.get("data_sizes"):
-        extra.append("- data sizes: " + ", ".join(f"{k} {v:,}" for k, v in results["data_sizes"].items()))
-    if results.get("train_samples_per_second"):
-        extra.append(f"- training speed: {results['train_samples_per_second']:,.1f} samples/s on {results['hardware']}")
-    if results.get("num_parameters"):
-        trainable = results.get("num_trainable_parameters")
-        share = f" ({trainable:,} trained)" if trainable and trainable != results["num_parameters"] else ""
-        extra.append(f"- parameters: {results['num_parameters']:,}{share}")
-    if results.get("versions"):
-        extra.append("- versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()))
-    return lines + extra
+    if results.data_sizes:
+        lines.append("- data sizes: " + ", ".join(f"{k} {v:,}" for k, v in results.data_sizes.items()))
+    if results.train_samples_per_second:
+        lines.append(f"- training speed: {results.train_samples_per_second:,.1f} samples/s on {results.hardware}")
+    if results.num_parameters:
+        trainable = results.num_trainable_parameters
+        share = f" ({trainable:,} trained)" if trainable and trainable != results.num_parameters else ""
+        lines.append(f"- parameters: {results.num_parameters:,}{share}")
+    if results.versions:
+        lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in results.versions.items()))
+    return lines
 
 
 def _usage(repo: str, lora: dict | None) -> list[str]:
@@ -220,38 +204,29 @@ def _usage(repo: str, lora: dict | None) -> list[str]:
 
 
 def build_model_card(
-    config: dict, results: dict | None = None, repo_id: str | None = None, lora: dict | None = None
+    config: dict, results: RunResults | None = None, repo_id: str | None = None, lora: dict | None = None
 ) -> str:
-    """The README.md of an exported model: YAML front matter, results, architecture, labels, arguments, usage.
+    """The README.md of an exported model: Hub metadata, results, architecture, labels, arguments, usage, rendered
+    from `templates/model_card.md` by `huggingface_hub`'s `ModelCard`.
 
-    `config`: the model's config.json (for a LoRA adapter, pass the base classifier's); `results`: the run's
-    results.json; `lora`: the run's `hfclf_lora.json` when the export is an unmerged adapter.
+    `config`: the model's config.json (for a LoRA adapter, the base classifier's); `results`: the run's results;
+    `lora`: the encoder and rank of an unmerged adapter.
     """
-    results = results or {}
     description, pooling, tags = _describe_architecture(config)
-    meta = _front_matter(results, repo_id, tags, lora)
-    repo = repo_id or "path/to/this/folder"
     id2label = config.get("id2label") or {}
-    labels = [id2label[key] for key in sorted(id2label, key=int)] or results.get("label_names") or []
-    dataset = ((results.get("arguments") or {}).get("data") or {}).get("dataset") or "custom data"
-
-    lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
-    lines += [f"# {repo_id.split('/')[-1] if repo_id else 'hfclf text classifier'}", ""]
-    lines += [f"A text classifier fine-tuned on {dataset} with hfclf (`transformers.Trainer`, PyTorch).", ""]
-    if lora:
-        lines += [
-            f"Trained with LoRA (peft): rank {lora.get('r', '?')} adapters on `{encoder_name(lora)}`; "
-            "this is the adapter, not a full model.",
-            "",
-        ]
-    lines += ["## Results", "", *_results_table(results), ""]
-    lines += ["## Architecture", "", description, ""]
-    if pooling:
-        lines += [f"Pooling: `{pooling}`.", ""]
-    lines += ["## Labels", ""]
-    lines += ["| id | label |", "|---|---|", *(f"| {i} | {name} |" for i, name in enumerate(labels)), ""]
-    arguments = _arguments_list(results)
-    if arguments:
-        lines += ["## Training", "", *arguments, ""]
-    lines += ["## Usage", "", *_usage(repo, lora), ""]
-    return "\n".join(lines)
+    labels = [id2label[key] for key in sorted(id2label, key=int)] or (results.label_names if results else [])
+    card = ModelCard.from_template(
+        _card_data(results, repo_id, tags, lora),
+        template_path=str(TEMPLATE),
+        title=repo_id.split("/")[-1] if repo_id else "hfclf text classifier",
+        dataset=(results.data_arguments.get("dataset") if results else None) or "custom data",
+        lora=lora,
+        encoder=encoder_name(lora) if lora else None,
+        results_table=_results_table(results),
+        architecture=description,
+        pooling=pooling,
+        labels_table=markdown_table(["id", "label"], list(enumerate(labels))),
+        training="\n".join(_arguments_list(results)),
+        usage="\n".join(_usage(repo_id or "path/to/this/folder", lora)),
+    )
+    return str(card)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import HfclfInputError, first_line
+from .errors import HfclfInputError
 from .files import atomic_output, check_not_input, check_writable
-from .run_folder import RESULTS_FILE, check_classifier_dir, check_model_folder, check_weight_files, read_json
+from .run_folder import load_run
 
 logger = logging.getLogger("hfclf")
 
@@ -47,39 +47,10 @@ def resolve_device(name: str = "auto"):
     return device
 
 
-def load_tokenizer(model_dir):
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(str(model_dir))
-    except (OSError, ValueError) as err:
-        raise HfclfInputError(
-            f"Could not load the tokenizer of {model_dir} ({first_line(err)}); save the tokenizer into "
-            "the model folder (hfclf train does)."
-        ) from None
-
-
 def load_classifier(model_dir, device="cpu"):
     """(classifier in eval mode on `device`, tokenizer) from a run/exported folder, or a LoRA run (merged)."""
-    from transformers import AutoModelForSequenceClassification
-
-    from . import models  # noqa: F401  (registers hfclf's classes with the Auto classes)
-    from .lora import is_lora_dir, load_lora_model
-
-    model_dir = Path(model_dir)
-    if is_lora_dir(model_dir):
-        check_weight_files(model_dir)
-        model = load_lora_model(model_dir).merge_and_unload()
-    else:
-        check_classifier_dir(model_dir)
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
-        except (OSError, ValueError) as err:
-            raise HfclfInputError(
-                f"Could not load the model in {model_dir} ({first_line(err)}); pass the output folder "
-                "of `hfclf train` or `hfclf export`."
-            ) from None
-    return model.eval().to(device), load_tokenizer(model_dir)
+    run = load_run(model_dir)
+    return run.classifier().to(device), run.tokenizer()
 
 
 def load_encoder(model_dir, device="cpu"):
@@ -87,34 +58,21 @@ def load_encoder(model_dir, device="cpu"):
 
     hfclf models return their pooling head's sentence vector as `pooler_output`; any other model is mean-pooled.
     """
-    from transformers import AutoModel
-
-    from . import models  # noqa: F401
-    from .lora import is_lora_dir, load_lora_model
-
-    model_dir = Path(model_dir)
-    if is_lora_dir(model_dir):
-        check_weight_files(model_dir)
-        classifier = load_lora_model(model_dir).merge_and_unload()
-        model = getattr(classifier, classifier.base_model_prefix)
-    else:
-        check_model_folder(model_dir)
-        try:
-            model = AutoModel.from_pretrained(str(model_dir))
-        except (OSError, ValueError) as err:
-            raise HfclfInputError(f"Could not load a model from {model_dir} ({first_line(err)}).") from None
+    run = load_run(model_dir)
+    model = run.encoder()
     own_pooling = model.config.model_type.startswith("hfclf_")
     if own_pooling:
         logger.info("Embedding with the model's own %s pooling head", getattr(model.config, "pooling", ""))
     else:
         logger.info("%s has no hfclf pooling head; embedding with mean pooling of its token vectors", model_dir)
-    return model.eval().to(device), load_tokenizer(model_dir), own_pooling
+    return model.to(device), run.tokenizer(), own_pooling
 
 
 def default_max_length(model, tokenizer, requested: int | None = None) -> int:
-    """The longest input the model takes: --max-length if given, capped by the tokenizer and position limits."""
-    limits = [512 if requested is None else requested]
-    if 0 < (tokenizer.model_max_length or 0) < 1_000_000:
+    """Tokens per text: --max-length if given, else the length the model was trained with (its tokenizer's
+    `model_max_length`, at most 512); capped by the model's positions."""
+    limits = [requested or 512]
+    if requested is None and 0 < (tokenizer.model_max_length or 0) < 1_000_000:
         limits.append(tokenizer.model_max_length)
     config = model.config
     for cfg in (config, getattr(config, "encoder_config", None)):
@@ -334,7 +292,7 @@ def label_mapping(data_names: list[str], model_id2label: dict) -> np.ndarray:
     )
 
 
-def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="auto") -> dict:
+def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="auto", max_length=None) -> dict:
     """Metrics of a trained model on a split of labelled data: the same set as training (loss, accuracy,
     macro precision/recall/F1, weighted F1, MCC, samples), keyed like results.json (`test_accuracy`, `eval_...`)."""
     from dataclasses import replace
@@ -346,14 +304,14 @@ def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="au
     if split == "validation" and "validation" not in raw and "train" in raw:
         # The run's validation was carved out of train with its own seed and fraction; a different carve would
         # score examples the model trained on.
-        run = read_json(Path(model_dir) / RESULTS_FILE)
-        if run is None:
+        results = load_run(model_dir).results
+        if results is None:
             raise HfclfInputError(
-                f"The data has no validation split of its own, and {model_dir} has no results.json with the seed "
-                "that carved it out of train; evaluate on --split test."
+                f"The data has no validation split of its own, and {model_dir} has no results of its run with the "
+                "seed that carved it out of train; evaluate on --split test."
             )
-        carve = replace(data_args, validation_fraction=run["arguments"]["data"]["validation_fraction"])
-        raw = load_raw_datasets(carve, seed=run["arguments"]["training"]["seed"], need_train=False)
+        carve = replace(data_args, validation_fraction=results.data_arguments["validation_fraction"])
+        raw = load_raw_datasets(carve, seed=results.seed, need_train=False)
     if split not in raw:
         raise HfclfInputError(
             f"The data has no {split} split (it has: {', '.join(raw)}); pass --split with one of those."
@@ -363,7 +321,7 @@ def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="au
     model, tokenizer = load_classifier(model_dir, device)
     mapping = label_mapping(dataset.features["label"].names, model.config.id2label)
     labels = mapping[np.asarray(dataset["label"])]
-    logits, loss = classify(model, tokenizer, list(dataset["text"]), batch_size, data_args.max_length, device, labels)
+    logits, loss = classify(model, tokenizer, list(dataset["text"]), batch_size, max_length, device, labels)
     scores = build_compute_metrics()((logits, labels))
     prefix = "eval" if split == "validation" else split
     return {f"{prefix}_loss": loss, **{f"{prefix}_{key}": value for key, value in scores.items()}}

@@ -1,4 +1,10 @@
-"""The run folder of `hfclf train`: its file names, its checkpoints and when one is complete, and where to resume.
+"""The run folder of `hfclf train`, and any saved model folder: its files, its results record, loading it (full or
+LoRA) for prediction and export, its checkpoints and when one is complete, and where a run resumes.
+
+Layout of a run folder: the model (`model.safetensors`, `config.json`, the model's code files), its tokenizer,
+`results.json` ([`RunResults`], written last: a folder that has it is finished), `predictions.csv`, plots, and
+`checkpoint-N/` folders. A LoRA run holds the adapter (`adapter_config.json`, `adapter_model.safetensors`) and
+`hfclf_lora.json` (how to rebuild its base classifier) instead of the model, and `merged/` with `--merge_lora`.
 
 Every checkpoint gets `hfclf_checkpoint.json`, written by hfclf itself after everything else in the checkpoint (so it
 marks the checkpoint as complete), holding the size of every file, the learning-rate groups the optimizer state was
@@ -6,21 +12,312 @@ built with, and the training loss and time so far. Resuming reads only this JSON
 anything from a folder (`training_args.bin` is `Trainer`'s, and is never read).
 """
 
+import dataclasses
 import json
 import logging
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
+from .architectures import BuildInputs, get_architecture, label_fields, resolve_model_name
 from .errors import HfclfInputError, first_line
-from .files import hfclf_files, write_json
-from .training_args import LEARNING_RATE_GROUP_FLAGS
+from .files import TEMPORARY_PREFIX, hfclf_files, read_json, write_json
 
 logger = logging.getLogger("hfclf")
 
+CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.csv"
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+ADAPTER_FILES = (ADAPTER_CONFIG_FILE, "adapter_model.safetensors")
+LORA_INFO_FILE = "hfclf_lora.json"
+MERGED_SUBDIR = "merged"
 CHECKPOINT_RECORD = "hfclf_checkpoint.json"
 CHECKPOINT_PREFIX = "checkpoint-"  # transformers' PREFIX_CHECKPOINT_DIR
 RECORD_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------------- results record
+
+RESULTS_VERSION = 2  # 1: results.json of hfclf releases without a version key (no max_length)
+
+
+@dataclass
+class RunResults:
+    """`results.json`: what a run measured (metrics per split, speeds, log history) and how it was made (every
+    resolved argument, hardware, library versions, the tokens per example it trained on)."""
+
+    train: dict
+    eval: dict
+    test: dict
+    label_names: list[str]
+    arguments: dict  # {"model": ..., "data": ..., "training": ...}
+    max_length: int | None = None  # tokens per example in training (None: written by an hfclf without it)
+    best_checkpoint: str | None = None
+    best_metric: float | None = None
+    best_epoch: float | None = None
+    epochs: float | None = None
+    run_time_seconds: float | None = None
+    train_samples_per_second: float | None = None
+    tokenization: dict = field(default_factory=dict)
+    num_parameters: int | None = None
+    num_trainable_parameters: int | None = None
+    data_sizes: dict = field(default_factory=dict)
+    hardware: str = ""
+    num_processes: int = 1
+    command: str = ""
+    versions: dict = field(default_factory=dict)
+    log_history: list = field(default_factory=list)
+    version: int = RESULTS_VERSION
+
+    @property
+    def split(self) -> str:
+        """The split the run reports: `test` when it had one, else `eval` (validation)."""
+        return "test" if self.test else "eval"
+
+    def metric(self, name: str, split: str | None = None):
+        """A metric of a split (default: the reported one), e.g. `metric("accuracy")` -> `test_accuracy`."""
+        split = split or self.split
+        return getattr(self, split).get(f"{split}_{name}")
+
+    @property
+    def model_arguments(self) -> dict:
+        return self.arguments.get("model", {})
+
+    @property
+    def data_arguments(self) -> dict:
+        return self.arguments.get("data", {})
+
+    @property
+    def training_arguments(self) -> dict:
+        return self.arguments.get("training", {})
+
+    @property
+    def seed(self) -> int | None:
+        return self.training_arguments.get("seed")
+
+    @property
+    def precision(self) -> str:
+        return next((p for p in ("bf16", "fp16") if self.training_arguments.get(p)), "fp32")
+
+    def save(self, folder) -> None:
+        """Write `results.json` into `folder`, atomically."""
+        write_json(Path(folder) / RESULTS_FILE, dataclasses.asdict(self), default=str)
+
+    @classmethod
+    def load(cls, folder) -> "RunResults | None":
+        """The results of the run in `folder`, or None when it has none (an unfinished run, an exported folder)."""
+        raw = read_json(Path(folder) / RESULTS_FILE)
+        if raw is None:
+            return None
+        version = raw.get("version", 1)
+        if version > RESULTS_VERSION:
+            raise HfclfInputError(
+                f"{Path(folder) / RESULTS_FILE} was written by a newer hfclf (results version {version}); upgrade "
+                "hfclf to read it."
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{key: value for key, value in raw.items() if key in known}, "version": version})
+
+
+# ------------------------------------------------------------------------------------------------------ loading a run
+
+
+def load_run(path) -> "Run":
+    """A trained model folder (`hfclf train` output, full or LoRA, or `hfclf export` output), its files checked."""
+    path = Path(path)
+    if not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "does not exist"
+        raise HfclfInputError(f"Model folder {path} {what}; pass the output folder of `hfclf train` or `hfclf export`.")
+    run = Run(path)
+    if run.is_lora:
+        read_lora_spec(path)
+        read_json(path / ADAPTER_CONFIG_FILE)
+    elif read_json(path / CONFIG_FILE) is None:
+        raise HfclfInputError(
+            f"{path} has no {CONFIG_FILE}, so it is not a saved model; pass the output folder of `hfclf train`."
+        )
+    check_weight_files(path)
+    return run
+
+
+@dataclass
+class Run:
+    """A model folder and what it holds: results, config, tokenizer and the model itself (a LoRA run is merged)."""
+
+    path: Path
+
+    @property
+    def is_lora(self) -> bool:
+        return is_lora_dir(self.path)
+
+    @cached_property
+    def results(self) -> RunResults | None:
+        return RunResults.load(self.path)
+
+    @cached_property
+    def config(self) -> dict:
+        """The classifier's config as a dict (for a LoRA run, its base classifier's; no weights are loaded)."""
+        return base_config(self.path).to_dict() if self.is_lora else read_json(self.path / CONFIG_FILE)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.is_lora or any(
+            a.endswith("ForSequenceClassification") for a in self.config.get("architectures") or []
+        )
+
+    def check_classifier(self) -> None:
+        """A one-line error unless the folder holds a sequence classifier."""
+        if not self.is_classifier:
+            architectures = self.config.get("architectures") or []
+            found = ", ".join(architectures) or self.config.get("model_type", "unknown")
+            raise HfclfInputError(
+                f"{self.path} holds a model without a classifier head ({found}); pass a folder saved from a sequence "
+                "classifier, e.g. the output of `hfclf train`."
+            )
+
+    def tokenizer(self):
+        """The tokenizer saved with the model; its `model_max_length` is the length the model was trained with."""
+        from transformers import AutoTokenizer
+
+        return _loading(self.path, "the tokenizer", lambda: AutoTokenizer.from_pretrained(str(self.path)))
+
+    def classifier(self):
+        """The sequence classifier, in eval mode (a LoRA run's adapter merged into its base)."""
+        from transformers import AutoModelForSequenceClassification
+
+        from . import models  # noqa: F401  (registers hfclf's classes with the Auto classes)
+
+        self.check_classifier()
+        if self.is_lora:
+            model = load_lora_model(self.path).merge_and_unload()
+        else:
+            path = str(self.path)
+            model = _loading(self.path, "the model", lambda: AutoModelForSequenceClassification.from_pretrained(path))
+        return model.eval()
+
+    def encoder(self):
+        """The model without its classifier, in eval mode: for hfclf models, the one whose `pooler_output` is the
+        pooled sentence vector the classifier sees."""
+        from transformers import AutoModel
+
+        from . import models  # noqa: F401
+
+        if self.is_lora:
+            classifier = load_lora_model(self.path).merge_and_unload()
+            return getattr(classifier, classifier.base_model_prefix).eval()
+        return _loading(self.path, "a model", lambda: AutoModel.from_pretrained(str(self.path))).eval()
+
+
+def _loading(path: Path, what: str, load):
+    """`load()`, with what `transformers` raises for a folder it cannot read turned into one clear error."""
+    try:
+        return load()
+    except (OSError, ValueError, RuntimeError) as err:
+        raise HfclfInputError(
+            f"Could not load {what} in {path} ({first_line(err)}); pass the output folder of `hfclf train` or "
+            "`hfclf export`."
+        ) from None
+
+
+def check_weight_files(folder) -> None:
+    """Every weight file of a model folder is whole: a `*.safetensors` file has a complete header and all the data it
+    announces, a PyTorch `*model*.bin` is a complete zip archive (read by `transformers` without unpickling code)."""
+    from safetensors import safe_open
+
+    for path in sorted(Path(folder).glob("*model*.bin")):
+        if not zipfile.is_zipfile(path):
+            raise HfclfInputError(
+                f"Model file {path} is damaged (not a complete PyTorch archive), e.g. truncated by an interrupted copy "
+                "or save; restore it, or train or export the model again."
+            )
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except Exception as err:  # safetensors raises its own error type for damaged files
+            problem = first_line(err)
+            raise HfclfInputError(
+                f"Model file {path} is damaged ({problem}), e.g. truncated by an interrupted copy or save; restore "
+                "it, or train or export the model again."
+            ) from None
+
+
+# ---------------------------------------------------------------------------------------------------------- LoRA runs
+
+
+def is_lora_dir(path) -> bool:
+    return (Path(path) / ADAPTER_CONFIG_FILE).is_file()
+
+
+def read_lora_spec(path) -> dict:
+    spec = read_json(Path(path) / LORA_INFO_FILE)
+    if spec is None:
+        raise HfclfInputError(
+            f"{path} holds a peft adapter but no {LORA_INFO_FILE}; load it with PeftModel.from_pretrained(base, "
+            f"'{path}') on its base model, or point at an hfclf LoRA run folder."
+        )
+    return spec
+
+
+def base_build_inputs(path) -> BuildInputs:
+    """How to rebuild the base classifier of an hfclf LoRA run, from its `hfclf_lora.json`."""
+    spec = read_lora_spec(path)
+    names = [spec["id2label"][str(i)] for i in range(spec["num_labels"])]
+    head = dict(spec.get("head") or {})
+    return BuildInputs(
+        model=resolve_model_name(spec["encoder"]),
+        labels=label_fields(names),
+        pooling=head.pop("pooling", None),
+        class_weights=head.pop("class_weights", None),
+        pad_token_id=head.pop("pad_token_id", None),
+        overrides=head,
+    )
+
+
+def load_base_model(path):
+    """The base classifier of an hfclf LoRA run: the pretrained encoder plus a head of the run's configuration.
+
+    The head's weights here are fresh; the adapter (`PeftModel.from_pretrained`) replaces them with the trained ones.
+    """
+    import torch
+
+    torch.manual_seed(0)  # the fresh head is replaced by the adapter's; seeding only keeps loads identical
+    return get_architecture(read_lora_spec(path)["arch"]).build(base_build_inputs(path))
+
+
+def base_config(path):
+    """The config of the base classifier of an hfclf LoRA run (no weights are loaded)."""
+    return get_architecture(read_lora_spec(path)["arch"]).make_config(base_build_inputs(path))
+
+
+def load_lora_model(path, is_trainable: bool = False):
+    """The `PeftModel` of an hfclf LoRA run folder (base classifier + adapter)."""
+    from peft import PeftModel
+
+    return _loading(
+        Path(path),
+        "the LoRA adapter",
+        lambda: PeftModel.from_pretrained(load_base_model(path), str(path), is_trainable=is_trainable),
+    )
+
+
+def merge_lora_run(path, output_dir) -> Path:
+    """Merge the adapter of a LoRA run into its base and save a plain model (+ tokenizer) that loads without peft
+    into `output_dir` (callers that replace a folder write into a temporary one, see `hfclf.files.atomic_folder`)."""
+    from transformers import AutoTokenizer
+
+    merged = load_lora_model(path).merge_and_unload()
+    output_dir = Path(output_dir)
+    merged.save_pretrained(output_dir)
+    AutoTokenizer.from_pretrained(path).save_pretrained(output_dir)
+    logger.info("Wrote the merged model to %s", output_dir)
+    return output_dir
+
+
+# -------------------------------------------------------------------------------------------------------- checkpoints
 
 
 def checkpoint_step(path) -> int:
@@ -30,10 +327,14 @@ def checkpoint_step(path) -> int:
 
 
 def write_checkpoint_record(checkpoint, record: dict) -> None:
-    """Mark `checkpoint` complete: its files and their sizes, plus `record`, written last and atomically."""
+    """Mark `checkpoint` complete: its files (sub-folders included) and their sizes, plus `record`, written last and
+    atomically."""
     checkpoint = Path(checkpoint)
-    skip = {CHECKPOINT_RECORD, *hfclf_files(checkpoint)}
-    files = {p.name: p.stat().st_size for p in sorted(checkpoint.iterdir()) if p.is_file() and p.name not in skip}
+    files = {
+        path.relative_to(checkpoint).as_posix(): path.stat().st_size
+        for path in sorted(checkpoint.rglob("*"))
+        if path.is_file() and path.name != CHECKPOINT_RECORD and not path.name.startswith(TEMPORARY_PREFIX)
+    }
     write_json(checkpoint / CHECKPOINT_RECORD, {"version": RECORD_VERSION, **record, "files": files})
 
 
@@ -48,6 +349,8 @@ def checkpoint_problem(checkpoint) -> str | None:
         return f"its {CHECKPOINT_RECORD} is unreadable"
     if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
         return f"its {CHECKPOINT_RECORD} is not an hfclf checkpoint record"
+    if record.get("save_only_model"):
+        return "it holds the model only (--save_only_model), not the optimizer and schedule that a resume needs"
     for name, size in record["files"].items():
         path = checkpoint / name
         if not path.is_file():
@@ -82,9 +385,9 @@ def latest_complete_checkpoint(output_dir, warn: bool = True) -> Path | None:
     return None
 
 
-def resolve_resume(output_dir, resume: str | None, training_args) -> str | None:
+def resolve_resume(output_dir, resume: str | None, learning_rate_groups: dict) -> str | None:
     """The checkpoint to resume from for `--resume_from_checkpoint` (a folder, or `auto`), checked to be complete
-    and made with the same learning-rate groups as this run; None to start fresh."""
+    and made with the same `learning_rate_groups` (flag: value) as this run; None to start fresh."""
     if not resume:
         return None
     if resume == "auto":
@@ -106,20 +409,15 @@ def resolve_resume(output_dir, resume: str | None, training_args) -> str | None:
                 f"Checkpoint {checkpoint} cannot be resumed: {problem}. Resume from an earlier checkpoint, or pass "
                 "--resume-from-checkpoint auto to take the newest complete one."
             )
-    _check_learning_rate_groups(checkpoint, training_args)
+    _check_learning_rate_groups(checkpoint, learning_rate_groups)
     return str(checkpoint)
 
 
-def learning_rate_groups(training_args) -> dict:
-    """The flags that shape the optimizer's parameter groups (recorded with each checkpoint)."""
-    return {flag: getattr(training_args, flag, off) for flag, off in LEARNING_RATE_GROUP_FLAGS.items()}
-
-
-def _check_learning_rate_groups(checkpoint: Path, training_args) -> None:
+def _check_learning_rate_groups(checkpoint: Path, learning_rate_groups: dict) -> None:
     """A checkpoint's optimizer state holds its learning-rate groups, so a resumed run needs the flags that made
     them (otherwise loading fails, or the old rates come back in silence)."""
     saved = read_checkpoint_record(checkpoint).get("learning_rate_groups", {})
-    for flag, now in learning_rate_groups(training_args).items():
+    for flag, now in learning_rate_groups.items():
         before = saved.get(flag, now)
         if before != now:
             raise HfclfInputError(
@@ -129,86 +427,45 @@ def _check_learning_rate_groups(checkpoint: Path, training_args) -> None:
 
 
 def check_output_dir(training_args) -> None:
-    """Refuse to write into a non-empty output directory unless asked to overwrite or resume from a checkpoint."""
+    """Refuse to write into a non-empty output directory unless asked to overwrite or resume from a checkpoint.
+
+    With `--overwrite_output_dir` (and no resume), what a previous run left that could pass for this run's state is
+    removed first: its checkpoints, results, predictions and LoRA files. With `--resume_from_checkpoint auto` and
+    only unfinished checkpoints (a run killed while saving its first one), those are removed and the run starts over.
+    """
     output_dir = Path(training_args.output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise HfclfInputError(f"--output-dir {output_dir} is a file; pass a directory path.")
-    if not output_dir.is_dir() or not set(p.name for p in output_dir.iterdir()) - hfclf_files(output_dir):
+    contents = {p.name for p in output_dir.iterdir()} - hfclf_files(output_dir) if output_dir.is_dir() else set()
+    if not contents:
         return
     resume = training_args.resume_from_checkpoint
-    if training_args.overwrite_output_dir or (resume and resume != "auto"):
+    if resume and resume != "auto":
         return
     if resume == "auto" and latest_complete_checkpoint(output_dir, warn=False) is not None:
         return
+    if resume == "auto" and contents == {p.name for p in checkpoints(output_dir)}:
+        _remove(output_dir, contents, "unfinished checkpoints of a run that stopped before completing one")
+        return
+    if training_args.overwrite_output_dir:
+        previous = {name for name in contents if checkpoint_step(name) >= 0 or name in PREVIOUS_RUN_FILES}
+        _remove(output_dir, previous, "what the previous run left (--overwrite-output-dir)")
+        return
     state = "has no complete checkpoint to resume from" if resume else "already exists"
+    fix = "" if resume else "--resume-from-checkpoint auto to continue a run that saved checkpoints, "
     raise HfclfInputError(
         f"Output directory {output_dir} {state} and is not empty. Pass --overwrite-output-dir to replace "
-        "its files, --resume-from-checkpoint auto to continue a run that saved checkpoints, or choose another "
-        "--output-dir."
+        f"its files, {fix}or choose another --output-dir."
     )
 
 
-# ------------------------------------------------------------------------------------------------ saved model folders
-
-CONFIG_FILE = "config.json"
-
-
-def read_json(path) -> dict | None:
-    """A JSON file's content, or None when it does not exist; a clean error when it is unreadable or truncated."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise HfclfInputError(f"{path} is a folder, where a JSON file was expected; remove or rename it.") from None
-    except (OSError, ValueError) as err:
-        problem = first_line(err)
-        raise HfclfInputError(
-            f"{path} is not readable JSON ({problem}): the file is damaged or truncated; restore it, or train or "
-            "export the model again."
-        ) from None
+# Files of a finished or unfinished run that a new run in the same folder must not inherit.
+PREVIOUS_RUN_FILES = {RESULTS_FILE, PREDICTIONS_FILE, *ADAPTER_FILES, LORA_INFO_FILE, MERGED_SUBDIR}
 
 
-def check_weight_files(folder) -> None:
-    """Every `*.safetensors` file of a model folder has a complete header and all the data it announces."""
-    from safetensors import safe_open
+def _remove(folder: Path, names: set[str], what: str) -> None:
 
-    for path in sorted(Path(folder).glob("*.safetensors")):
-        try:
-            with safe_open(str(path), framework="pt"):
-                pass
-        except Exception as err:  # safetensors raises its own error type for damaged files
-            problem = first_line(err)
-            raise HfclfInputError(
-                f"Model file {path} is damaged ({problem}), e.g. truncated by an interrupted copy or save; restore "
-                "it, or train or export the model again."
-            ) from None
-
-
-def check_model_folder(path) -> dict:
-    """The parsed config.json of a saved model folder whose files are intact; a one-line error otherwise."""
-    path = Path(path)
-    if not path.is_dir():
-        what = "is a file, not a folder" if path.exists() else "does not exist"
-        raise HfclfInputError(f"Model folder {path} {what}; pass the output folder of `hfclf train` or `hfclf export`.")
-    config = read_json(path / CONFIG_FILE)
-    if config is None:
-        raise HfclfInputError(
-            f"{path} has no {CONFIG_FILE}, so it is not a saved model; pass the output folder of `hfclf train`."
-        )
-    check_weight_files(path)
-    return config
-
-
-def check_classifier_dir(path) -> dict:
-    """The config.json of an intact model folder that has a sequence-classification head; else a one-line error."""
-    config = check_model_folder(path)
-    architectures = config.get("architectures") or []
-    if not any(name.endswith("ForSequenceClassification") for name in architectures):
-        found = ", ".join(architectures) or config.get("model_type", "unknown")
-        raise HfclfInputError(
-            f"{path} holds a model without a classifier head ({found}); pass a folder saved from a sequence "
-            "classifier, e.g. the output of `hfclf train`."
-        )
-    return config
+    if not names:
+        return
+    logger.warning("Removing %s from %s: %s", what, folder, ", ".join(sorted(names)))
+    for name in names:
+        path = folder / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()

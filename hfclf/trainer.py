@@ -14,8 +14,8 @@ from transformers.trainer_pt_utils import get_length_grouped_indices, nested_gat
 from transformers.trainer_utils import TrainOutput, rotate_checkpoints
 
 from .errors import HfclfInputError
-from .run_folder import CHECKPOINT_PREFIX, learning_rate_groups, read_checkpoint_record, write_checkpoint_record
-from .training_args import splits_learning_rates
+from .run_folder import CHECKPOINT_PREFIX, CHECKPOINT_RECORD, read_checkpoint_record, write_checkpoint_record
+from .training_args import learning_rate_groups, splits_learning_rates
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +102,15 @@ class ClassifierTrainer(Trainer):
         # `Trainer` drops the columns `forward` does not take (`length` among them) before building the sampler;
         # the full dataset has the same indices and still has them.
         dataset = self.train_dataset
-        if self.args.train_sampling_strategy != "group_by_length" or "length" not in dataset.column_names:
-            return super()._get_train_sampler(dataset)
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-        lengths = dataset.select_columns(["length"]).with_format("arrow")[:]["length"].to_pylist()
-        return EpochLengthGroupedSampler(
-            lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps, seed
-        )
+        grouped = self.args.train_sampling_strategy == "group_by_length"
+        if not grouped or "length" not in getattr(dataset, "column_names", ()):
+            self._train_sampler = super()._get_train_sampler(dataset)
+        else:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            lengths = dataset.select_columns(["length"]).with_format("arrow")[:]["length"].to_pylist()
+            batch_size = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            self._train_sampler = EpochLengthGroupedSampler(lengths, batch_size, seed)
+        return self._train_sampler
 
     def _get_eval_sampler(self, eval_dataset):
         # With `group_by_length`, `Trainer` also shuffles evaluation into length groups; predictions must come back
@@ -148,9 +150,10 @@ class ClassifierTrainer(Trainer):
     # ----------------------------------------------------------------------------------- checkpoints and resuming
 
     def train(self, resume_from_checkpoint=None, **kwargs):
-        """`Trainer.train`; after a resume, `train_loss`, `train_runtime` and the speeds describe the whole run (the
-        part before the checkpoint comes from its record), not only the resumed part."""
+        """`Trainer.train`; a resumed run continues exactly where its checkpoint stood (batch order, pending loss,
+        early stopping), and its `train_loss`, `train_runtime` and speeds describe the whole run."""
         self._resumed_record = read_checkpoint_record(resume_from_checkpoint) if resume_from_checkpoint else None
+        self._resume_pending = self._resumed_record is not None
         output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         return self._whole_run(output) if self._resumed_record else output
 
@@ -160,35 +163,48 @@ class ClassifierTrainer(Trainer):
         self._clock_start = time.time()
         return values
 
-    def _run_so_far(self) -> tuple[float, float]:
-        """(sum of the step losses, seconds of training) since the run began, resumed parts included."""
-        pending = nested_gather(self._tr_loss, self.args.parallel_mode).mean().item()  # all processes take part
-        loss = self._total_loss_scalar + pending
-        prior = self._resumed_record or {}
-        return (
-            prior.get("train_loss_sum", 0.0) + loss,
-            prior.get("train_runtime", 0.0) + time.time() - self._clock_start,
-        )
+    def _run_epoch(self, **kwargs):
+        # The epoch of the length-grouped order, set here: after a resume in the middle of an epoch, `Trainer` wraps
+        # the sampler deeper than its own `set_epoch` calls reach (with several processes).
+        if isinstance(getattr(self, "_train_sampler", None), EpochLengthGroupedSampler):
+            self._train_sampler.set_epoch(kwargs["epoch"])
+        if self._resume_pending:  # `Trainer` has just reset its loss bookkeeping: restore the checkpoint's
+            self._resume_pending = False
+            record = self._resumed_record
+            self._tr_loss += record.get("pending_loss", 0.0)
+            self._globalstep_last_logged = record.get("last_logged_step", self.state.global_step)
+            if record.get("training_stopped"):  # early stopping had ended the run
+                self.control.should_training_stop = True
+                return None
+        return super()._run_epoch(**kwargs)
 
     def _save_checkpoint(self, model, trial):
         """`Trainer`'s checkpoint, then the record that marks it complete, then the rotation of older ones (which must
         not delete a complete checkpoint before the new one is complete)."""
+        run_dir = Path(self._get_output_dir(trial=trial))
+        checkpoint = run_dir / f"{CHECKPOINT_PREFIX}{self.state.global_step}"
+        if self.args.should_save:  # saved again over an older save: unmarked until it is complete again
+            (checkpoint / CHECKPOINT_RECORD).unlink(missing_ok=True)
         limit, self.args.save_total_limit = self.args.save_total_limit, None
         try:
             super()._save_checkpoint(model, trial)
         finally:
             self.args.save_total_limit = limit
-        loss_sum, runtime = self._run_so_far()
+        pending = nested_gather(self._tr_loss, self.args.parallel_mode).mean().item()  # all processes take part
         self.accelerator.wait_for_everyone()  # every process has written its RNG state
         if not self.args.should_save:
             return
-        run_dir = Path(self._get_output_dir(trial=trial))
+        prior = self._resumed_record or {}
         write_checkpoint_record(
-            run_dir / f"{CHECKPOINT_PREFIX}{self.state.global_step}",
+            checkpoint,
             {
                 "global_step": self.state.global_step,
-                "train_loss_sum": loss_sum,
-                "train_runtime": runtime,
+                "train_loss_sum": prior.get("train_loss_sum", 0.0) + self._total_loss_scalar,  # logged steps
+                "pending_loss": pending,  # the loss of the steps since the last log
+                "last_logged_step": self._globalstep_last_logged,
+                "train_runtime": prior.get("train_runtime", 0.0) + time.time() - self._clock_start,
+                "training_stopped": bool(self.control.should_training_stop),
+                "save_only_model": self.args.save_only_model,
                 "learning_rate_groups": learning_rate_groups(self.args),
             },
         )
@@ -202,14 +218,14 @@ class ClassifierTrainer(Trainer):
     def _whole_run(self, output: TrainOutput) -> TrainOutput:
         prior = self._resumed_record
         steps = self.state.global_step
-        resumed_steps = steps - prior["global_step"]
         runtime = prior["train_runtime"] + output.metrics["train_runtime"]
         samples = self._num_train_samples * steps / max(self.state.max_steps, 1)
         whole = {
             "train_runtime": round(runtime, 4),
             "train_samples_per_second": round(samples / runtime, 3),
             "train_steps_per_second": round(steps / runtime, 3),
-            "train_loss": (prior["train_loss_sum"] + output.training_loss * resumed_steps) / max(steps, 1),
+            # this call's losses include the checkpoint's pending ones, restored into them
+            "train_loss": (prior["train_loss_sum"] + self._total_loss_scalar) / max(steps, 1),
         }
         metrics = {**output.metrics, **whole}
         for entry in reversed(self.state.log_history):  # the summary entry `Trainer` logged at the end

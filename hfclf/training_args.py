@@ -25,6 +25,11 @@ LEARNING_RATE_GROUP_FLAGS = {"head_learning_rate": None, "layerwise_lr_decay": 1
 LORA_FLAGS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "merge_lora")
 
 
+def learning_rate_groups(args) -> dict:
+    """The flags that shape the optimizer's parameter groups, as a run has them (each checkpoint records them)."""
+    return {flag: getattr(args, flag, off) for flag, off in LEARNING_RATE_GROUP_FLAGS.items()}
+
+
 def splits_learning_rates(args) -> bool:
     """Whether training arguments (any `TrainingArguments`) ask for a head rate or layer-wise decay."""
     return any(getattr(args, flag, off) != off for flag, off in LEARNING_RATE_GROUP_FLAGS.items())
@@ -302,6 +307,9 @@ def _check_numbers(args: ClassifierTrainingArguments) -> None:
             args.max_steps > 0 or 0 < args.num_train_epochs < math.inf,
             "above 0 (or set --max-steps), e.g. 3",
         ),
+        ("logging_steps", args.logging_steps > 0, "above 0 (a ratio of the steps when below 1)"),
+        ("save_steps", str(args.save_strategy) != "steps" or args.save_steps > 0, "above 0 with --save-strategy steps"),
+        ("eval_steps", args.eval_steps is None or args.eval_steps > 0, "above 0 (or unset: --logging-steps)"),
     )
     for flag, ok, expected in rules:
         if not ok:
@@ -371,6 +379,8 @@ def parse_values(values: dict, argv: list[str] = (), source: str = "the command 
         if types == RUN_ARGUMENTS:
             check_flags_apply(parsed[0], given)
             check_learning_rate_groups(parsed[0], parsed[2])
+            if parsed[0].lora and parsed[2].label_names is None:
+                parsed[2].label_names = ["labels"]  # PeftModel hides forward's signature from `Trainer`
     except ValueError as err:  # the dataclasses' own checks (unknown pooling, ...)
         raise HfclfInputError(str(err)) from None
     return parsed

@@ -303,11 +303,15 @@ def test_embed_plain_encoder_falls_back_to_mean_pooling(tiny_encoder_dir, tmp_pa
 
 @pytest.fixture
 def damaged_runs(run_dir, tmp_path):
-    """Copies of the trained run with a truncated model file, and with a truncated config.json."""
+    """Copies of the trained run with a truncated model file (safetensors, and PyTorch's format), and with a truncated
+    config.json."""
     damaged = {}
-    for name in ("model.safetensors", "config.json"):
+    for name in ("model.safetensors", "pytorch_model.bin", "config.json"):
         folder = tmp_path / f"damaged-{name}"
         shutil.copytree(run_dir, folder)
+        if name == "pytorch_model.bin":  # the weights in PyTorch's (zip) format instead of safetensors
+            (folder / "model.safetensors").unlink()
+            torch.save(AutoModelForSequenceClassification.from_pretrained(run_dir).state_dict(), folder / name)
         path = folder / name
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
         damaged[name] = folder
@@ -318,7 +322,7 @@ def test_damaged_model_files_are_one_clear_error(damaged_runs, toy_data, tmp_pat
     texts = tmp_path / "in.txt"
     texts.write_text("\n".join(TEXTS))
     for name, folder in damaged_runs.items():
-        expected = "is damaged" if name == "model.safetensors" else "is not readable JSON"
+        expected = "is not readable JSON" if name == "config.json" else "is damaged"
         for command in (
             ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
             ["embed", "--model", folder, "--input", texts, "--output", tmp_path / "e.npy"],
@@ -404,3 +408,21 @@ def test_blank_rows_of_a_one_column_file_are_an_error_not_a_shift(run_dir, tmp_p
         output = tmp_path / ("p.csv" if command == "predict" else "e.npy")
         message = one_error_line(*cli([command, "--model", run_dir, "--input", table, "--output", output], capsys)[::2])
         assert "1 empty text(s)" in message and "data row 8" in message
+
+
+def test_the_training_length_is_saved_with_the_model_and_predict_uses_it(run_dir, tmp_path, capsys):
+    from hfclf.run_folder import RunResults
+
+    tokenizer = AutoTokenizer.from_pretrained(run_dir)
+    assert tokenizer.model_max_length == 32 and RunResults.load(run_dir).max_length == 32  # trained at 32 tokens
+    long_text = " ".join(["a great and moving film"] * 20)  # about 100 tokens
+    source = tmp_path / "long.txt"
+    source.write_text(long_text)
+    code, stdout, _ = cli(["predict", "--model", run_dir, "--input", source], capsys)
+    assert code == 0
+    model = AutoModelForSequenceClassification.from_pretrained(run_dir).eval()
+    with torch.no_grad():
+        for length, expect_same in ((32, True), (100, False)):
+            batch = tokenizer([long_text], truncation=True, max_length=length, return_tensors="pt")
+            probability = model(**batch).logits.softmax(-1)[0, 1].item()
+            assert (abs(probability - json.loads(stdout)["prob_pos"]) < 1e-5) == expect_same

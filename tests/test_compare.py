@@ -8,17 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hfclf.compare import (
-    expand_variants,
-    load_config,
-    main,
-    seed_spread,
-    spread_table,
-    summary_row,
-    table_columns,
-    variant_values,
-)
+from hfclf.compare import expand_variants, load_config, main, variant_values
 from hfclf.errors import HfclfInputError
+from hfclf.report import seed_spread, spread_table, summary_row, table_columns
+from hfclf.run_folder import RunResults
 from hfclf.training_args import parse_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,7 +198,10 @@ def test_seed_spread_groups_variants_that_differ_only_in_seed():
         {"name": "cls-seed43", "flags": {"pooling": "cls", "seed": 43}},
         {"name": "cls-seed44", "flags": {"seed": 44, "pooling": "cls"}},
     ]
-    runs = [{"arguments": {"training": {"seed": seed}}} for seed in (42, 42, 43, 44)]
+    runs = [
+        RunResults(train={}, eval={}, test={}, label_names=[], arguments={"training": {"seed": seed}})
+        for seed in (42, 42, 43, 44)
+    ]
     rows = [
         {"accuracy": 0.90, "eval_accuracy": 0.88},
         {"accuracy": 0.50, "eval_accuracy": 0.50},
@@ -245,18 +241,18 @@ def test_report_shows_seed_spread(tmp_path, tiny_encoder_dir, toy_data):
 
     # runs from different machines or precisions say so in the table
     variants = expand_variants(config)
-    runs = [json.loads((report / "runs" / v["name"] / "results.json").read_text()) for v in variants]
-    runs[1]["hardware"] = "1 x NVIDIA H100 80GB HBM3"
-    runs[1]["arguments"]["training"]["bf16"] = True
+    runs = [RunResults.load(report / "runs" / v["name"]) for v in variants]
+    runs[1].hardware = "1 x NVIDIA H100 80GB HBM3"
+    runs[1].arguments["training"]["bf16"] = True
     rows = [summary_row(variant, run, ["seed"]) for variant, run in zip(variants, runs)]
     assert [(row["hardware"], row["precision"]) for row in rows] == [
-        (runs[0]["hardware"], "fp32"),
+        (runs[0].hardware, "fp32"),
         ("1 x NVIDIA H100 80GB HBM3", "bf16"),
     ]
     assert {"hardware", "precision"} <= set(table_columns(rows))
 
     # a run written before a flag existed shows that flag's default, not a blank
-    del runs[0]["arguments"]["training"]["layerwise_lr_decay"]
+    del runs[0].arguments["training"]["layerwise_lr_decay"]
     rows = [summary_row(variant, run, ["layerwise_lr_decay"]) for variant, run in zip(variants, runs)]
     assert [row["layerwise_lr_decay"] for row in rows] == [1.0, 1.0]
 

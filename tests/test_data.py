@@ -188,12 +188,13 @@ def test_tokenize_datasets_no_padding(tmp_path, minilm_tokenizer):
     assert lengths == [len(ids) for ids in train["input_ids"][:]]
     assert lengths[0] < lengths[1] < lengths[2] == 16
     assert set(stats) == {
+        "max_length",
         "tokenize_seconds",
         "tokenize_examples_per_second",
         "tokenize_tokens_per_second",
         "tokenize_from_cache",
     }
-    assert stats["tokenize_from_cache"] is False
+    assert stats["tokenize_from_cache"] is False and stats["max_length"] == 16
     assert stats["tokenize_examples_per_second"] > 0
 
 

@@ -282,6 +282,14 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
         "text columns of a named dataset": (["--dataset", "sst2", "--label_column", "x"], "has its own columns"),
         "lstm flag on a pooled encoder": (data_flags(toy_data) + ["--lstm_layers", "3"], "applies to --arch lstm"),
         "lora flag without lora": (data_flags(toy_data) + ["--lora_alpha", "32"], "--lora_alpha needs --lora"),
+        "zero save steps": (
+            data_flags(toy_data) + ["--save_strategy", "steps", "--save_steps", "0"],
+            "--save-steps must be above 0",
+        ),
+        "unknown config field": (
+            data_flags(toy_data) + ["--arch", "lstm", "--config_overrides", "num_layerz=2"],
+            "num_layerz is not a field of LSTMConfig",
+        ),
     }
 
 
@@ -318,6 +326,8 @@ CASES = [
     "text columns of a named dataset",
     "lstm flag on a pooled encoder",
     "lora flag without lora",
+    "zero save steps",
+    "unknown config field",
 ]
 
 
@@ -347,6 +357,14 @@ def test_existing_output_dir_is_left_untouched(tmp_path, tiny_encoder_dir, toy_d
     code, _, stderr = run([*argv, *data_flags(toy_data), *QUICK], capsys)
     assert code == 2 and "has no complete checkpoint to resume from" in stderr
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_output_dir_that_is_a_file_is_refused(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    out = tmp_path / "run"
+    out.write_text("precious")
+    code, _, stderr = run(["--model", tiny_encoder_dir, "--output_dir", out, *data_flags(toy_data), *QUICK], capsys)
+    assert code == 2 and f"error: Output directory {out} is a file; pass a folder path." in stderr
+    assert out.read_text() == "precious"
 
 
 def test_yaml_value_of_the_wrong_type_is_one_line(tmp_path, capsys):

@@ -30,7 +30,7 @@ RUN = [
     "--max_length", "32",
     "--per_device_train_batch_size", "8", "--num_train_epochs", "3", "--seed", "11",
     "--eval_strategy", "steps", "--eval_steps", "3", "--save_strategy", "steps", "--save_steps", "3",
-    "--logging_steps", "1",
+    "--logging_steps", "2",
 ]  # fmt: skip
 
 # Runs the recipe in a real process and kills it (SIGKILL) at a chosen point: after optimizer step N ("step"), in the
@@ -157,6 +157,13 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, tiny_encoder_d
     samples = 64 * 3  # the whole schedule
     assert train["train_samples_per_second"] == pytest.approx(samples / train["train_runtime"], rel=1e-3)
     assert resumed["log_history"][0] == {"step": 0, "resume_marker": True}
+
+    # the loss logged every 2 steps, across resumes from checkpoints every 3, is the uninterrupted run's
+    def logged(results):
+        return {entry["step"]: entry["loss"] for entry in results["log_history"] if "loss" in entry}
+
+    assert logged(resumed).keys() == logged(expected).keys() and len(logged(resumed)) == 12
+    assert logged(resumed) == pytest.approx(logged(expected), abs=1e-6)
     summary = [entry for entry in resumed["log_history"] if "train_runtime" in entry][-1]
     assert summary["train_loss"] == train["train_loss"]
     assert not [p for p in out.iterdir() if p.name.startswith(TEMPORARY_PREFIX)] and not (out / LOCK_FILE).exists()
@@ -197,6 +204,83 @@ def test_a_truncated_checkpoint_is_skipped_by_auto_and_refused_by_name(
     assert f"Skipping checkpoint {out / 'checkpoint-21'}" in caplog.text
     assert f"Resuming from {out / 'checkpoint-18'}" in caplog.text
     assert read_results(out)["epochs"] == 3
+
+
+def test_a_model_only_checkpoint_is_not_resumed(tmp_path, checkpointed_run, caplog):
+    """A checkpoint without optimizer and schedule (--save_only_model) would resume with fresh ones, in silence."""
+    source, _ = checkpointed_run
+    out = tmp_path / "run"
+    shutil.copytree(source, out)
+    record = json.loads((out / "checkpoint-24" / CHECKPOINT_RECORD).read_text())
+    (out / "checkpoint-24" / CHECKPOINT_RECORD).write_text(json.dumps({**record, "save_only_model": True}))
+    assert "--save_only_model" in checkpoint_problem(out / "checkpoint-24")
+    assert latest_complete_checkpoint(out) == out / "checkpoint-21"
+    assert "Skipping checkpoint" in caplog.text
+
+
+def test_a_run_killed_while_saving_its_first_checkpoint_starts_over(tmp_path, tiny_encoder_dir, toy_data, caplog):
+    argv = [
+        "--model",
+        tiny_encoder_dir,
+        *data_flags(toy_data),
+        *RUN,
+        "--num_train_epochs",
+        "1",
+        "--output_dir",
+        out := tmp_path / "run",
+    ]
+    killed_run(argv, "save", 3)
+    assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-3"] and checkpoint_problem(out / "checkpoint-3")
+    caplog.set_level("INFO", logger="hfclf")
+    assert main([*map(str, argv), "--resume_from_checkpoint", "auto"]) == 0
+    assert "Removing unfinished checkpoints of a run that stopped before completing one" in caplog.text
+    assert read_results(out)["epochs"] == 1
+
+
+def test_early_stopping_stays_stopped_after_a_resume(tmp_path, tiny_encoder_dir, toy_data):
+    stop = ["--learning_rate", "1e-9", "--early_stopping_patience", "1", "--save_total_limit", "20"]
+    argv = ["--model", tiny_encoder_dir, *data_flags(toy_data), *RUN, *stop]
+    reference, out = tmp_path / "uninterrupted", tmp_path / "run"
+    assert main([*map(str, argv), "--output_dir", str(reference)]) == 0
+    killed_run([*argv, "--output_dir", out], "final", 0)
+    assert main([*map(str, argv), "--output_dir", str(out), "--resume_from_checkpoint", "auto"]) == 0
+    expected, resumed = read_results(reference), read_results(out)
+    assert expected["epochs"] < 3 and resumed["epochs"] == expected["epochs"]
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == sorted(p.name for p in reference.glob("checkpoint-*"))
+
+
+def test_overwriting_a_folder_removes_the_previous_runs_state(tmp_path, checkpointed_run, caplog):
+    source, argv = checkpointed_run
+    out = tmp_path / "run"
+    shutil.copytree(source, out)
+    (out / "notes.txt").write_text("mine")
+    caplog.set_level("INFO", logger="hfclf")
+    assert (
+        main(
+            [
+                *map(str, argv),
+                "--output_dir",
+                str(out),
+                "--overwrite_output_dir",
+                "--num_train_epochs",
+                "1",
+                "--seed",
+                "99",
+            ]
+        )
+        == 0
+    )
+    assert "Removing what the previous run left (--overwrite-output-dir)" in caplog.text
+    # only this run's checkpoints (8 steps): the old run's later ones could have been resumed as this run's
+    assert max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*")) == 8
+    assert read_results(out)["arguments"]["training"]["seed"] == 99 and (out / "notes.txt").read_text() == "mine"
+
+
+def test_an_error_leaves_no_folders_behind(tmp_path, checkpointed_run, capsys):
+    _, argv = checkpointed_run
+    out = tmp_path / "new" / "deeper" / "run"
+    assert main([*map(str, argv), "--output_dir", str(out), "--resume_from_checkpoint", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "new").exists()
 
 
 def test_resume_from_a_missing_checkpoint_is_one_clear_error(tmp_path, checkpointed_run, capsys):

@@ -151,9 +151,16 @@ def test_model_card(pushed_run, tmp_path, capfd):
 
 def test_named_dataset_card_metadata():
     from hfclf.model_card import build_model_card
+    from hfclf.run_folder import RunResults
 
     config = {"model_type": "hfclf_lstm", "pooling": "max", "num_layers": 2, "hidden_size": 8, "id2label": {"0": "a"}}
-    results = {"arguments": {"data": {"dataset": "sst2"}}, "eval": {"eval_accuracy": 0.5, "eval_f1_macro": 0.4}}
+    results = RunResults(
+        train={},
+        eval={"eval_accuracy": 0.5, "eval_f1_macro": 0.4},
+        test={},
+        label_names=["a"],
+        arguments={"data": {"dataset": "sst2"}},
+    )
     meta = card_metadata(build_model_card(config, results, repo_id="u/m"))
     assert meta["datasets"] == ["stanfordnlp/sst2"]
     assert meta["model-index"][0]["results"][0]["dataset"] == {

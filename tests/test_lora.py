@@ -143,7 +143,7 @@ def test_lora_records_the_encoder_by_name(tmp_path, monkeypatch):
     (tmp_path / "hfclf_lora.json").write_text(json.dumps(spec))
     base = load_base_model(tmp_path)  # resolves the alias to the installed package
     assert base.config.encoder_config.hidden_size == 384 and base.config.pooling == "mean"
-    card = build_model_card(base.config.to_dict(), {}, lora={"encoder": "minilm", "r": 4, "alpha": 8})
+    card = build_model_card(base.config.to_dict(), None, lora={"encoder": "minilm", "r": 4, "alpha": 8})
     assert card_metadata(card)["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert "adapters on `sentence-transformers/all-MiniLM-L6-v2`" in card
 

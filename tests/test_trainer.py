@@ -9,6 +9,7 @@ from transformers import AutoModelForSequenceClassification
 
 from hfclf import PooledEncoderForSequenceClassification
 from hfclf.model_card import build_model_card
+from hfclf.run_folder import RunResults
 from hfclf.trainer import ClassifierTrainer, parameter_learning_rates
 from hfclf.training_args import ClassifierTrainingArguments
 
@@ -117,7 +118,7 @@ def test_finetune_trains_with_the_groups(tmp_path, tiny_encoder_dir, toy_data, c
     assert moved("encoder.layer.1.output.dense.weight") > 1e-4
     results = read_results(out)
     assert results["arguments"]["training"]["head_learning_rate"] == 1e-2
-    card = build_model_card(json.loads((out / "config.json").read_text()), results)
+    card = build_model_card(json.loads((out / "config.json").read_text()), RunResults.load(out))
     assert "- `head_learning_rate`: `0.01`" in card and "- `layerwise_lr_decay`: `0.0001`" in card
     first_logged = next(entry["learning_rate"] for entry in results["log_history"] if "learning_rate" in entry)
     assert first_logged <= 1e-3  # the logged rate is the encoder's, not the head's
