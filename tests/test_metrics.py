@@ -56,8 +56,9 @@ def test_multilabel_config():
     predictions = [[1, 0, 1], [0, 1, 0], [1, 1, 0]]
     references = [[1, 0, 1], [0, 1, 1], [1, 0, 0]]
     scores = metric.compute(predictions=predictions, references=references)
-    assert set(scores) == {"f1_micro", "f1_macro", "subset_accuracy"}
+    assert set(scores) == {"f1_micro", "f1_macro", "f1_weighted", "subset_accuracy", "hamming_loss"}
     assert scores["subset_accuracy"] == pytest.approx(1 / 3)
+    assert scores["hamming_loss"] == pytest.approx(2 / 9)  # two wrong cells of nine
     # Micro: TP=4, FP=1, FN=1, so F1 = 2*4 / (2*4 + 1 + 1).
     assert scores["f1_micro"] == pytest.approx(0.8)
     assert scores["f1_macro"] == pytest.approx(f1_score(references, predictions, average="macro"))
@@ -96,6 +97,36 @@ def test_build_compute_metrics_multilabel():
     assert scores["samples"] == 3
 
 
+def test_multilabel_thresholds_and_roc_auc():
+    from sklearn.metrics import roc_auc_score
+
+    logits = np.array([[2.0, -1.0], [-3.0, 0.4], [0.2, -0.3], [-1.0, 1.0]])
+    labels = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 1.0]])
+    probabilities = 1 / (1 + np.exp(-logits))
+    default = build_compute_metrics("multi_label_classification")((logits, labels))
+    # label 1 of row 3 has probability 0.43: found with a threshold of 0.4 for that label, not with 0.5
+    tuned = build_compute_metrics("multi_label_classification", thresholds=[0.5, 0.4])((logits, labels))
+    assert default["subset_accuracy"] == pytest.approx(3 / 4) and tuned["subset_accuracy"] == 1.0
+    expected_auc = np.mean([roc_auc_score(labels[:, j], probabilities[:, j]) for j in range(2)])
+    assert default["roc_auc_macro"] == pytest.approx(expected_auc) == tuned["roc_auc_macro"]
+
+
+def test_regression_against_scipy_and_sklearn():
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    predictions = np.array([2.5, 0.1, 4.2, 3.0, 1.1])
+    references = np.array([3.0, 0.0, 5.0, 2.0, 1.0])
+    scores = build_compute_metrics("regression")((predictions[:, None], references))
+    assert scores["mse"] == pytest.approx(mean_squared_error(references, predictions))
+    assert scores["rmse"] == pytest.approx(np.sqrt(mean_squared_error(references, predictions)))
+    assert scores["mae"] == pytest.approx(mean_absolute_error(references, predictions))
+    assert scores["pearson"] == pytest.approx(pearsonr(predictions, references)[0])
+    assert scores["spearman"] == pytest.approx(spearmanr(predictions, references)[0]) == pytest.approx(0.9)
+    assert scores["r2"] == pytest.approx(r2_score(references, predictions))
+    assert scores["samples"] == 5
+
+
 def test_unknown_problem_type():
     with pytest.raises(HfclfInputError, match="regression"):
-        build_compute_metrics("regression")
+        build_compute_metrics("ordinal_regression")

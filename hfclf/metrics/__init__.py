@@ -7,58 +7,69 @@ import numpy as np
 
 from ..errors import HfclfInputError
 
-# The shipped `evaluate` module; `evaluate.load(METRIC_PATH)` works offline.
-METRIC_PATH = str(Path(__file__).resolve().parent / "classification")
-PROBLEM_TYPES = ("single_label_classification", "multi_label_classification")
+# The shipped `evaluate` modules; `evaluate.load(path)` works offline.
+METRICS_DIR = Path(__file__).resolve().parent
+METRIC_PATH = str(METRICS_DIR / "classification")
 
 
 def load_metric(name: str = "classification", config_name: Optional[str] = None, **kwargs):
     """
-    Load a metric with `evaluate`: "classification" is the module shipped with hfclf (works offline),
-    any other name or path goes to `evaluate.load` (Hub names need a connection or a cached copy).
+    Load a metric with `evaluate`: "classification" and "regression" are the modules shipped with hfclf (they work
+    offline), any other name or path goes to `evaluate.load` (Hub names need a connection or a cached copy).
     Extra keyword arguments are passed on to `evaluate.load`.
     """
     # evaluate pulls in transformers.pipelines and torch (seconds), so it is only imported when needed.
     import evaluate
 
-    if name == "classification":
-        return evaluate.load(METRIC_PATH, config_name, **kwargs)
+    if (METRICS_DIR / name).is_dir():
+        return evaluate.load(str(METRICS_DIR / name), config_name, **kwargs)
     try:
         return evaluate.load(name, config_name, **kwargs)
     except (OSError, ConnectionError) as err:
         raise HfclfInputError(
             f"Could not load metric '{name}' ({type(err).__name__}). Go online so it can be downloaded, "
-            "or use the built-in 'classification' metric."
+            "or use the built-in 'classification' or 'regression' metric."
         ) from err
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
 def build_compute_metrics(
-    problem_type: str = "single_label_classification", metric=None
+    problem_type: str = "single_label_classification", metric=None, thresholds=None
 ) -> Callable[[object], dict[str, float]]:
     """
-    Build a `compute_metrics` function for `transformers.Trainer`.
+    Build a `compute_metrics` function for `transformers.Trainer`, for a task shape (see `hfclf.tasks`).
 
-    It turns logits into predictions (argmax for single-label; sigmoid > 0.5, i.e. logit > 0, for
-    multi-label) and returns the metric's scores as floats, plus `samples`, the number of examples scored.
-    `metric` is an `evaluate` module or a name for [`load_metric`]; by default the shipped "classification"
-    metric in the matching config.
+    It turns model outputs into predictions (argmax for single-label; the sigmoid probability at or above
+    `thresholds`, 0.5 by default, one value or one per label, for multi-label; the output itself for regression) and
+    returns the metric's scores as floats, plus `samples`, the number of examples scored. `metric` is an `evaluate`
+    module or a name for [`load_metric`]; by default the shipped module of the task.
     """
-    if problem_type not in PROBLEM_TYPES:
-        raise HfclfInputError(f"Unknown problem_type '{problem_type}'. Use one of: {', '.join(PROBLEM_TYPES)}.")
-    multi_label = problem_type == "multi_label_classification"
+    from ..tasks import MULTI_LABEL, REGRESSION, get_task
+
+    task = get_task(problem_type)
     if metric is None or isinstance(metric, str):
-        metric = load_metric(metric or "classification", "multilabel" if multi_label else None, keep_in_memory=True)
+        metric = load_metric(metric or task.metric, task.metric_config, keep_in_memory=True)
+    cutoff = np.asarray(0.5 if thresholds is None else thresholds, dtype=float)
 
     def compute_metrics(eval_pred) -> dict[str, float]:
         logits, labels = _unpack(eval_pred)
-        if multi_label:
-            predictions = (logits > 0).astype(np.int64)
+        extra = {}
+        if task.problem_type == MULTI_LABEL:
+            probabilities = sigmoid(logits)
+            predictions = (probabilities >= cutoff).astype(np.int64)
             references = np.asarray(labels).round().astype(np.int64)
+            extra["scores"] = probabilities
+        elif task.problem_type == REGRESSION:
+            predictions = logits.reshape(len(logits), -1)[:, 0]
+            references = np.asarray(labels, dtype=float).reshape(-1)
         else:
             # Already class ids when `preprocess_logits_for_metrics` took the argmax.
             predictions = logits if logits.ndim == 1 else logits.argmax(axis=-1)
             references = np.asarray(labels).astype(np.int64)
-        scores = metric.compute(predictions=predictions, references=references)
+        scores = metric.compute(predictions=predictions, references=references, **extra)
         # How many examples were scored: under multi-process evaluation it must equal the dataset size.
         return {**{key: float(value) for key, value in scores.items()}, "samples": len(references)}
 

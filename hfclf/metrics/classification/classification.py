@@ -2,14 +2,24 @@
 
 import datasets
 import evaluate
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, precision_score, recall_score
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    hamming_loss,
+    matthews_corrcoef,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 _DESCRIPTION = """
 Standard scores for text classification, computed with scikit-learn (zero_division=0).
 
 - Default config (single-label): accuracy, macro precision/recall/F1, weighted F1 and the Matthews
   correlation coefficient (MCC).
-- "multilabel" config: micro F1, macro F1 and subset accuracy (exact match of the whole label set).
+- "multilabel" config: micro, macro and weighted F1, subset accuracy (exact match of the whole label set), Hamming
+  loss, and with `scores` (probabilities) the macro ROC-AUC over the labels that have both classes in `references`.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -18,10 +28,12 @@ Args:
     references (same shape as `predictions`): ground-truth labels.
     labels (`list[int]`, *optional*): class ids to average over; by default, those present in
         `predictions` or `references`.
+    scores (`list[list[float]]`, *optional*, "multilabel"): probability of each label, for ROC-AUC.
 
 Returns:
     Single-label: `accuracy`, `precision_macro`, `recall_macro`, `f1_macro`, `f1_weighted`, `mcc`.
-    Multi-label: `f1_micro`, `f1_macro`, `subset_accuracy`.
+    Multi-label: `f1_micro`, `f1_macro`, `f1_weighted`, `subset_accuracy`, `hamming_loss` (and `roc_auc_macro` with
+    `scores`).
 
 Examples:
     >>> metric = evaluate.load("hfclf/metrics/classification")
@@ -68,14 +80,20 @@ class Classification(evaluate.Metric):
             reference_urls=["https://scikit-learn.org/stable/modules/model_evaluation.html"],
         )
 
-    def _compute(self, predictions, references, labels=None):
+    def _compute(self, predictions, references, labels=None, scores=None):
         if self.config_name == "multilabel":
-            return {
-                "f1_micro": float(f1_score(references, predictions, average="micro", labels=labels, zero_division=0)),
-                "f1_macro": float(f1_score(references, predictions, average="macro", labels=labels, zero_division=0)),
+            averaged = {"labels": labels, "zero_division": 0}
+            results = {
+                "f1_micro": float(f1_score(references, predictions, average="micro", **averaged)),
+                "f1_macro": float(f1_score(references, predictions, average="macro", **averaged)),
+                "f1_weighted": float(f1_score(references, predictions, average="weighted", **averaged)),
                 # On indicator matrices, accuracy_score is the exact-match ratio.
                 "subset_accuracy": float(accuracy_score(references, predictions)),
+                "hamming_loss": float(hamming_loss(references, predictions)),
             }
+            if scores is not None:
+                results["roc_auc_macro"] = _roc_auc_macro(np.asarray(references), np.asarray(scores))
+            return results
         averaged = {"labels": labels, "zero_division": 0}
         return {
             "accuracy": float(accuracy_score(references, predictions)),
@@ -85,3 +103,11 @@ class Classification(evaluate.Metric):
             "f1_weighted": float(f1_score(references, predictions, average="weighted", **averaged)),
             "mcc": float(matthews_corrcoef(references, predictions)),
         }
+
+
+def _roc_auc_macro(references: np.ndarray, scores: np.ndarray) -> float:
+    """Mean ROC-AUC of the labels that occur and are absent somewhere in `references` (NaN when none do)."""
+    scored = [j for j in range(references.shape[1]) if 0 < references[:, j].sum() < len(references)]
+    if not scored:
+        return float("nan")
+    return float(np.mean([roc_auc_score(references[:, j], scores[:, j]) for j in scored]))
