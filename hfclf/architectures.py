@@ -6,6 +6,7 @@ default it keeps), and how to build its config and its model. Argument checks, m
 read the entries; adding an architecture is adding one entry.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,8 @@ class Architecture:
     make_config: Callable[[BuildInputs], PreTrainedConfig]
     make_model: Callable[[PreTrainedConfig, BuildInputs], object]
     other_flags: tuple[str, ...] = ()  # model flags it uses besides its size flags
+    # (description, tags) of a saved model of this architecture, from its config.json (for model cards)
+    describe: Callable[[dict], tuple[str, list[str]]] | None = None
 
     def uses(self, flag: str) -> bool:
         """Whether this architecture uses a model flag that only some architectures use."""
@@ -86,6 +89,32 @@ class Architecture:
 MANAGED_FIELDS = {"vocab_size", "pad_token_id", "class_weights", "pooling", "encoder_config"}
 
 
+def typed_config_value(key: str, value, default):
+    """A config field's value (from a flag, a mapping or `--config-overrides` text) as the type of its default."""
+    expected = type(default) if isinstance(default, (bool, int, float)) else None
+    if expected is None:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return value
+    text = str(value).strip().lower()
+    if expected is bool:
+        if text not in ("true", "false", "1", "0"):
+            raise ValueError(f"{key} takes true or false, got {value!r}.")
+        return text in ("true", "1")
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{key} takes a number, got {value!r}.") from None
+    if expected is int:
+        if not number.is_integer():
+            raise ValueError(f"{key} takes a whole number, got {value!r}.")
+        return int(number)
+    return number
+
+
 def _head_fields(inputs: BuildInputs) -> dict:
     return {"pooling": inputs.pooling, "class_weights": inputs.class_weights, **inputs.overrides, **inputs.labels}
 
@@ -100,7 +129,14 @@ def _pooled_model(config: PooledEncoderConfig, inputs: BuildInputs):
 
 
 def _hf_config(inputs: BuildInputs) -> PreTrainedConfig:
-    config = AutoConfig.from_pretrained(inputs.model, **inputs.overrides)
+    config = AutoConfig.from_pretrained(inputs.model)
+    unknown = sorted(set(inputs.overrides) - set(config.to_dict()))
+    if unknown:
+        raise HfclfInputError(
+            f"{', '.join(unknown)} is not a field of the config of {inputs.model} ({type(config).__name__}); check "
+            "the spelling in --config-overrides / model_config."
+        )
+    config.update({key: typed_config_value(key, v, getattr(config, key)) for key, v in inputs.overrides.items()})
     is_classifier = any(name.endswith("ForSequenceClassification") for name in config.architectures or [])
     num_labels = inputs.labels["num_labels"]
     if is_classifier and config.num_labels != num_labels:
@@ -151,6 +187,35 @@ def _transformer_model(config: TinyTransformerConfig, inputs: BuildInputs):
     return TinyTransformerForSequenceClassification(config)
 
 
+def _describe_pooled(config: dict) -> tuple[str, list[str]]:
+    encoder, pooling = config.get("encoder_config") or {}, config.get("pooling")
+    size = f"{encoder.get('num_hidden_layers', '?')} layers, hidden size {encoder.get('hidden_size', '?')}"
+    text = (
+        f"A pretrained `{encoder.get('model_type', '?')}` encoder ({size}) with hfclf's **{pooling}** pooling "
+        "head: the token vectors are pooled into one sentence vector (padding never reaches it), followed by "
+        "dropout and a linear classifier."
+    )
+    return text, [encoder.get("model_type", "encoder"), f"{pooling}-pooling"]
+
+
+def _describe_lstm(config: dict) -> tuple[str, list[str]]:
+    direction = "bidirectional" if config.get("bidirectional", True) else "unidirectional"
+    text = (
+        f"A {direction}, {config.get('num_layers', '?')}-layer LSTM (hidden size {config.get('hidden_size', '?')}) "
+        f"that never reads padding, with **{config.get('pooling')}** pooling and a linear classifier."
+    )
+    return text, ["lstm", f"{config.get('pooling')}-pooling"]
+
+
+def _describe_transformer(config: dict) -> tuple[str, list[str]]:
+    text = (
+        f"A Transformer encoder trained from scratch ({config.get('num_hidden_layers', '?')} layers, width "
+        f"{config.get('d_model', '?')}, sinusoidal positions) with **{config.get('pooling')}** pooling and a linear "
+        "classifier."
+    )
+    return text, ["transformer", f"{config.get('pooling')}-pooling"]
+
+
 ARCHITECTURES: dict[str, Architecture] = {
     architecture.name: architecture
     for architecture in (
@@ -167,6 +232,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             size_flags={"classifier_dropout": "classifier_dropout", "attention_hidden_size": "attention_hidden_size"},
             make_config=_pooled_config,
             make_model=_pooled_model,
+            describe=_describe_pooled,
         ),
         Architecture(
             name="hf",
@@ -202,6 +268,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             make_config=_lstm_config,
             make_model=_lstm_model,
             other_flags=("word_vectors",),
+            describe=_describe_lstm,
         ),
         Architecture(
             name="transformer",
@@ -222,6 +289,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             },
             make_config=_transformer_config,
             make_model=_transformer_model,
+            describe=_describe_transformer,
         ),
     )
 }
@@ -232,6 +300,41 @@ def get_architecture(name: str) -> Architecture:
     if name not in ARCHITECTURES:
         raise HfclfInputError(f"Unknown --arch '{name}'; choose one of: {', '.join(ARCHITECTURES)}.")
     return ARCHITECTURES[name]
+
+
+def hfclf_architecture_of(model_type: str) -> Architecture | None:
+    """The entry whose config class a saved model's `model_type` names; None for other models (stock ones)."""
+    for architecture in ARCHITECTURES.values():
+        if architecture.config_class is not None and architecture.config_class.model_type == model_type:
+            return architecture
+    return None
+
+
+def describe_model(config: dict) -> tuple[str, str | None, list[str]]:
+    """(one-paragraph description, pooling, tags) of a saved classifier, from its config.json."""
+    model_type = config.get("model_type", "")
+    architecture = hfclf_architecture_of(model_type)
+    if architecture is not None:
+        text, tags = architecture.describe(config)
+        return text, config.get("pooling"), tags
+    architectures = ", ".join(config.get("architectures") or [model_type])
+    return f"A stock `{architectures}` (`{model_type}`) classifier.", None, [model_type]
+
+
+def pretrained_architectures() -> list[str]:
+    return [name for name, architecture in ARCHITECTURES.items() if architecture.pretrained]
+
+
+def lora_architectures() -> list[str]:
+    return [name for name, architecture in ARCHITECTURES.items() if architecture.lora]
+
+
+def check_lora(arch: str) -> None:
+    """A one-line error unless `--arch arch` takes LoRA adapters."""
+    if not get_architecture(arch).lora:
+        raise HfclfInputError(
+            f"--lora applies to pretrained encoders (--arch {' or '.join(lora_architectures())}), not --arch {arch}."
+        )
 
 
 def architectures_with(flag: str) -> list[str]:

@@ -33,10 +33,9 @@ from pathlib import Path
 from .errors import HfclfInputError
 from .files import check_writable, folder_lock, hfclf_files
 from .finetune import run_finetune
-from .hub import redact_command
 from .report import write_report
 from .run_folder import RESULTS_FILE, RunResults, latest_complete_checkpoint
-from .training_args import ClassifierTrainingArguments, parse_values, read_mapping_file
+from .training_args import ClassifierTrainingArguments, parse_values, read_mapping_file, redact_command
 
 logger = logging.getLogger("hfclf")
 
@@ -83,8 +82,8 @@ def expand_variants(config: dict) -> list[dict]:
         variant = dict(variant)
         base_name = str(variant.pop("name", "")) or "run"
         for values in itertools.product(*(grid[key] for key in keys)):
-            flags = {**variant, **dict(zip(keys, values))}
-            suffix = "-".join(f"{key.replace('_', '')}{value}" for key, value in zip(keys, values))
+            flags = merge_flags(variant, dict(zip(keys, values)))
+            suffix = "-".join(_name_part(key, value) for key, value in zip(keys, values))
             name = f"{base_name}-{suffix}" if suffix and len(variants) > 1 else (suffix or base_name)
             expanded.append({"name": name, "flags": flags})
     names = [v["name"] for v in expanded]
@@ -94,15 +93,28 @@ def expand_variants(config: dict) -> list[dict]:
     return expanded
 
 
+def _name_part(key: str, value) -> str:
+    """How a grid value names its variants: `learning_rate: 1e-4` -> learningrate1e-4; a mapping by its items."""
+    if isinstance(value, dict):
+        return "-".join(_name_part(inner, inner_value) for inner, inner_value in value.items())
+    return f"{key.replace('_', '')}{value}"
+
+
+def merge_flags(*layers: dict) -> dict:
+    """Flag mappings merged in order, later ones winning; a mapping value (`model_config`) merges field by field."""
+    merged = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                value = {**merged[key], **value}
+            merged[key] = value
+    return merged
+
+
 def variant_values(config: dict, variant: dict, run_dir: Path) -> dict:
     """Finetune flags of one variant: shared data, common flags, then the variant's own (command-line words, parsed
     after these, override them all)."""
-    return {
-        **(config.get("data") or {}),
-        **(config.get("common") or {}),
-        **variant["flags"],
-        "output_dir": str(run_dir),
-    }
+    return merge_flags(config.get("data"), config.get("common"), variant["flags"], {"output_dir": str(run_dir)})
 
 
 def check_run_folder_flags(config: dict, extra: list[str]) -> None:

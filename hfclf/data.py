@@ -8,18 +8,18 @@ import csv
 import gzip
 import logging
 import os
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 import datasets
 import numpy as np
 import pandas as pd
 
 from .errors import HfclfInputError, first_line
+from .labels import encode_labels
+from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ SPLITS = ("train", "validation", "test")
 SUPPORTED_FILE_TYPES = ("csv", "tsv", "json", "jsonl", "parquet")
 TEXT_COLUMN_CANDIDATES = ("text", "sentence", "review", "content", "document")
 LABEL_COLUMN_CANDIDATES = ("label", "labels", "target", "class", "sentiment")
-WORDPIECE_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 @dataclass
@@ -37,8 +36,19 @@ class DataArguments:
 
     dataset: Optional[str] = field(
         default=None,
-        metadata={"help": "Named dataset: ag_news, imdb, sst2 or rt_polarity (local copy first, else the Hub)."},
+        metadata={
+            "help": "Named dataset (local copy first, else the Hub): ag_news, imdb, sst2, rt_polarity, imdb_ratings "
+            "(regression), stsb (sentence-pair regression), rte (sentence pairs), go_emotions (multi-label)."
+        },
     )
+    dataset_name: Optional[str] = field(
+        default=None,
+        metadata={"help": "Any dataset on the Hub, e.g. user/name; columns as for files (--text-columns, ...)."},
+    )
+    dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Config of --dataset-name."})
+    train_split: str = field(default="train", metadata={"help": "Split of --dataset-name to train on."})
+    validation_split: str = field(default="validation", metadata={"help": "Split of --dataset-name to validate on."})
+    test_split: str = field(default="test", metadata={"help": "Split of --dataset-name to test on."})
     data_dir: Optional[str] = field(
         default=None,
         metadata={"help": f"Folder holding <name>/<split> files of the named datasets (default: ${DATA_DIR_ENV})."},
@@ -54,6 +64,24 @@ class DataArguments:
     )
     text_separator: str = field(default=" ", metadata={"help": "String put between joined text columns."})
     label_column: Optional[str] = field(default=None, metadata={"help": "Label column (default: guessed)."})
+    text_pair_column: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "Second text of a sentence pair (e.g. sentence2): the two texts are tokenized as a pair, with "
+            "[SEP] between them and segment ids."
+        },
+    )
+    label_columns: Optional[str] = field(
+        default=None,
+        metadata={"help": "Comma-separated 0/1 columns, one per label: multi-label classification."},
+    )
+    problem_type: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "The task shape (default: detected from the labels, and logged).",
+            "choices": ["single_label_classification", "multi_label_classification", "regression"],
+        },
+    )
     train_fraction: float = field(
         default=1.0, metadata={"help": "Keep this stratified fraction of the training split (0 < f <= 1)."}
     )
@@ -71,6 +99,17 @@ class DataArguments:
         default=None, metadata={"help": "Keep at most this many test examples (seeded shuffle)."}
     )
     max_length: int = field(default=128, metadata={"help": "Truncate inputs to this many tokens."})
+    long_text: str = field(
+        default="truncate",
+        metadata={
+            "help": "Texts longer than --max-length: truncate (keep the start), head_tail (keep the first "
+            "--head-tokens and the last tokens; Sun et al. 2019), or windows (overlapping windows, each trained with "
+            "its document's label; evaluation and prediction average the windows of each document).",
+            "choices": ["truncate", "head_tail", "windows"],
+        },
+    )
+    head_tokens: int = field(default=128, metadata={"help": "head_tail: tokens kept from the start of a text."})
+    stride: int = field(default=128, metadata={"help": "windows: tokens each window shares with the one before."})
     tokenizer_vocab_size: int = field(
         default=30522, metadata={"help": "Vocabulary size when a WordPiece tokenizer is trained from scratch."}
     )
@@ -83,6 +122,27 @@ class DataArguments:
             raise HfclfInputError(
                 f"max_length must be a positive number of tokens, got {self.max_length}. Pass e.g. --max-length 128."
             )
+        if self.long_text != "truncate" and self.text_pair_column:
+            raise HfclfInputError(f"--long-text {self.long_text} takes single texts; drop it or --text-pair-column.")
+        if self.long_text == "windows" and not 0 <= self.stride < self.max_length - 2:
+            raise HfclfInputError(
+                f"--stride {self.stride} must be smaller than the window (--max-length {self.max_length} minus the "
+                "2 special tokens), or windows would never advance; pass e.g. --stride 128."
+            )
+        if self.long_text == "head_tail" and not 0 < self.head_tokens < self.max_length - 2:
+            raise HfclfInputError(
+                f"--head-tokens {self.head_tokens} must leave room for a tail in --max-length {self.max_length}."
+            )
+        if self.dataset and self.dataset_name:
+            raise HfclfInputError("Pass --dataset (a named dataset) or --dataset-name (any Hub dataset), not both.")
+
+
+# GoEmotions' 27 emotions and neutral, in the order of their ids (its emotions.txt).
+GO_EMOTIONS = tuple(
+    "admiration amusement anger annoyance approval caring confusion curiosity desire disappointment disapproval "
+    "disgust embarrassment excitement fear gratitude grief joy love nervousness optimism pride realization relief "
+    "remorse sadness surprise neutral".split()
+)
 
 
 @dataclass(frozen=True)
@@ -95,15 +155,21 @@ class DatasetSpec:
     local_files: tuple[tuple[str, str], ...]
     text_columns: tuple[str, ...] = ("text",)
     label_column: str = "label"
+    text_pair_column: Optional[str] = None
+    problem_type: Optional[str] = None  # None: single-label classification
+    # TSV files whose fields are quoted like CSV (GoEmotions); other TSVs are read without quoting.
+    quoted: bool = False
     # Column names for header-less files (the original AG News CSVs have none).
     column_names: Optional[tuple[str, ...]] = None
     # Subtracted from the local labels (AG News numbers its classes 1..4).
     label_offset: int = 0
     hub_id: Optional[str] = None
+    folder: Optional[str] = None  # under <data_dir>, when not the dataset's name (the ratings live in imdb/)
     # (our split, Hub split) pairs
     hub_splits: tuple[tuple[str, str], ...] = (("train", "train"), ("test", "test"))
     hub_text_column: str = "text"
     hub_label_column: str = "label"
+    hub_config: Optional[str] = None
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -140,6 +206,49 @@ DATASETS: dict[str, DatasetSpec] = {
             label_names=("negative", "positive"),
             local_files=(("train", "train.csv.gz"), ("validation", "valid.csv.gz"), ("test", "test.csv.gz")),
         ),
+        DatasetSpec(
+            name="imdb_ratings",
+            label_names=(),
+            local_files=(("train", "train_ratings.csv.gz"), ("test", "test_ratings.csv.gz")),
+            label_column="rating",
+            problem_type="regression",
+            folder="imdb",
+        ),
+        DatasetSpec(
+            name="stsb",
+            label_names=(),
+            local_files=(("train", "train.tsv.gz"), ("validation", "dev.tsv.gz")),
+            text_columns=("sentence1",),
+            text_pair_column="sentence2",
+            label_column="score",
+            problem_type="regression",
+            hub_id="nyu-mll/glue",
+            hub_config="stsb",
+            hub_splits=(("train", "train"), ("validation", "validation")),
+        ),
+        DatasetSpec(
+            name="rte",
+            label_names=("entailment", "not_entailment"),
+            local_files=(("train", "train.tsv.gz"), ("validation", "dev.tsv.gz")),
+            text_columns=("sentence1",),
+            text_pair_column="sentence2",
+            hub_id="nyu-mll/glue",
+            hub_config="rte",
+            hub_splits=(("train", "train"), ("validation", "validation")),
+        ),
+        DatasetSpec(
+            name="go_emotions",
+            label_names=GO_EMOTIONS,
+            local_files=(("train", "train.tsv.gz"), ("validation", "dev.tsv.gz")),
+            column_names=("text", "labels", "id"),
+            label_column="labels",
+            problem_type="multi_label_classification",
+            quoted=True,
+            hub_id="google-research-datasets/go_emotions",
+            hub_config="simplified",
+            hub_splits=(("train", "train"), ("validation", "validation")),
+            hub_label_column="labels",
+        ),
     )
 }
 
@@ -149,11 +258,12 @@ def load_raw_datasets(data_args: DataArguments, seed: int = 42, need_train: bool
     Load, validate and split the data described by `data_args`.
 
     Returns a `DatasetDict` with the splits `train` (if present), `validation` (carved out of train when
-    missing) and `test` (if present); each has the columns `text` and `label` (a `ClassLabel`). The
+    missing) and `test` (if present); each has the columns `text`, `text_pair` (sentence pairs only) and `label`:
+    a `ClassLabel`, a `Sequence(ClassLabel)` (multi-label) or a float (regression), see `hfclf.labels`. The
     same `seed` always gives the same splits. Pass `need_train=False` when only evaluating.
     """
     _check_split_arguments(data_args)
-    frames, label_names = _load_frames(data_args, need_train)
+    frames, label_names, problem_type = _load_frames(data_args, need_train)
     if need_train and "train" not in frames:
         raise HfclfInputError("No training data. Pass --dataset NAME or --train-file PATH.")
     if not frames:
@@ -161,8 +271,12 @@ def load_raw_datasets(data_args: DataArguments, seed: int = 42, need_train: bool
             "No data. Pass --dataset NAME or at least one of --train-file/--validation-file/--test-file."
         )
 
-    names = _encode_labels(frames, label_names)
-    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
+    label_column = data_args.label_column or "label"
+    label, names, problem_type = encode_labels(frames, label_names, problem_type, label_column)
+    columns = {"text": datasets.Value("string")}
+    if "text_pair" in next(iter(frames.values()))[0]:
+        columns["text_pair"] = datasets.Value("string")
+    features = datasets.Features({**columns, "label": label})
     raw = datasets.DatasetDict(
         {
             split: datasets.Dataset.from_pandas(frames[split][0], features=features, preserve_index=False)
@@ -171,147 +285,25 @@ def load_raw_datasets(data_args: DataArguments, seed: int = 42, need_train: bool
         }
     )
     raw = _resize_splits(raw, data_args, seed)
-    logger.info(
-        "Data: %s; %d classes (%s)",
-        ", ".join(f"{split}={len(ds):,}" for split, ds in raw.items()),
-        len(names),
-        ", ".join(names),
-    )
+    what = "a number to predict" if problem_type == REGRESSION else f"{len(names)} classes ({', '.join(names)})"
+    logger.info("Data: %s; %s", ", ".join(f"{split}={len(ds):,}" for split, ds in raw.items()), what)
     return raw
 
 
-def tokenize_datasets(
-    raw: datasets.DatasetDict,
-    tokenizer,
-    max_length: int = 128,
-    num_proc: Optional[int] = None,
-    cache_dir: Optional[str] = None,
-) -> tuple[datasets.DatasetDict, dict[str, float]]:
-    """
-    Tokenize every split with a fast tokenizer, truncating to `max_length` tokens and without padding.
-
-    The `text` column is replaced by the tokenizer outputs (`input_ids`, `attention_mask`, ...) plus a
-    `length` column (tokens per example, used by `group_by_length`); `label` is kept. Padding is left
-    to the data collator.
-
-    With `cache_dir`, the tokenized splits are cached there as Arrow files keyed by the data's fingerprint
-    (a hash of its content), the tokenizer and `max_length`, and a later run on the same data loads them.
-
-    Returns `(tokenized, stats)`, where `stats` has `tokenize_seconds`, `tokenize_examples_per_second`,
-    `tokenize_tokens_per_second` over all splits, and `tokenize_from_cache`.
-    """
-    max_length = _capped_length(tokenizer, max_length)
-
-    def tokenize(batch):
-        return tokenizer(batch["text"], truncation=True, max_length=max_length, return_length=True)
-
-    cache_files = _cache_files(raw, tokenizer, max_length, cache_dir)
-    # With num_proc > 1, `datasets` writes one shard per process: name_00000_of_00004.arrow, ...
-    from_cache = cache_files is not None and all(
-        Path(f).exists() or any(Path(f).parent.glob(f"{Path(f).stem}_*_of_*.arrow")) for f in cache_files.values()
-    )
-
-    start = time.perf_counter()
-    tokenized = raw.map(
-        tokenize,
-        batched=True,
-        num_proc=num_proc,
-        remove_columns=["text"],
-        desc="Tokenizing",
-        cache_file_names=cache_files,
-    )
-    seconds = time.perf_counter() - start
-
-    num_examples = sum(len(ds) for ds in tokenized.values())
-    num_tokens = sum(int(_column(ds, "length").sum()) for ds in tokenized.values())
-    stats = {
-        "max_length": max_length,  # after capping at the tokenizer's limit
-        "tokenize_seconds": seconds,
-        "tokenize_examples_per_second": num_examples / max(seconds, 1e-9),
-        "tokenize_tokens_per_second": num_tokens / max(seconds, 1e-9),
-        "tokenize_from_cache": from_cache,
-    }
-    logger.info(
-        "Tokenized %s examples (%s tokens) in %.1fs: %.0f examples/s%s",
-        f"{num_examples:,}",
-        f"{num_tokens:,}",
-        seconds,
-        stats["tokenize_examples_per_second"],
-        " (loaded from the cache)" if from_cache else "",
-    )
-    return tokenized, stats
+def problem_type_of(dataset: datasets.Dataset) -> str:
+    """The task shape of a split from [`load_raw_datasets`], read off its label feature."""
+    label = dataset.features["label"]
+    if isinstance(label, datasets.Sequence):
+        return MULTI_LABEL
+    return SINGLE_LABEL if isinstance(label, datasets.ClassLabel) else REGRESSION
 
 
-def _capped_length(tokenizer, max_length: int) -> int:
-    """`max_length`, at most the tokenizer's own limit (a warning says so when it is lowered)."""
-    if max_length < 1:
-        raise HfclfInputError(
-            f"max_length must be a positive number of tokens, got {max_length}. Pass e.g. --max-length 128."
-        )
-    model_max_length = getattr(tokenizer, "model_max_length", None)
-    # Tokenizers without a limit report a huge sentinel value (~1e30), hence the sanity bound.
-    if model_max_length is not None and model_max_length < 1_000_000 and max_length > model_max_length:
-        logger.warning(
-            "max_length=%d is above the tokenizer limit %d; using %d.", max_length, model_max_length, model_max_length
-        )
-        return model_max_length
-    return max_length
-
-
-def _cache_files(raw, tokenizer, max_length: int, cache_dir: Optional[str]) -> dict[str, str] | None:
-    """Arrow cache file of each split, keyed by the split's content fingerprint, the tokenizer and `max_length`."""
-    if cache_dir is None:
-        return None
-    from datasets.fingerprint import Hasher
-
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    key = Hasher.hash((tokenizer, max_length))
-    return {split: str(Path(cache_dir) / f"{ds._fingerprint}-{key}.arrow") for split, ds in raw.items()}
-
-
-def train_wordpiece_tokenizer(
-    texts: Union[Iterable[str], datasets.Dataset],
-    vocab_size: int = 30522,
-    lowercase: bool = True,
-    model_max_length: int = 512,
-    batch_size: int = 1000,
-):
-    """
-    Train a BERT-style WordPiece tokenizer on `texts` (strings, or a `Dataset` with a `text` column).
-
-    Returns a `transformers.PreTrainedTokenizerFast` with `[PAD] [UNK] [CLS] [SEP] [MASK]` set, which
-    round-trips through `save_pretrained` / `AutoTokenizer.from_pretrained`.
-    """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    if vocab_size < len(WORDPIECE_SPECIAL_TOKENS) + 1:
-        raise HfclfInputError(
-            f"tokenizer_vocab_size={vocab_size} is too small. Pass e.g. --tokenizer-vocab-size 30522."
-        )
-
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(WORDPIECE_SPECIAL_TOKENS))
-    tokenizer.train_from_iterator(_text_batches(texts, batch_size), trainer=trainer)
-
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=model_max_length,
-    )
+def label_names_of(dataset: datasets.Dataset) -> list[str]:
+    """The class names of a split (for regression, the name of the value)."""
+    label = dataset.features["label"]
+    if isinstance(label, datasets.Sequence):
+        return list(label.feature.names)
+    return list(label.names) if isinstance(label, datasets.ClassLabel) else ["value"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -319,41 +311,77 @@ def train_wordpiece_tokenizer(
 # ---------------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class Columns:
+    """Which columns of a table hold the text, the second text of a pair and the label(s)."""
+
+    text: Optional[list[str]] = None  # None: guessed
+    text_pair: Optional[str] = None
+    label: Optional[str] = None  # None: guessed
+    labels: Optional[list[str]] = None  # one 0/1 column per label (multi-label)
+    separator: str = " "
+
+
+def _user_columns(data_args: DataArguments) -> Columns:
+    label_columns = _parse_text_columns(data_args.label_columns, "--label-columns")
+    if label_columns and data_args.label_column:
+        raise HfclfInputError("Pass --label-column (one label column) or --label-columns (0/1 columns), not both.")
+    return Columns(
+        text=_parse_text_columns(data_args.text_columns),
+        text_pair=data_args.text_pair_column,
+        label=data_args.label_column,
+        labels=label_columns,
+        separator=data_args.text_separator,
+    )
+
+
 def _load_frames(data_args: DataArguments, need_train: bool):
     """
-    Read every available split into `{split: (DataFrame[text, label], description)}`.
+    Read every available split into `{split: (DataFrame[text, (text_pair,) label], description)}`.
 
-    Also returns the class names when they are known (named datasets), else None.
+    Also returns the class names when they are known (named datasets), else None, and the task shape when the
+    arguments or the dataset set it, else None (detected from the labels).
     """
     user_files = {
         split: path
         for split, path in zip(SPLITS, (data_args.train_file, data_args.validation_file, data_args.test_file))
         if path
     }
-    text_columns = _parse_text_columns(data_args.text_columns)
-    frames, label_names = {}, None
+    columns = _user_columns(data_args)
+    if columns.labels and data_args.problem_type not in (None, MULTI_LABEL):
+        raise HfclfInputError("--label-columns means multi-label classification; drop --problem-type or them.")
+    frames, label_names, problem_type = {}, None, data_args.problem_type or (MULTI_LABEL if columns.labels else None)
 
     if data_args.dataset:
         spec = _get_spec(data_args.dataset)
-        if (data_args.text_columns or data_args.label_column) and not user_files:
-            raise HfclfInputError(
-                "--text-columns/--label-column apply to --train-file/--validation-file/--test-file; "
-                f"--dataset {spec.name} has its own columns. Drop them."
+        given = [
+            flag
+            for flag, value in (
+                ("--text-columns", columns.text),
+                ("--label-column", columns.label),
+                ("--label-columns", columns.labels),
+                ("--text-pair-column", columns.text_pair),
             )
-        label_names = list(spec.label_names)
+            if value
+        ]
+        if given and not user_files:
+            raise HfclfInputError(
+                f"{'/'.join(given)} apply to --train-file/--validation-file/--test-file; --dataset {spec.name} has "
+                "its own columns. Drop them."
+            )
+        label_names = list(spec.label_names) or None
+        problem_type = data_args.problem_type or spec.problem_type
         # Files passed explicitly replace the named dataset's own split, so that e.g. `--dataset ag_news
         # --train-file my_train.csv` works where no AG News train split is available.
         need_named_train = need_train and "train" not in user_files
         frames = _named_dataset_frames(spec, data_args, need_named_train, skip=set(user_files))
+    elif data_args.dataset_name:
+        frames = _hub_dataset_frames(data_args, columns, skip=set(user_files))
 
     for split, path in user_files.items():
         description = f"{split} file {path}"
-        df = _read_table(Path(path), description)
-        frames[split] = (
-            _to_text_label(df, description, text_columns, data_args.label_column, data_args.text_separator),
-            description,
-        )
-    return frames, label_names
+        frames[split] = (_select_columns(_read_table(Path(path), description), description, columns), description)
+    return frames, label_names, problem_type
 
 
 def _get_spec(name: str) -> DatasetSpec:
@@ -368,7 +396,7 @@ def _get_spec(name: str) -> DatasetSpec:
 def _named_dataset_frames(spec: DatasetSpec, data_args: DataArguments, need_train: bool, skip: set[str]):
     """Read a named dataset from `<data_dir>/<name>/` when that folder exists, else from the Hub."""
     data_dir = data_args.data_dir or os.environ.get(DATA_DIR_ENV)
-    local_dir = Path(data_dir).expanduser() / spec.name if data_dir else None
+    local_dir = Path(data_dir).expanduser() / (spec.folder or spec.name) if data_dir else None
     if local_dir is not None and local_dir.is_dir():
         return _local_named_frames(spec, local_dir, need_train, skip)
     return _hub_named_frames(spec, data_dir, skip)
@@ -376,13 +404,14 @@ def _named_dataset_frames(spec: DatasetSpec, data_args: DataArguments, need_trai
 
 def _local_named_frames(spec: DatasetSpec, local_dir: Path, need_train: bool, skip: set[str]):
     frames = {}
+    columns = Columns(text=list(spec.text_columns), text_pair=spec.text_pair_column, label=spec.label_column)
     for split, file_name in spec.local_files:
         path = local_dir / file_name
         if split in skip or not path.is_file():
             continue
         description = f"{spec.name} {split} file {path}"
-        df = _read_table(path, description, column_names=spec.column_names)
-        df = _to_text_label(df, description, list(spec.text_columns), spec.label_column, " ")
+        df = _read_table(path, description, column_names=spec.column_names, quoted=spec.quoted)
+        df = _select_columns(df, description, columns)
         if spec.label_offset and pd.api.types.is_numeric_dtype(df["label"]):
             df["label"] = df["label"] - spec.label_offset
         frames[split] = (df, description)
@@ -402,37 +431,68 @@ def _local_named_frames(spec: DatasetSpec, local_dir: Path, need_train: bool, sk
 
 
 def _hub_named_frames(spec: DatasetSpec, data_dir: Optional[str], skip: set[str]):
-    where = f"{data_dir}/{spec.name}" if data_dir else f"${DATA_DIR_ENV} (not set)"
-    local_hint = f"set {DATA_DIR_ENV} or --data-dir to a folder with {spec.name}/" + ", ".join(
+    where = f"{data_dir}/{spec.folder or spec.name}" if data_dir else f"${DATA_DIR_ENV} (not set)"
+    local_hint = f"set {DATA_DIR_ENV} or --data-dir to a folder with {spec.folder or spec.name}/" + ", ".join(
         f for _, f in spec.local_files
     )
     if spec.hub_id is None:
         raise HfclfInputError(
             f"Dataset '{spec.name}' has no local copy in {where} and is not on the Hub. Fix: {local_hint}."
         )
-
     logger.info("No local copy of '%s' in %s; loading %s from the Hub.", spec.name, where, spec.hub_id)
+    hub = _load_from_hub(
+        spec.hub_id, spec.hub_config, f"Dataset '{spec.name}' has no local copy in {where} and", local_hint
+    )
+    columns = Columns(text=[spec.hub_text_column], text_pair=spec.text_pair_column, label=spec.hub_label_column)
+    if spec.text_pair_column:  # the GLUE pairs keep their column names on the Hub
+        columns.text = list(spec.text_columns)
+    return _hub_splits(hub, dict(spec.hub_splits), columns, spec.hub_id, skip)
+
+
+def _hub_dataset_frames(data_args: DataArguments, columns: Columns, skip: set[str]):
+    """Any dataset of the Hub (`--dataset-name`), its columns chosen as for files."""
+    name = data_args.dataset_name
+    hub = _load_from_hub(name, data_args.dataset_config_name, f"Dataset {name} cannot be loaded:", "use local files")
+    splits = {"train": data_args.train_split, "validation": data_args.validation_split, "test": data_args.test_split}
+    if data_args.train_split not in hub and "train" not in skip:
+        raise HfclfInputError(
+            f"Dataset {name} has no split '{data_args.train_split}' (it has: {', '.join(hub)}); pass --train-split "
+            "with one of those."
+        )
+    return _hub_splits(hub, splits, columns, name, skip)
+
+
+def _load_from_hub(name: str, config: Optional[str], what: str, local_hint: str):
     try:
-        hub = datasets.load_dataset(spec.hub_id)
+        return datasets.load_dataset(name, **({"name": config} if config else {}))
     except Exception as err:
         if not (_hub_offline() or _is_network_error(err)):
-            raise
+            raise HfclfInputError(
+                f"{what} {first_line(err)}. Check the dataset name and --dataset-config-name."
+            ) from err
         reason = "the Hub is offline" if _hub_offline() else f"the Hub could not be reached ({type(err).__name__})"
         raise HfclfInputError(
-            f"Dataset '{spec.name}' has no local copy in {where} and {reason}. Fix: {local_hint}, "
-            f"or go online so it can be downloaded from the Hub as {spec.hub_id}."
+            f"{what} {reason}. Fix: {local_hint}, or go online so it can be downloaded from the Hub as {name}."
         ) from err
 
+
+def _hub_splits(hub, splits: dict[str, str], columns: Columns, name: str, skip: set[str]) -> dict:
     frames = {}
-    for split, hub_split in spec.hub_splits:
+    for split, hub_split in splits.items():
         if split in skip or hub_split not in hub:
             continue
-        description = f"{spec.name} {split} split (Hub {spec.hub_id}:{hub_split})"
-        df = hub[hub_split].select_columns([spec.hub_text_column, spec.hub_label_column]).to_pandas()
-        frames[split] = (
-            _to_text_label(df, description, [spec.hub_text_column], spec.hub_label_column, " "),
-            description,
-        )
+        description = f"{split} split (Hub {name}:{hub_split})"
+        dataset = hub[hub_split]
+        label_feature = dataset.features.get(columns.label or "label")
+        df = dataset.to_pandas()
+        df = _select_columns(df, description, columns)
+        names = getattr(getattr(label_feature, "feature", label_feature), "names", None)
+        if names and columns.labels is None:  # class ids of a ClassLabel become their names
+            df["label"] = [
+                [names[i] for i in value] if isinstance(value, (list, np.ndarray)) else names[value]
+                for value in df["label"]
+            ]
+        frames[split] = (df, description)
     return frames
 
 
@@ -452,10 +512,15 @@ def _is_network_error(err: Exception) -> bool:
 
 
 def _read_table(
-    path: Path, description: str, column_names: Optional[tuple[str, ...]] = None, keep_blank_lines: bool = False
+    path: Path,
+    description: str,
+    column_names: Optional[tuple[str, ...]] = None,
+    keep_blank_lines: bool = False,
+    quoted: bool = False,
 ) -> pd.DataFrame:
     """Read a csv/tsv/json/jsonl/parquet file (optionally gzipped) into a DataFrame; `keep_blank_lines` keeps a blank
-    line of a csv/tsv as an empty row (so that rows stay aligned with the input's lines)."""
+    line of a csv/tsv as an empty row (so that rows stay aligned with the input's lines). TSV fields are read without
+    quoting unless `quoted`."""
     if path.is_dir():
         raise HfclfInputError(f"The {description} is a folder, not a file. Pass the path of the file inside it.")
     name = path.name.lower()
@@ -476,7 +541,8 @@ def _read_table(
         if file_type == "csv":
             return pd.read_csv(path, header=header, names=column_names, **na_options)
         if file_type == "tsv":
-            return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, header=header, names=column_names, **na_options)
+            quoting = csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE
+            return pd.read_csv(path, sep="\t", quoting=quoting, header=header, names=column_names, **na_options)
         if file_type == "parquet":
             if compressed:
                 with gzip.open(path, "rb") as f:
@@ -495,14 +561,12 @@ def _read_table(
         ) from err
 
 
-def _parse_text_columns(text_columns: Optional[str]) -> Optional[list[str]]:
+def _parse_text_columns(text_columns: Optional[str], flag: str = "--text-columns") -> Optional[list[str]]:
     if text_columns is None:
         return None
     columns = [c.strip() for c in text_columns.split(",") if c.strip()]
     if not columns:
-        raise HfclfInputError(
-            f"--text-columns '{text_columns}' names no column. Pass e.g. --text-columns title,description."
-        )
+        raise HfclfInputError(f"{flag} '{text_columns}' names no column. Pass e.g. {flag} title,description.")
     return columns
 
 
@@ -514,46 +578,51 @@ def _find_column(df: pd.DataFrame, candidates: Iterable[str]) -> Optional[str]:
     return None
 
 
-def _to_text_label(
-    df: pd.DataFrame, description: str, text_columns: Optional[list[str]], label_column: Optional[str], separator: str
-) -> pd.DataFrame:
-    """Select and check the text and label columns, returning a DataFrame with exactly `text` and `label`."""
+def _select_columns(df: pd.DataFrame, description: str, columns: Columns) -> pd.DataFrame:
+    """Select and check the text, text pair and label columns: a DataFrame with exactly `text`, `text_pair` (pairs
+    only) and `label` (for `--label-columns`, the list of the columns that are 1)."""
     available = ", ".join(map(str, df.columns))
-    if text_columns is None:
-        guessed = _find_column(df, TEXT_COLUMN_CANDIDATES)
-        if guessed is None:
-            raise HfclfInputError(
-                f"No text column found in {description} (columns: {available}). "
-                "Pass --text-columns with one or more of those."
-            )
-        text_columns = [guessed]
-    missing = [c for c in text_columns if c not in df.columns]
-    if missing:
-        raise HfclfInputError(
-            f"Column '{missing[0]}' not found in {description} (columns: {available}). "
-            "Pass --text-columns with one of those."
-        )
-    if label_column is None:
-        label_column = _find_column(df, LABEL_COLUMN_CANDIDATES)
-        if label_column is None:
-            raise HfclfInputError(
-                f"No label column found in {description} (columns: {available}). Pass --label-column with one of those."
-            )
-    elif label_column not in df.columns:
-        raise HfclfInputError(
-            f"Column '{label_column}' not found in {description} (columns: {available}). "
-            "Pass --label-column with one of those."
-        )
 
-    parts = [df[c].fillna("").astype(str) for c in text_columns]
-    text = parts[0].str.cat(parts[1:], sep=separator) if len(parts) > 1 else parts[0]
-    empty = text.str.strip().eq("").to_numpy()
-    if empty.any():
+    def column(name: str, flag: str) -> str:
+        if name not in df.columns:
+            raise HfclfInputError(
+                f"Column '{name}' not found in {description} (columns: {available}). Pass {flag} with one of those."
+            )
+        return name
+
+    text_columns = columns.text or [_find_column(df, TEXT_COLUMN_CANDIDATES)]
+    if text_columns == [None]:
         raise HfclfInputError(
-            f"{int(empty.sum())} rows of {description} have empty text (first at row index {int(np.argmax(empty))}). "
-            "Remove or fill those rows."
+            f"No text column found in {description} (columns: {available}). "
+            "Pass --text-columns with one or more of those."
         )
-    label = df[label_column]
+    parts = [df[column(c, "--text-columns")].fillna("").astype(str) for c in text_columns]
+    selected = {"text": parts[0].str.cat(parts[1:], sep=columns.separator) if len(parts) > 1 else parts[0]}
+    if columns.text_pair:
+        selected["text_pair"] = df[column(columns.text_pair, "--text-pair-column")].fillna("").astype(str)
+    for name, text in selected.items():
+        empty = text.str.strip().eq("").to_numpy()
+        if empty.any():
+            what = "empty text" if name == "text" else f"an empty second text ({columns.text_pair})"
+            raise HfclfInputError(
+                f"{int(empty.sum())} rows of {description} have {what} (first at row index {int(np.argmax(empty))}). "
+                "Remove or fill those rows."
+            )
+    selected = {name: text.to_numpy(dtype=object) for name, text in selected.items()}
+    if columns.labels:
+        flags = df[[column(c, "--label-columns") for c in columns.labels]]
+        if not flags.isin([0, 1, True, False]).all().all():
+            raise HfclfInputError(
+                f"--label-columns of {description} must hold 0 or 1 (or true/false) in every row; fix the columns."
+            )
+        values = flags.to_numpy(dtype=bool)
+        return pd.DataFrame({**selected, "label": [[columns.labels[j] for j in np.flatnonzero(row)] for row in values]})
+    label_column = columns.label or _find_column(df, LABEL_COLUMN_CANDIDATES)
+    if label_column is None:
+        raise HfclfInputError(
+            f"No label column found in {description} (columns: {available}). Pass --label-column with one of those."
+        )
+    label = df[column(label_column, "--label-column")]
     missing_label = label.isna().to_numpy()
     if missing_label.any():
         raise HfclfInputError(
@@ -561,119 +630,7 @@ def _to_text_label(
             f"(first at row index {int(np.argmax(missing_label))}). "
             "Remove or fill those rows."
         )
-    return pd.DataFrame({"text": text.to_numpy(dtype=object), "label": label.to_numpy()})
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Labels
-# ---------------------------------------------------------------------------------------------------------
-
-
-def _as_integer_labels(label: pd.Series) -> Optional[pd.Series]:
-    """The labels as int64 if they are all integral numbers (bools count), else None."""
-    if pd.api.types.is_bool_dtype(label):
-        return label.astype("int64")
-    if pd.api.types.is_integer_dtype(label):
-        return label.astype("int64")
-    if pd.api.types.is_float_dtype(label) and np.all(np.mod(label.to_numpy(), 1) == 0):
-        return label.astype("int64")
-    return None
-
-
-def _encode_labels(frames: dict, label_names: Optional[list[str]]) -> list[str]:
-    """Replace every split's labels by class ids 0..n-1 in place; return the class names."""
-    integer = {split: _as_integer_labels(df["label"]) for split, (df, _) in frames.items()}
-    for split, (df, description) in frames.items():
-        if integer[split] is None and pd.api.types.is_float_dtype(df["label"]):
-            values = pd.unique(df["label"])
-            examples = ", ".join(f"{v:g}" for v in values[:4])
-            raise HfclfInputError(
-                f"The labels of {description} are non-integer numbers ({len(values)} distinct values, e.g. "
-                f"{examples}): scores for regression, which hfclf does not train; a classifier would make one class "
-                "per value. Map them to classes first (e.g. round or bin them)."
-            )
-
-    if label_names is not None:
-        # Each split may give class ids or class names (e.g. a user's train file next to a benchmark's test file).
-        for split, (df, description) in frames.items():
-            if integer[split] is not None:
-                df["label"] = _check_label_ids(integer[split], label_names, description)
-            else:
-                df["label"] = _codes(df["label"].astype(str), label_names, description, "the dataset's class names")
-        return label_names
-
-    # Classes are defined by the train split when there is one, else by all splits together.
-    reference = [frames["train"][0]] if "train" in frames else [df for df, _ in frames.values()]
-    source = "the training data" if "train" in frames else "the data"
-    if all(values is not None for values in integer.values()):
-        values = np.unique(np.concatenate([_as_integer_labels(df["label"]).to_numpy() for df in reference]))
-        if values[0] == 1 and values[-1] == len(values):
-            logger.warning(
-                "Labels are 1..%d; treating them as 1-based and shifting to 0..%d.", len(values), len(values) - 1
-            )
-        elif not np.array_equal(values, np.arange(len(values))):
-            logger.warning(
-                "Labels %s are not 0..n-1; mapping them to 0..%d in sorted order.", values.tolist(), len(values) - 1
-            )
-        categories = values.tolist()
-        for split, (df, description) in frames.items():
-            df["label"] = _codes(integer[split], categories, description, source)
-        return [str(v) for v in categories]
-
-    categories = sorted(np.unique(np.concatenate([df["label"].astype(str).to_numpy() for df in reference])).tolist())
-    _check_distinct_names(categories, source)
-    for df, description in frames.values():
-        df["label"] = _codes(df["label"].astype(str), categories, description, source)
-    return categories
-
-
-def _check_distinct_names(names: list[str], source: str) -> None:
-    """Label names that differ only in case or surrounding spaces are almost always one class written two ways."""
-    groups = {}
-    for name in names:
-        groups.setdefault(name.strip().casefold(), []).append(name)
-    clashes = [group for group in groups.values() if len(group) > 1]
-    if clashes:
-        shown = "; ".join(", ".join(repr(name) for name in group) for group in clashes[:3])
-        raise HfclfInputError(
-            f"Labels in {source} differ only in case or surrounding spaces ({shown}), which would make them separate "
-            "classes. Write each class one way in the data."
-        )
-
-
-def _codes(label: pd.Series, categories: list, description: str, source: str) -> np.ndarray:
-    """Positions of `label` values in `categories` (the classes found in `source`); unknown values are an error."""
-    codes = pd.Index(categories).get_indexer(label.to_numpy())
-    unseen = codes < 0
-    if unseen.any():
-        names = sorted(map(str, pd.unique(label[unseen])))
-        raise HfclfInputError(
-            f"{description} has labels not in {source}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}. "
-            "Fix the labels, or train on data that contains these classes."
-        )
-    return codes
-
-
-def _check_label_ids(label: pd.Series, label_names: list[str], description: str) -> np.ndarray:
-    """Integer labels of a dataset with known class names: 0-based ids, or 1-based ids that are shifted."""
-    values = label.to_numpy()
-    num_labels = len(label_names)
-    if values.min() >= 0 and values.max() < num_labels:
-        return values
-    if values.min() >= 1 and values.max() == num_labels:
-        logger.warning(
-            "Labels of %s are 1..%d; treating them as 1-based and shifting to 0..%d.",
-            description,
-            num_labels,
-            num_labels - 1,
-        )
-        return values - 1
-    bad = sorted({int(v) for v in values[(values < 0) | (values >= num_labels)]})
-    raise HfclfInputError(
-        f"{description} has labels outside 0..{num_labels - 1} ({', '.join(label_names)}): "
-        f"{', '.join(map(str, bad[:10]))}. "
-        "Use 0-based class ids or the class names."
-    )
+    return pd.DataFrame({**selected, "label": label.to_numpy()})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -708,7 +665,7 @@ def _stratified_split(dataset: datasets.Dataset, seed: int, **sizes) -> tuple[da
     """
     from sklearn.model_selection import train_test_split
 
-    labels = _column(dataset, "label")
+    labels = column_array(dataset, "label")
     indices = np.arange(len(dataset))
     try:
         train_indices, test_indices = train_test_split(indices, **sizes, stratify=labels, random_state=seed)
@@ -724,7 +681,8 @@ def _stratified_split(dataset: datasets.Dataset, seed: int, **sizes) -> tuple[da
     return dataset.select(train_indices), dataset.select(test_indices)
 
 
-def _column(dataset: datasets.Dataset, name: str) -> np.ndarray:
+def column_array(dataset: datasets.Dataset, name: str) -> np.ndarray:
+    """A column as a numpy array."""
     # Through Arrow: the numpy formatter and plain column access are much slower on large splits.
     return dataset.select_columns([name]).with_format("arrow")[:][name].to_numpy()
 
@@ -751,13 +709,3 @@ def _resize_splits(raw: datasets.DatasetDict, data_args: DataArguments, seed: in
         if split in raw and limit is not None and limit < len(raw[split]):
             raw[split] = raw[split].shuffle(seed=seed).select(range(limit))
     return raw
-
-
-def _text_batches(texts: Union[Iterable[str], datasets.Dataset], batch_size: int) -> Iterator[list[str]]:
-    if isinstance(texts, datasets.Dataset):
-        for batch in texts.select_columns(["text"]).iter(batch_size=batch_size):
-            yield batch["text"]
-        return
-    iterator = iter(texts)
-    while batch := list(islice(iterator, batch_size)):
-        yield batch

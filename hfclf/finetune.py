@@ -19,20 +19,31 @@ from pathlib import Path
 import numpy as np
 
 from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
-from .data import DataArguments, load_raw_datasets, tokenize_datasets, train_wordpiece_tokenizer
+from .data import DataArguments, load_raw_datasets
 from .errors import HfclfInputError, first_line
 from .files import TEMPORARY_PREFIX, atomic_folder, atomic_output, folder_lock
-from .hub import redact_command
 from .run_folder import (
+    LENGTH_LIMIT_KEY,
     MERGED_SUBDIR,
     PREDICTIONS_FILE,
     RESULTS_FILE,
     RunResults,
+    base_model_spec,
     check_output_dir,
     check_weight_files,
+    merge_lora_run,
+    metric_prefix,
     resolve_resume,
+    save_lora_run,
 )
-from .training_args import ClassifierTrainingArguments, ModelArguments, learning_rate_groups, parse_args
+from .tokenization import LongText, tokenize_datasets, train_wordpiece_tokenizer
+from .training_args import (
+    ClassifierTrainingArguments,
+    ModelArguments,
+    learning_rate_groups,
+    parse_args,
+    redact_command,
+)
 
 logger = logging.getLogger("hfclf")
 
@@ -58,12 +69,15 @@ def load_tokenizer(model_args: ModelArguments, train_dataset):
             "tokenizer files), a Hub id, or minilm for the embedded default."
         )
     try:
-        return AutoTokenizer.from_pretrained(name)
+        tokenizer = AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError) as err:
         raise HfclfInputError(
             f"Could not load a tokenizer from {flag} {name} ({first_line(err)}). Pass a model folder "
             "with tokenizer files, a Hub id (online), or minilm for the embedded default."
         ) from None
+    # A model trained by hfclf saved its training length as the limit: training again may go up to the real one.
+    tokenizer.model_max_length = tokenizer.init_kwargs.get(LENGTH_LIMIT_KEY, tokenizer.model_max_length)
+    return tokenizer
 
 
 def class_weights_for(spec: str | None, train_labels: np.ndarray, num_labels: int) -> list[float] | None:
@@ -105,7 +119,7 @@ def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], c
         return get_architecture(model_args.arch).build(inputs)
     except HfclfInputError:
         raise
-    except (OSError, ValueError, RuntimeError) as err:
+    except (OSError, ValueError, RuntimeError, TypeError) as err:
         raise HfclfInputError(
             f"Could not build --arch {model_args.arch} from --model {model_args.model} ({first_line(err)}). Pass a "
             "model folder with config.json and weights, a Hub id (online) or minilm, and check the model size flags."
@@ -214,8 +228,10 @@ def prepare_data(model_args, data_args, training_args, data_cache: dict | None =
             data_args.max_length,
             num_proc=data_args.preprocessing_num_workers,
             cache_dir=tokenization_cache_dir(),
+            long_text=LongText(data_args.long_text, data_args.head_tokens, data_args.stride),
         )
     # Saved with the model: predict, eval and downstream pipelines truncate as training did.
+    tokenizer.init_kwargs[LENGTH_LIMIT_KEY] = tokenizer.model_max_length
     tokenizer.model_max_length = tokenize_stats["max_length"]
     prepared = (raw, tokenizer, tokenized, tokenize_stats)
     if data_cache is not None:
@@ -229,7 +245,8 @@ def run_finetune(
     training_args: ClassifierTrainingArguments,
     data_cache: dict | None = None,
 ):
-    """Train, evaluate, predict and write everything into `training_args.output_dir`; returns the results dict.
+    """Train, evaluate, predict and write everything into `training_args.output_dir`; returns the run's
+    [`RunResults`].
 
     The main process holds the output folder's lock for the whole run, so a second run on the same folder is refused.
     `data_cache`: see [`prepare_data`].
@@ -277,7 +294,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResult
     eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")
     # Every process takes part in `predict` (it gathers across processes); only the main one writes files.
     split = "test" if "test" in tokenized else "validation"
-    output = trainer.predict(tokenized[split], metric_key_prefix="test" if split == "test" else "eval")
+    output = trainer.predict(tokenized[split], metric_key_prefix=metric_prefix(split))
     save_final_model(trainer, output_dir)  # the best model (reloaded at the end) and the tokenizer
 
     results = RunResults(
@@ -287,6 +304,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResult
         label_names=raw["train"].features["label"].names,
         arguments={"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()},
         max_length=tokenize_stats["max_length"],
+        model_config=built_config_fields(model_args, model),
         best_checkpoint=trainer.state.best_model_checkpoint,
         best_metric=trainer.state.best_metric,
         best_epoch=eval_metrics.get("epoch"),
@@ -314,6 +332,12 @@ def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResult
     return results
 
 
+def built_config_fields(model_args, model) -> dict:
+    """The config fields a run can set (model size, head), as the model was built: defaults included."""
+    fields = get_architecture(model_args.arch).config_fields() or set(model_args.config_fields())
+    return {key: getattr(model.config, key) for key in sorted(fields) if hasattr(model.config, key)}
+
+
 def build_classifier(model_args, tokenizer, train, max_length: int):
     """`(model, LoRA spec or None)`: the classifier of --arch for the classes of `train`, with LoRA adapters on its
     encoder with --lora (the pooling head and classifier stay fully trained)."""
@@ -322,7 +346,7 @@ def build_classifier(model_args, tokenizer, train, max_length: int):
     model = build_model(model_args, tokenizer, label_names, weights, max_length)
     lora_spec = None
     if model_args.lora:
-        from .lora import apply_lora, base_model_spec
+        from .lora import apply_lora
 
         lora_spec = base_model_spec(model_args, model)
         model = apply_lora(model, model_args, model_args.arch)
@@ -368,8 +392,6 @@ def write_run_outputs(results, scored, logits, split, trainer, model_args, lora_
     steps_per_epoch = trainer.state.max_steps / max(trainer.args.num_train_epochs, 1e-9)
     plot_loss(trainer.state.log_history, output_dir / "loss.png", title, steps_per_epoch=steps_per_epoch)
     if lora_spec is not None:
-        from .lora import merge_lora_run, save_lora_run
-
         save_lora_run(output_dir, lora_spec)
         if model_args.merge_lora:
             with atomic_folder(output_dir / MERGED_SUBDIR, replace=True) as merged:

@@ -24,6 +24,7 @@ from .run_folder import (
     ADAPTER_FILES,
     CONFIG_FILE,
     LORA_INFO_FILE,
+    TOKENIZER_FILES,
     load_run,
     merge_lora_run,
     read_lora_spec,
@@ -32,20 +33,6 @@ from .run_folder import (
 logger = logging.getLogger("hfclf")
 
 CARD_FILE = "README.md"
-# Tokenizer files of every tokenizer family (fast and slow).
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-    "tokenizer.model",
-)
-SECRET_FLAGS = ("--hub_token", "--hub-token", "--token")
 
 
 def _lora_card_inputs(run) -> dict:
@@ -155,21 +142,4 @@ def take_over_trainer_push(training_args) -> dict | None:
     }
 
 
-def redact_command(words: list[str]) -> list[str]:
-    """Command-line words with the values of token flags replaced, for logs and results.json."""
-    redacted, hide_next = [], False
-    for word in words:
-        if hide_next:
-            redacted.append("<redacted>")
-            hide_next = False
-        elif word in SECRET_FLAGS:
-            redacted.append(word)
-            hide_next = True
-        elif word.split("=", 1)[0] in SECRET_FLAGS:
-            redacted.append(word.split("=", 1)[0] + "=<redacted>")
-        else:
-            redacted.append(word)
-    return redacted
-
-
-__all__ = ["export", "push", "take_over_trainer_push", "redact_command"]
+__all__ = ["export", "push", "take_over_trainer_push"]

@@ -13,12 +13,10 @@ model = load_lora_model("runs/my-lora-run")  # PeftModel; or PeftModel.from_pret
 """
 
 import logging
-from pathlib import Path
 
-from .architectures import ARCHITECTURES, get_architecture
+from .architectures import check_lora
 from .errors import HfclfInputError
-from .files import write_json
-from .run_folder import LORA_INFO_FILE, load_base_model, load_lora_model, merge_lora_run
+from .run_folder import base_model_spec, load_base_model, load_lora_model, merge_lora_run, save_lora_run
 
 logger = logging.getLogger("hfclf")
 
@@ -81,9 +79,7 @@ def apply_lora(model, lora_args, arch: str):
     """
     from peft import LoraConfig, get_peft_model
 
-    if not get_architecture(arch).lora:
-        lora_archs = " or ".join(name for name, entry in ARCHITECTURES.items() if entry.lora)
-        raise HfclfInputError(f"--lora applies to pretrained encoders (--arch {lora_archs}), not --arch {arch}.")
+    check_lora(arch)
     if lora_args.lora_target_modules:
         targets = [name.strip() for name in lora_args.lora_target_modules.split(",") if name.strip()]
     else:
@@ -112,32 +108,6 @@ def apply_lora(model, lora_args, arch: str):
     logger.info(message)
     print(message, flush=True)
     return peft_model
-
-
-def base_model_spec(model_args, model) -> dict:
-    """What `load_base_model` needs to rebuild the base classifier that the adapter goes on."""
-    config = model.config
-    encoder = model_args.model
-    spec = {
-        "arch": model_args.arch,
-        # Aliases (minilm) and Hub ids are kept as given, so the run loads on other machines; a local folder is
-        # recorded as an absolute path, so the run loads from any working directory.
-        "encoder": str(Path(encoder).resolve()) if Path(encoder).is_dir() else encoder,
-        "num_labels": config.num_labels,
-        "id2label": {str(i): name for i, name in config.id2label.items()},
-    }
-    architecture = get_architecture(model_args.arch)
-    if architecture.config_class is not None:  # the head's configuration, as the trained model has it
-        fields = architecture.config_fields() | {"pooling", "class_weights", "pad_token_id"}
-        spec["head"] = {key: getattr(config, key) for key in sorted(fields)}
-    elif model_args.config_fields():
-        spec["head"] = model_args.config_fields()
-    return spec
-
-
-def save_lora_run(output_dir, spec: dict) -> None:
-    """Write `hfclf_lora.json` next to the adapter that `Trainer.save_model` wrote."""
-    write_json(Path(output_dir) / LORA_INFO_FILE, spec)
 
 
 __all__ = ["apply_lora", "base_model_spec", "save_lora_run", "load_base_model", "load_lora_model", "merge_lora_run"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .architectures import model_hub_id
-from .run_folder import RunResults
+from .architectures import describe_model, model_hub_id
+from .run_folder import RunResults, split_of
 from .tables import markdown_table
 from .training_args import LEARNING_RATE_GROUP_FLAGS
 
@@ -54,36 +54,6 @@ def _hub_dataset_id(name: str | None) -> str | None:
     return spec.hub_id if spec else None
 
 
-def _describe_architecture(config: dict) -> tuple[str, str | None, list[str]]:
-    """(one-paragraph description, pooling, tags) of a model from its config.json."""
-    model_type = config.get("model_type", "")
-    pooling = config.get("pooling")
-    if model_type == "hfclf_pooled_encoder":
-        encoder = config.get("encoder_config") or {}
-        size = f"{encoder.get('num_hidden_layers', '?')} layers, hidden size {encoder.get('hidden_size', '?')}"
-        text = (
-            f"A pretrained `{encoder.get('model_type', '?')}` encoder ({size}) with hfclf's **{pooling}** pooling "
-            "head: the token vectors are pooled into one sentence vector (padding never reaches it), followed by "
-            "dropout and a linear classifier."
-        )
-        return text, pooling, [encoder.get("model_type", "encoder"), f"{pooling}-pooling"]
-    if model_type == "hfclf_lstm":
-        direction = "bidirectional" if config.get("bidirectional", True) else "unidirectional"
-        text = (
-            f"A {direction}, {config.get('num_layers', '?')}-layer LSTM (hidden size {config.get('hidden_size', '?')}) "
-            f"that never reads padding, with **{pooling}** pooling and a linear classifier."
-        )
-        return text, pooling, ["lstm", f"{pooling}-pooling"]
-    if model_type == "hfclf_tiny_transformer":
-        text = (
-            f"A Transformer encoder trained from scratch ({config.get('num_hidden_layers', '?')} layers, width "
-            f"{config.get('d_model', '?')}, sinusoidal positions) with **{pooling}** pooling and a linear classifier."
-        )
-        return text, pooling, ["transformer", f"{pooling}-pooling"]
-    architectures = ", ".join(config.get("architectures") or [model_type])
-    return f"A stock `{architectures}` (`{model_type}`) classifier.", None, [model_type]
-
-
 def encoder_name(lora: dict) -> str:
     """How the card names a LoRA run's encoder: its Hub id, or a local folder's own name (never a local path)."""
     encoder = lora.get("encoder") or ""
@@ -97,7 +67,7 @@ def _card_data(results: RunResults | None, repo_id: str | None, tags: list[str],
     hub_dataset = _hub_dataset_id(dataset)
     eval_results = []
     if results is not None and results.metric("accuracy") is not None:
-        split = "test" if results.split == "test" else "validation"
+        split = split_of(results.split)
         for key, name, hub_type in TABLE_METRICS[:2]:
             if results.metric(key) is not None:
                 eval_results.append(
@@ -212,7 +182,7 @@ def build_model_card(
     `config`: the model's config.json (for a LoRA adapter, the base classifier's); `results`: the run's results;
     `lora`: the encoder and rank of an unmerged adapter.
     """
-    description, pooling, tags = _describe_architecture(config)
+    description, pooling, tags = describe_model(config)
     id2label = config.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] or (results.label_names if results else [])
     card = ModelCard.from_template(

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .architectures import hfclf_architecture_of
 from .errors import HfclfInputError
 from .files import atomic_output, check_not_input, check_writable
-from .run_folder import load_run
+from .run_folder import load_run, metric_prefix
 
 logger = logging.getLogger("hfclf")
 
@@ -60,7 +61,7 @@ def load_encoder(model_dir, device="cpu"):
     """
     run = load_run(model_dir)
     model = run.encoder()
-    own_pooling = model.config.model_type.startswith("hfclf_")
+    own_pooling = hfclf_architecture_of(model.config.model_type) is not None
     if own_pooling:
         logger.info("Embedding with the model's own %s pooling head", getattr(model.config, "pooling", ""))
     else:
@@ -323,7 +324,7 @@ def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="au
     labels = mapping[np.asarray(dataset["label"])]
     logits, loss = classify(model, tokenizer, list(dataset["text"]), batch_size, max_length, device, labels)
     scores = build_compute_metrics()((logits, labels))
-    prefix = "eval" if split == "validation" else split
+    prefix = metric_prefix(split)
     return {f"{prefix}_loss": loss, **{f"{prefix}_{key}": value for key, value in scores.items()}}
 
 

@@ -14,7 +14,7 @@ from .data import DataArguments
 from .files import atomic_output, write_text
 from .run_folder import RunResults
 from .tables import markdown_table
-from .training_args import ClassifierTrainingArguments
+from .training_args import SECRET_ARGUMENTS, ClassifierTrainingArguments
 
 # Report table metrics and which way is better (None: no best to mark).
 METRIC_COLUMNS = {
@@ -28,7 +28,6 @@ METRIC_COLUMNS = {
     "train_samples_per_s": True,
 }
 IDENTITY_COLUMNS = ("variant", "arch", "pooling")
-SECRET_KEYS = ("hub_token",)  # never shown in a report
 # Defaults of the data and training flags, which every run has (model flags show only where a variant sets them).
 ARGUMENT_DEFAULTS = {
     field.name: field.default
@@ -42,7 +41,7 @@ def variant_flags(variant: dict) -> dict:
     """A variant's own flags, a mapping (`model_config`) spread into `model_config.field` entries, secrets left out."""
     flags = {}
     for key, value in variant["flags"].items():
-        if key in SECRET_KEYS:
+        if key in SECRET_ARGUMENTS:
             continue
         if isinstance(value, dict):
             flags.update({f"{key}.{field}": inner for field, inner in value.items()})

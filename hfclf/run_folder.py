@@ -33,13 +33,41 @@ PREDICTIONS_FILE = "predictions.csv"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 ADAPTER_FILES = (ADAPTER_CONFIG_FILE, "adapter_model.safetensors")
 LORA_INFO_FILE = "hfclf_lora.json"
+# Fields of a LoRA run's base classifier that hfclf_lora.json records under "head" besides its config fields.
+LORA_HEAD_FIELDS = ("pooling", "class_weights", "pad_token_id")
 MERGED_SUBDIR = "merged"
+# Tokenizer files of every tokenizer family (fast and slow).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+# A saved tokenizer's `model_max_length` is the length its model was trained with; its own limit is kept here.
+LENGTH_LIMIT_KEY = "hfclf_length_limit"
 CHECKPOINT_RECORD = "hfclf_checkpoint.json"
 CHECKPOINT_PREFIX = "checkpoint-"  # transformers' PREFIX_CHECKPOINT_DIR
 RECORD_VERSION = 1
 
 
 # ---------------------------------------------------------------------------------------------------- results record
+
+
+def metric_prefix(split: str) -> str:
+    """The prefix of a split's metrics (`Trainer`'s): `validation` -> `eval`, `test` -> `test`."""
+    return "eval" if split == "validation" else split
+
+
+def split_of(prefix: str) -> str:
+    """The split whose metrics carry `prefix`: `eval` -> `validation`."""
+    return "validation" if prefix == "eval" else prefix
+
 
 RESULTS_VERSION = 2  # 1: results.json of hfclf releases without a version key (no max_length)
 
@@ -49,12 +77,13 @@ class RunResults:
     """`results.json`: what a run measured (metrics per split, speeds, log history) and how it was made (every
     resolved argument, hardware, library versions, the tokens per example it trained on)."""
 
-    train: dict
-    eval: dict
-    test: dict
-    label_names: list[str]
-    arguments: dict  # {"model": ..., "data": ..., "training": ...}
+    train: dict = field(default_factory=dict)
+    eval: dict = field(default_factory=dict)
+    test: dict = field(default_factory=dict)
+    label_names: list[str] = field(default_factory=list)
+    arguments: dict = field(default_factory=dict)  # {"model": ..., "data": ..., "training": ...}
     max_length: int | None = None  # tokens per example in training (None: written by an hfclf without it)
+    model_config: dict = field(default_factory=dict)  # the config fields a run can set, as the model was built
     best_checkpoint: str | None = None
     best_metric: float | None = None
     best_epoch: float | None = None
@@ -262,6 +291,32 @@ def read_lora_spec(path) -> dict:
     return spec
 
 
+def base_model_spec(model_args, model) -> dict:
+    """What `load_base_model` needs to rebuild the base classifier that the adapter goes on."""
+    config = model.config
+    encoder = model_args.model
+    spec = {
+        "arch": model_args.arch,
+        # Aliases (minilm) and Hub ids are kept as given, so the run loads on other machines; a local folder is
+        # recorded as an absolute path, so the run loads from any working directory.
+        "encoder": str(Path(encoder).resolve()) if Path(encoder).is_dir() else encoder,
+        "num_labels": config.num_labels,
+        "id2label": {str(i): name for i, name in config.id2label.items()},
+    }
+    architecture = get_architecture(model_args.arch)
+    if architecture.config_class is not None:  # the head's configuration, as the trained model has it
+        fields = architecture.config_fields() | set(LORA_HEAD_FIELDS)
+        spec["head"] = {key: getattr(config, key) for key in sorted(fields)}
+    elif model_args.config_fields():
+        spec["head"] = model_args.config_fields()
+    return spec
+
+
+def save_lora_run(output_dir, spec: dict) -> None:
+    """Write `hfclf_lora.json` next to the adapter that `Trainer.save_model` wrote."""
+    write_json(Path(output_dir) / LORA_INFO_FILE, spec)
+
+
 def base_build_inputs(path) -> BuildInputs:
     """How to rebuild the base classifier of an hfclf LoRA run, from its `hfclf_lora.json`."""
     spec = read_lora_spec(path)
@@ -270,9 +325,7 @@ def base_build_inputs(path) -> BuildInputs:
     return BuildInputs(
         model=resolve_model_name(spec["encoder"]),
         labels=label_fields(names),
-        pooling=head.pop("pooling", None),
-        class_weights=head.pop("class_weights", None),
-        pad_token_id=head.pop("pad_token_id", None),
+        **{field: head.pop(field, None) for field in LORA_HEAD_FIELDS},
         overrides=head,
     )
 

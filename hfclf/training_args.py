@@ -5,23 +5,40 @@ Values from a file or mapping become the parser's defaults and command-line word
 through the same type conversion and checks whatever its source, and no mapping is turned back into words.
 """
 
+import argparse
 import json
 import math
 import os
 import sys
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
-from .architectures import ARCHITECTURES, MANAGED_FIELDS, architectures_with, get_architecture, size_flag_help
+from .architectures import (
+    ARCHITECTURES,
+    MANAGED_FIELDS,
+    architectures_with,
+    check_lora,
+    get_architecture,
+    lora_architectures,
+    pretrained_architectures,
+    size_flag_help,
+    typed_config_value,
+)
 from .data import DataArguments
-from .errors import HfclfInputError
+from .errors import HfclfInputError, first_line
 
 CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 # Flags that split the optimizer into learning-rate groups, each with the value that leaves `Trainer`'s own groups.
 LEARNING_RATE_GROUP_FLAGS = {"head_learning_rate": None, "layerwise_lr_decay": 1.0}
+# Arguments whose values are secrets: never written to a file, a log or a report.
+SECRET_ARGUMENTS = ("hub_token", "token")
+SECRET_FLAGS = tuple(f"--{spelling}" for name in SECRET_ARGUMENTS for spelling in {name, name.replace("_", "-")})
+# An optional true/false flag that may also stand alone (`--pre_layer_norm`), as `bool` flags do.
+OPTIONAL_BOOL = {"nargs": "?", "const": True}
 LORA_FLAGS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "merge_lora")
 
 
@@ -98,17 +115,20 @@ class ModelArguments:
     )
     lstm_layers: int | None = field(default=None, metadata={"help": size_flag_help("lstm_layers", "Stacked layers")})
     bidirectional: bool | None = field(
-        default=None, metadata={"help": size_flag_help("bidirectional", "Read right to left too (true/false)")}
+        default=None,
+        metadata={"help": size_flag_help("bidirectional", "Read right to left too (true/false)"), **OPTIONAL_BOOL},
     )
     freeze_embeddings: bool | None = field(
-        default=None, metadata={"help": size_flag_help("freeze_embeddings", "Keep the word vectors fixed")}
+        default=None,
+        metadata={"help": size_flag_help("freeze_embeddings", "Keep the word vectors fixed"), **OPTIONAL_BOOL},
     )
     d_model: int | None = field(default=None, metadata={"help": size_flag_help("d_model", "Width")})
     num_heads: int | None = field(default=None, metadata={"help": size_flag_help("num_heads", "Attention heads")})
     num_layers: int | None = field(default=None, metadata={"help": size_flag_help("num_layers", "Layers")})
     ff_size: int | None = field(default=None, metadata={"help": size_flag_help("ff_size", "Feed-forward width")})
     pre_layer_norm: bool | None = field(
-        default=None, metadata={"help": size_flag_help("pre_layer_norm", "Pre-LN instead of post-LN layers")}
+        default=None,
+        metadata={"help": size_flag_help("pre_layer_norm", "Pre-LN instead of post-LN layers"), **OPTIONAL_BOOL},
     )
     dropout: float | None = field(default=None, metadata={"help": size_flag_help("dropout", "Dropout")})
     config_overrides: str | None = field(
@@ -127,7 +147,10 @@ class ModelArguments:
     )
     # LoRA (peft), see hfclf.lora
     lora: bool = field(
-        default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights (--arch pooled or hf)."}
+        default=False,
+        metadata={
+            "help": f"Train LoRA adapters (peft) instead of all weights (--arch {' or '.join(lora_architectures())})."
+        },
     )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
@@ -145,9 +168,8 @@ class ModelArguments:
 
     def __post_init__(self):
         architecture = get_architecture(self.arch)
-        if self.lora and not architecture.lora:
-            lora_archs = " or ".join(name for name, entry in ARCHITECTURES.items() if entry.lora)
-            raise ValueError(f"--lora applies to pretrained encoders (--arch {lora_archs}), not --arch {self.arch}.")
+        if self.lora:
+            check_lora(self.arch)
         if self.merge_lora and not self.lora:
             raise ValueError("--merge-lora needs --lora; add --lora or drop --merge-lora.")
         if self.lora and self.lora_r < 1:
@@ -174,57 +196,44 @@ class ModelArguments:
 
     def config_fields(self) -> dict:
         """The config fields this run sets (size flags, `config_overrides`, `model_config`), checked against the
-        config class of `--arch`; values from `config_overrides` take the type of the field's default."""
+        config class of `--arch` and typed like each field's default."""
         architecture = get_architecture(self.arch)
         values = {}
         for flag, config_field in architecture.size_flags.items():
             if getattr(self, flag) is not None:
                 values[config_field] = getattr(self, flag)
-        for source, given in (("model_config", self.model_config or {}), ("config_overrides", self._overrides())):
+        for source, given in (("model_config", self.model_config or {}), ("--config-overrides", self._overrides())):
             for key, value in given.items():
                 if key in values and values[key] != value:
                     raise ValueError(f"{key} is set twice ({values[key]} and {value} in {source}); set it once.")
                 values[key] = value
+        if architecture.config_class is None:
+            return values
         allowed = architecture.config_fields()
-        if architecture.config_class is not None:
-            unknown = sorted(set(values) - allowed)
-            if unknown:
-                why = " (hfclf sets it)" if set(unknown) & MANAGED_FIELDS else ""
-                raise ValueError(
-                    f"{', '.join(unknown)}{why} is not a field of {architecture.config_class.__name__} that a run can "
-                    f"set; choose from: {', '.join(sorted(allowed))}."
-                )
-        return values
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            why = " (hfclf sets it)" if set(unknown) & MANAGED_FIELDS else ""
+            raise ValueError(
+                f"{', '.join(unknown)}{why} is not a field of {architecture.config_class.__name__} that a run can "
+                f"set; choose from: {', '.join(sorted(allowed))}."
+            )
+        defaults = architecture.config_class()
+        return {key: typed_config_value(key, value, getattr(defaults, key, None)) for key, value in values.items()}
 
     def _overrides(self) -> dict:
-        """`--config_overrides "a=1,b=x"` as a mapping, each value typed like the config field's default."""
+        """`--config_overrides "a=1,b=x"` as a mapping of strings."""
         if not self.config_overrides:
             return {}
-        config_class = get_architecture(self.arch).config_class
-        defaults = config_class() if config_class is not None else None
         values = {}
         for item in self.config_overrides.split(","):
             key, sep, text = item.partition("=")
             key = key.strip()
-            if not sep or not key:
+            if not sep or not key or not text.strip():
                 raise ValueError(f"--config-overrides takes 'field=value,...', got '{item}'.")
-            values[key] = _typed(text.strip(), getattr(defaults, key, None))
+            if key in values:
+                raise ValueError(f"--config-overrides sets {key} twice; set it once.")
+            values[key] = text.strip()
         return values
-
-
-def _typed(text: str, default):
-    """`text` converted to the type of `default` (bool, int, float); JSON-ish values otherwise."""
-    if isinstance(default, bool):
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"'{text}' is not true or false.")
-        return text.lower() in ("true", "1")
-    if isinstance(default, (int, float)):
-        number = float(text)
-        return int(number) if isinstance(default, int) and number.is_integer() else number
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 @dataclass
@@ -238,7 +247,12 @@ class ClassifierTrainingArguments(TrainingArguments):
         default=False, metadata={"help": "Allow writing into a non-empty output directory (its files are replaced)."}
     )
     learning_rate: float | None = field(
-        default=None, metadata={"help": "Peak learning rate (default: 1e-4 pooled/hf, 2e-3 lstm, 5e-4 transformer)."}
+        default=None,
+        metadata={
+            "help": "Peak learning rate (default: "
+            + ", ".join(f"{entry.default_learning_rate:g} {name}" for name, entry in ARCHITECTURES.items())
+            + ")."
+        },
     )
     num_train_epochs: float = field(default=3.0, metadata={"help": "Training epochs."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device for training."})
@@ -249,14 +263,16 @@ class ClassifierTrainingArguments(TrainingArguments):
         default=None,
         metadata={
             "help": "Peak learning rate of the freshly initialized head (pooling and classifier); --learning-rate "
-            "then applies to the pretrained encoder (--arch pooled or hf). Default: --learning-rate."
+            f"then applies to the pretrained encoder (--arch {' or '.join(pretrained_architectures())}). Default: "
+            "--learning-rate."
         },
     )
     layerwise_lr_decay: float = field(
         default=1.0,
         metadata={
             "help": "Layer-wise learning-rate decay of the encoder, e.g. 0.9: its top layer trains at --learning-rate, "
-            "each layer below at 0.9 x the one above, the embeddings at 0.9^layers (--arch pooled or hf)."
+            "each layer below at 0.9 x the one above, the embeddings at 0.9^layers (--arch "
+            f"{' or '.join(pretrained_architectures())})."
         },
     )
     eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
@@ -362,14 +378,10 @@ def parse_values(values: dict, argv: list[str] = (), source: str = "the command 
     on other arguments is resolved here, once: the pooling, the learning rate and the output folder defaults.
     """
     parser = _parser(types, source)
-    values = {key.replace("-", "_"): value for key, value in values.items()}
-    known = {action.dest for action in parser._actions}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise HfclfInputError(f"Unknown flag(s) {', '.join(unknown)} in {source}; see --help for every flag.")
+    values = _typed_values(parser, values, source)
     parser.set_defaults(**values)
     namespace = vars(parser.parse_args(list(argv)))
-    given = set(values) | _flags_in(argv)
+    given = set(values) | _flags_in(argv)  # null values were dropped: they keep the default
     if "output_dir" in namespace and namespace["output_dir"] is None:
         namespace["output_dir"] = default_output_dir(namespace)
     if namespace.get("learning_rate", 0) is None:
@@ -381,9 +393,46 @@ def parse_values(values: dict, argv: list[str] = (), source: str = "the command 
             check_learning_rate_groups(parsed[0], parsed[2])
             if parsed[0].lora and parsed[2].label_names is None:
                 parsed[2].label_names = ["labels"]  # PeftModel hides forward's signature from `Trainer`
-    except ValueError as err:  # the dataclasses' own checks (unknown pooling, ...)
-        raise HfclfInputError(str(err)) from None
+    except (ValueError, TypeError) as err:  # the dataclasses' own checks (unknown pooling, ...)
+        raise HfclfInputError(first_line(err)) from None
     return parsed
+
+
+def _typed_values(parser: HfArgumentParser, values: dict, source: str) -> dict:
+    """Values from a file or mapping, converted and checked as the same words on the command line would be: by
+    each flag's type and choices. A null (or empty) value keeps the default; a mapping stays a mapping."""
+    actions = {action.dest: action for action in parser._actions}
+    # (from the annotations: `HfArgumentParser` narrows the fields' own types, e.g. `str | list[str]` to `str`)
+    hints = {name: hint for dtype in parser.dataclass_types for name, hint in typing.get_type_hints(dtype).items()}
+    takes_lists = {name for name, hint in hints.items() if "list" in str(hint)}
+    typed = {}
+    for key, value in values.items():
+        key = key.replace("-", "_")
+        if key not in actions:
+            raise HfclfInputError(f"Unknown flag '{key}' in {source}; see --help for every flag.")
+        if value is None:
+            continue
+        action = actions[key]
+        if isinstance(value, dict):
+            typed[key] = value
+            continue
+        if isinstance(value, list) and action.nargs not in ("+", "*") and key not in takes_lists:
+            raise HfclfInputError(f"argument --{key} takes one value, not a list ({value!r}, in {source}).")
+        convert = action.type or str
+        try:
+            items = [convert(str(item)) for item in (value if isinstance(value, list) else [value])]
+        except (ValueError, TypeError, argparse.ArgumentTypeError):
+            kind = getattr(convert, "__name__", "valid")
+            raise HfclfInputError(
+                f"argument --{key}: invalid {kind} value: {value!r} (in {source}); see --help for every flag and its "
+                "type."
+            ) from None
+        if action.choices and any(item not in action.choices for item in items):
+            raise HfclfInputError(
+                f"argument --{key}: invalid choice {value!r} (in {source}); choose from {', '.join(action.choices)}."
+            )
+        typed[key] = items if isinstance(value, list) else items[0]
+    return typed
 
 
 def _parser(types, source: str) -> HfArgumentParser:
@@ -429,7 +478,7 @@ def check_learning_rate_groups(model_args: ModelArguments, training_args: Classi
         return
     if not get_architecture(model_args.arch).pretrained or model_args.lora:
         what = "--lora" if model_args.lora else f"--arch {model_args.arch}"
-        pretrained = " or ".join(name for name, architecture in ARCHITECTURES.items() if architecture.pretrained)
+        pretrained = " or ".join(pretrained_architectures())
         raise ValueError(
             f"--head-learning-rate and --layerwise-lr-decay apply to fine-tuning all weights of a pretrained encoder "
             f"(--arch {pretrained}), not to {what}; drop them or change the model."
@@ -439,3 +488,20 @@ def check_learning_rate_groups(model_args: ModelArguments, training_args: Classi
             "--head-learning-rate and --layerwise-lr-decay are not supported with --deepspeed or --fsdp; drop them "
             "or train with DDP (accelerate launch --multi_gpu)."
         )
+
+
+def redact_command(words: list[str]) -> list[str]:
+    """Command-line words with the values of token flags replaced, for logs and results.json."""
+    redacted, hide_next = [], False
+    for word in words:
+        if hide_next:
+            redacted.append("<redacted>")
+            hide_next = False
+        elif word in SECRET_FLAGS:
+            redacted.append(word)
+            hide_next = True
+        elif word.split("=", 1)[0] in SECRET_FLAGS:
+            redacted.append(word.split("=", 1)[0] + "=<redacted>")
+        else:
+            redacted.append(word)
+    return redacted

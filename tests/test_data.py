@@ -8,14 +8,9 @@ import pandas as pd
 import pytest
 
 from hfclf.architectures import embedded_model_path, resolve_model_name
-from hfclf.data import (
-    DATASETS,
-    DataArguments,
-    load_raw_datasets,
-    tokenize_datasets,
-    train_wordpiece_tokenizer,
-)
+from hfclf.data import DATASETS, DataArguments, load_raw_datasets
 from hfclf.errors import HfclfInputError
+from hfclf.tokenization import tokenize_datasets, train_wordpiece_tokenizer
 
 
 @pytest.fixture(scope="module")

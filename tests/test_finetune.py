@@ -176,8 +176,12 @@ def test_yaml_config_file_with_override(tmp_path, tiny_encoder_dir, toy_data, ca
     )
     code, _, stderr = run([config, "--pooling", "mean", "--learning_rate", "0.01"], capsys)
     assert code == 0, stderr[-2000:]
-    args = read_results(tmp_path / "from_yaml")["arguments"]
+    results = read_results(tmp_path / "from_yaml")
+    args = results["arguments"]
     assert args["model"]["pooling"] == "mean"  # the command line overrides the file
+    # the model size as built, the config class's defaults included
+    assert results["model_config"]["bidirectional"] is False and results["model_config"]["num_layers"] == 1
+    assert results["model_config"]["hidden_size"] == 16 and results["model_config"]["dropout"] == 0.3
     assert args["model"]["bidirectional"] is False
     assert args["training"]["learning_rate"] == 0.01 and args["training"]["num_train_epochs"] == 1
 
@@ -286,6 +290,10 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
             data_flags(toy_data) + ["--save_strategy", "steps", "--save_steps", "0"],
             "--save-steps must be above 0",
         ),
+        "unknown field of a stock config": (
+            data_flags(toy_data) + ["--arch", "hf", "--config_overrides", "hiden_dropout_prob=0.2"],
+            "hiden_dropout_prob is not a field of the config of",
+        ),
         "unknown config field": (
             data_flags(toy_data) + ["--arch", "lstm", "--config_overrides", "num_layerz=2"],
             "num_layerz is not a field of LSTMConfig",
@@ -328,6 +336,7 @@ CASES = [
     "lora flag without lora",
     "zero save steps",
     "unknown config field",
+    "unknown field of a stock config",
 ]
 
 
@@ -359,6 +368,18 @@ def test_existing_output_dir_is_left_untouched(tmp_path, tiny_encoder_dir, toy_d
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
+def test_a_trained_folder_can_be_fine_tuned_at_a_longer_length(tmp_path, tiny_encoder_dir, toy_data, capsys, caplog):
+    """The training length saved with a model is the default for using it, not a limit for training it further."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    base = ["--arch", "hf", *data_flags(toy_data), "--num_train_epochs", "1"]
+    assert run(["--model", tiny_encoder_dir, "--output_dir", first, "--max_length", "16", *base], capsys)[0] == 0
+    assert AutoTokenizer.from_pretrained(first).model_max_length == 16
+    caplog.set_level("WARNING")
+    assert run(["--model", first, "--output_dir", second, "--max_length", "24", *base], capsys)[0] == 0
+    assert "above the tokenizer limit" not in caplog.text
+    assert read_results(second)["max_length"] == 24 and AutoTokenizer.from_pretrained(second).model_max_length == 24
+
+
 def test_output_dir_that_is_a_file_is_refused(tmp_path, tiny_encoder_dir, toy_data, capsys):
     out = tmp_path / "run"
     out.write_text("precious")
@@ -373,7 +394,7 @@ def test_yaml_value_of_the_wrong_type_is_one_line(tmp_path, capsys):
     code, _, stderr = run([config, "--output_dir", tmp_path / "x"], capsys)
     assert code == 2
     assert stderr.strip().splitlines() == [
-        "error: argument --learning_rate/--learning-rate: invalid float value: 'fast' "
+        "error: argument --learning_rate: invalid float value: 'fast' "
         f"(in {config} or the command line); see --help for every flag and its type."
     ]
     assert not (tmp_path / "x").exists()

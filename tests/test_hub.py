@@ -207,7 +207,7 @@ def test_push_to_hub_without_namespace_fails_before_training(tiny_encoder_dir, t
 
 
 def test_hub_token_flag_is_redacted():
-    from hfclf.hub import redact_command
+    from hfclf.training_args import redact_command
 
     assert redact_command(["x", "--hub_token", "s3cret", "--hub-token=s3cret", "--lr", "1"]) == [
         "x",

@@ -35,3 +35,9 @@ def test_results_round_trip_and_older_versions(tmp_path):
     with pytest.raises(HfclfInputError, match="written by a newer hfclf"):
         RunResults.load(tmp_path)
     assert RunResults.load(tmp_path / "nowhere") is None
+
+
+def test_partial_results_load_with_defaults(tmp_path):
+    (tmp_path / "results.json").write_text('{"eval": {"eval_accuracy": 0.5}}')
+    results = RunResults.load(tmp_path)
+    assert results.metric("accuracy") == 0.5 and results.label_names == [] and results.seed is None

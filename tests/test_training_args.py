@@ -1,0 +1,71 @@
+"""The one parsing path of run arguments: files, mappings and command-line words alike, and model size on the config
+class."""
+
+import pytest
+
+from hfclf.errors import HfclfInputError
+from hfclf.training_args import parse_args, parse_values
+
+BASE = {"train_file": "train.csv", "output_dir": "runs/x"}
+
+
+def test_file_values_are_typed_and_checked_like_words():
+    model, _, training = parse_values(
+        {**BASE, "learning_rate": "1e-4", "num_train_epochs": 3, "bf16": 0, "report_to": ["none"], "seed": None}
+    )
+    assert training.learning_rate == 1e-4 and training.num_train_epochs == 3.0
+    assert isinstance(training.num_train_epochs, float) and training.bf16 is False
+    assert training.report_to == [] and training.seed == 42  # a null value keeps the default
+    assert model.pooling == "cls"  # resolved from the --arch entry
+    refused = {
+        "train_sampling_strategy": ("bogus", "invalid choice 'bogus'"),
+        "per_device_train_batch_size": (8.5, "invalid int value: 8.5"),
+        "lora_target_modules": (["query", "value"], "takes one value, not a list"),
+        "num_train_epochz": (3, "Unknown flag 'num_train_epochz'"),
+    }
+    for key, (value, message) in refused.items():
+        with pytest.raises(HfclfInputError, match=message):
+            parse_values({**BASE, key: value}, source="run.yaml")
+
+
+def test_null_size_flags_are_not_given():
+    model, _, _ = parse_values({**BASE, "arch": "pooled", "lstm_layers": None, "lora_r": None})
+    assert model.lstm_layers is None and model.lora_r == 8
+
+
+def test_bare_true_false_size_flags():
+    model, _, _ = parse_args(["--arch", "transformer", "--pre_layer_norm", "--train_file", "t.csv"])
+    assert model.pre_layer_norm is True and model.config_fields() == {"pre_layer_norm": True}
+    model, _, _ = parse_args(["--arch", "lstm", "--bidirectional", "false", "--freeze_embeddings", "--train_file", "t"])
+    assert model.config_fields() == {"bidirectional": False, "freeze_embeddings": True}
+
+
+def test_model_size_goes_to_the_config_class_typed_by_its_fields():
+    model, _, training = parse_values(
+        {**BASE, "arch": "lstm", "lstm_layers": 2, "model_config": {"dropout": "1e-1"}},
+        ["--config_overrides", "hidden_size=64,bidirectional=false"],
+    )
+    assert model.config_fields() == {"num_layers": 2, "dropout": 0.1, "hidden_size": 64, "bidirectional": False}
+    assert training.learning_rate == 2e-3  # the LSTM entry's default
+    refused = {
+        "num_layers=2.5": "num_layers takes a whole number, got '2.5'",
+        "num_layers=": "--config-overrides takes 'field=value,...'",
+        "num_layers=1,num_layers=3": "sets num_layers twice",
+        "dropout=high": "dropout takes a number, got 'high'",
+        "vocab_size=12": r"vocab_size \(hfclf sets it\) is not a field",
+        "num_layerz=2": "num_layerz is not a field of LSTMConfig",
+    }
+    for overrides, message in refused.items():
+        with pytest.raises(HfclfInputError, match=message):
+            parse_values({**BASE, "arch": "lstm", "config_overrides": overrides})
+    with pytest.raises(HfclfInputError, match=r"dropout is set twice \(0.1 and 0.2"):
+        parse_values({**BASE, "arch": "lstm", "dropout": 0.1, "config_overrides": "dropout=0.2"})
+
+
+def test_compare_merges_model_config_field_by_field():
+    from hfclf.compare import expand_variants, merge_flags
+
+    merged = merge_flags({"model_config": {"num_layers": 2, "dropout": 0.3}}, {"model_config": {"num_layers": 1}})
+    assert merged == {"model_config": {"num_layers": 1, "dropout": 0.3}}
+    config = {"name": "g", "grid": {"model_config": [{"num_layers": 1}, {"num_layers": 2, "dropout": 0.1}]}}
+    assert [v["name"] for v in expand_variants(config)] == ["numlayers1", "numlayers2-dropout0.1"]
