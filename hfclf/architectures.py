@@ -32,7 +32,7 @@ class BuildInputs:
     """What building a classifier takes, whatever the architecture."""
 
     model: str  # resolved --model: a folder or Hub id (pretrained encoder; word vectors of the LSTM)
-    labels: dict  # num_labels, id2label, label2id
+    labels: dict  # num_labels, id2label, label2id, problem_type
     pooling: str | None = None
     overrides: dict = field(default_factory=dict)  # config fields: model size and head
     class_weights: list[float] | None = None
@@ -40,14 +40,19 @@ class BuildInputs:
     pad_token_id: int | None = None
     max_length: int = 512
     word_vectors: bool = True  # the LSTM's word vectors from --model
+    # Saved with the model for its users (thresholds, target scale, input format), not fields of its config class.
+    extras: dict = field(default_factory=dict)
 
 
-def label_fields(label_names: list[str]) -> dict:
-    """`num_labels`, `id2label` and `label2id` of a classifier of these classes (in class-id order)."""
+def label_fields(label_names: list[str], problem_type: str = "single_label_classification") -> dict:
+    """`num_labels`, `id2label`, `label2id` and `problem_type` of a classifier of these classes (in class-id
+    order); a regression model has one output, named by `label_names[0]`."""
+    names = label_names[:1] if problem_type == "regression" else label_names
     return {
-        "num_labels": len(label_names),
-        "id2label": dict(enumerate(label_names)),
-        "label2id": {label: i for i, label in enumerate(label_names)},
+        "num_labels": len(names),
+        "id2label": dict(enumerate(names)),
+        "label2id": {label: i for i, label in enumerate(names)},
+        "problem_type": problem_type,
     }
 
 
@@ -76,7 +81,15 @@ class Architecture:
 
     def build(self, inputs: BuildInputs):
         """The classifier, labelled and sized as `inputs` say."""
-        return self.make_model(self.make_config(inputs), inputs)
+        model = self.make_model(self.config(inputs), inputs)
+        model.config.update(inputs.extras)  # also where the model made its own config (LSTM on word vectors)
+        return model
+
+    def config(self, inputs: BuildInputs) -> PreTrainedConfig:
+        """The classifier's config, with the `extras` its users read."""
+        config = self.make_config(inputs)
+        config.update(inputs.extras)
+        return config
 
     def config_fields(self) -> set[str]:
         """Config fields that `--config_overrides` / `model_config` may set (hfclf sets the others)."""

@@ -168,9 +168,19 @@ def _text_input_flags(p) -> None:
     _flag(p, "--text-column", default=None, help="Text column of a table (default: guessed).")
 
 
+def _pair_flag(p, where: str) -> None:
+    _flag(
+        p,
+        "--text-pair-column",
+        default=None,
+        help=f"Second text of each sentence pair in {where} (default: the column the model was trained on).",
+    )
+
+
 def _predict_flags(p) -> None:
     _model_flags(p, "Output file: .csv, .tsv or .jsonl (default: JSON lines on stdout).")
     _text_input_flags(p)
+    _pair_flag(p, "--input")
     _flag(p, "--top-k", type=_whole_number(0), default=0, help="Also write the K most likely labels and their scores.")
 
 
@@ -180,7 +190,14 @@ def _eval_flags(p) -> None:
     _flag(p, "--data-dir", default=None, help="Folder of the named datasets (default: $HFCLF_DATA_DIR, else the Hub).")
     _flag(p, "--test-file", default=None, help="Your labelled csv/tsv/json/jsonl/parquet file (optionally .gz).")
     _flag(p, "--text-columns", default=None, help="Text column(s) of --test-file, comma-separated (default: guessed).")
+    _pair_flag(p, "--test-file")
     _flag(p, "--label-column", default=None, help="Label column of --test-file (default: guessed).")
+    _flag(
+        p,
+        "--label-columns",
+        default=None,
+        help="Multi-label --test-file: one 0/1 column per label, comma-separated (instead of --label-column).",
+    )
     _flag(p, "--split", default="test", choices=["test", "validation"], help="Split of --dataset (default test).")
 
 
@@ -223,6 +240,7 @@ def _predict(args) -> None:
         batch_size=args.batch_size,
         max_length=args.max_length,
         device=args.device,
+        text_pair_column=args.text_pair_column,
     )
 
 
@@ -290,12 +308,12 @@ def eval_data_arguments(args):
         raise HfclfInputError("--test-file is the test split; drop --split validation.")
     if args.data_dir and not args.dataset:
         raise HfclfInputError("--data-dir is where named datasets are found; it needs --dataset (or drop it).")
-    if args.dataset and not args.test_file and (args.text_columns or args.label_column):
+    names = ("dataset", "data_dir", "test_file", "text_columns", "text_pair_column", "label_column", "label_columns")
+    column_flags = [f"--{name.replace('_', '-')}" for name in names[3:] if getattr(args, name) is not None]
+    if args.dataset and not args.test_file and column_flags:
         raise HfclfInputError(
-            f"--text-columns and --label-column apply to --test-file; --dataset {args.dataset} has its own columns. "
-            "Drop them."
+            f"{', '.join(column_flags)} apply to --test-file; --dataset {args.dataset} has its own columns. Drop them."
         )
-    names = ("dataset", "data_dir", "test_file", "text_columns", "label_column")
     values = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     (data_args,) = parse_values(values, types=(DataArguments,))
     return data_args

@@ -27,7 +27,7 @@ DATA_DIR_ENV = "HFCLF_DATA_DIR"
 SPLITS = ("train", "validation", "test")
 SUPPORTED_FILE_TYPES = ("csv", "tsv", "json", "jsonl", "parquet")
 TEXT_COLUMN_CANDIDATES = ("text", "sentence", "review", "content", "document")
-LABEL_COLUMN_CANDIDATES = ("label", "labels", "target", "class", "sentiment")
+LABEL_COLUMN_CANDIDATES = ("label", "labels", "target", "class", "sentiment", "score")
 
 
 @dataclass
@@ -109,7 +109,10 @@ class DataArguments:
         },
     )
     head_tokens: int = field(default=128, metadata={"help": "head_tail: tokens kept from the start of a text."})
-    stride: int = field(default=128, metadata={"help": "windows: tokens each window shares with the one before."})
+    stride: Optional[int] = field(
+        default=None,
+        metadata={"help": "windows: tokens each window shares with the one before (default: a quarter of a window)."},
+    )
     tokenizer_vocab_size: int = field(
         default=30522, metadata={"help": "Vocabulary size when a WordPiece tokenizer is trained from scratch."}
     )
@@ -124,6 +127,8 @@ class DataArguments:
             )
         if self.long_text != "truncate" and self.text_pair_column:
             raise HfclfInputError(f"--long-text {self.long_text} takes single texts; drop it or --text-pair-column.")
+        if self.stride is None:
+            self.stride = max(0, (self.max_length - 2) // 4)
         if self.long_text == "windows" and not 0 <= self.stride < self.max_length - 2:
             raise HfclfInputError(
                 f"--stride {self.stride} must be smaller than the window (--max-length {self.max_length} minus the "
@@ -290,6 +295,11 @@ def load_raw_datasets(data_args: DataArguments, seed: int = 42, need_train: bool
     return raw
 
 
+def dataset_pair_column(name: Optional[str]) -> Optional[str]:
+    """The column of the second texts of a named sentence-pair dataset (None for other datasets)."""
+    return DATASETS[name].text_pair_column if name in DATASETS else None
+
+
 def problem_type_of(dataset: datasets.Dataset) -> str:
     """The task shape of a split from [`load_raw_datasets`], read off its label feature."""
     label = dataset.features["label"]
@@ -378,9 +388,10 @@ def _load_frames(data_args: DataArguments, need_train: bool):
     elif data_args.dataset_name:
         frames = _hub_dataset_frames(data_args, columns, skip=set(user_files))
 
-    for split, path in user_files.items():
+    for i, (split, path) in enumerate(user_files.items()):
         description = f"{split} file {path}"
-        frames[split] = (_select_columns(_read_table(Path(path), description), description, columns), description)
+        df = _select_columns(_read_table(Path(path), description), description, columns, log_guesses=i == 0)
+        frames[split] = (df, description)
     return frames, label_names, problem_type
 
 
@@ -578,9 +589,15 @@ def _find_column(df: pd.DataFrame, candidates: Iterable[str]) -> Optional[str]:
     return None
 
 
-def _select_columns(df: pd.DataFrame, description: str, columns: Columns) -> pd.DataFrame:
+def _select_columns(df: pd.DataFrame, description: str, columns: Columns, log_guesses: bool = False) -> pd.DataFrame:
     """Select and check the text, text pair and label columns: a DataFrame with exactly `text`, `text_pair` (pairs
-    only) and `label` (for `--label-columns`, the list of the columns that are 1)."""
+    only) and `label` (for `--label-columns`, the list of the columns that are 1). With `log_guesses`, say which
+    columns were guessed and how to choose others."""
+
+    def guessed(kind: str, name: str, flag: str) -> None:
+        if log_guesses:
+            logger.info("Using column '%s' as the %s; pass %s to choose another.", name, kind, flag)
+
     available = ", ".join(map(str, df.columns))
 
     def column(name: str, flag: str) -> str:
@@ -596,6 +613,8 @@ def _select_columns(df: pd.DataFrame, description: str, columns: Columns) -> pd.
             f"No text column found in {description} (columns: {available}). "
             "Pass --text-columns with one or more of those."
         )
+    if not columns.text:
+        guessed("text", text_columns[0], "--text-columns")
     parts = [df[column(c, "--text-columns")].fillna("").astype(str) for c in text_columns]
     selected = {"text": parts[0].str.cat(parts[1:], sep=columns.separator) if len(parts) > 1 else parts[0]}
     if columns.text_pair:
@@ -622,6 +641,8 @@ def _select_columns(df: pd.DataFrame, description: str, columns: Columns) -> pd.
         raise HfclfInputError(
             f"No label column found in {description} (columns: {available}). Pass --label-column with one of those."
         )
+    if not columns.label:
+        guessed("label", label_column, "--label-column")
     label = df[column(label_column, "--label-column")]
     missing_label = label.isna().to_numpy()
     if missing_label.any():

@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
-from .data import DataArguments, load_raw_datasets
+from .data import DataArguments, column_array, dataset_pair_column, label_names_of, load_raw_datasets, problem_type_of
 from .errors import HfclfInputError, first_line
 from .files import TEMPORARY_PREFIX, atomic_folder, atomic_output, folder_lock
+from .plots import PER_RUN_PLOT
 from .run_folder import (
     LENGTH_LIMIT_KEY,
     MERGED_SUBDIR,
+    PER_LABEL_FILE,
     PREDICTIONS_FILE,
     RESULTS_FILE,
     RunResults,
@@ -36,8 +38,20 @@ from .run_folder import (
     resolve_resume,
     save_lora_run,
 )
+from .scoring import (
+    aggregate_windows,
+    decisions,
+    gold_cells,
+    multi_hot_rows,
+    per_label_rows,
+    prediction_rows,
+    tune_thresholds,
+)
+from .tables import write_csv
+from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_task
 from .tokenization import LongText, tokenize_datasets, train_wordpiece_tokenizer
 from .training_args import (
+    THRESHOLD_CHOICES,
     ClassifierTrainingArguments,
     ModelArguments,
     learning_rate_groups,
@@ -80,13 +94,22 @@ def load_tokenizer(model_args: ModelArguments, train_dataset):
     return tokenizer
 
 
-def class_weights_for(spec: str | None, train_labels: np.ndarray, num_labels: int) -> list[float] | None:
-    """Per-class loss weights from 'balanced' (inverse frequency) or an explicit comma-separated list."""
+def class_weights_for(spec: str | None, train, num_labels: int) -> list[float] | None:
+    """Per-class loss weights from 'balanced' or an explicit comma-separated list. Single-label: cross-entropy weights,
+    'balanced' being inverse class frequency; multi-label: positive weights of each label's binary loss, 'balanced'
+    being negatives / positives."""
     if spec is None:
         return None
+    problem_type = problem_type_of(train)
+    if problem_type == REGRESSION:
+        raise HfclfInputError("--class-weights applies to classification; drop it for regression.")
     if spec == "balanced":
-        counts = np.bincount(train_labels, minlength=num_labels).astype(float)
-        return (len(train_labels) / (num_labels * np.maximum(counts, 1.0))).round(6).tolist()
+        labels = column_array(train, "label")
+        if problem_type == MULTI_LABEL:
+            positives = np.bincount(np.concatenate(labels).astype(int), minlength=num_labels).astype(float)
+            return ((len(labels) - positives) / np.maximum(positives, 1.0)).round(6).tolist()
+        counts = np.bincount(labels, minlength=num_labels).astype(float)
+        return (len(labels) / (num_labels * np.maximum(counts, 1.0))).round(6).tolist()
     try:
         weights = [float(w) for w in spec.split(",")]
     except ValueError:
@@ -98,15 +121,24 @@ def class_weights_for(spec: str | None, train_labels: np.ndarray, num_labels: in
     return weights
 
 
-def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], class_weights, max_length: int):
-    """The classifier that --arch asks for, labelled with `label_names`; a model folder that does not load (missing
-    or damaged files) or sizes the config refuses are one clear error."""
+def build_model(
+    model_args: ModelArguments,
+    tokenizer,
+    label_names: list[str],
+    class_weights,
+    max_length: int,
+    task=None,
+    extras=None,
+):
+    """The classifier that --arch asks for, labelled with `label_names` for `task` (single-label by default), with
+    `extras` for its users on its config; a model folder that does not load (missing or damaged files) or sizes the
+    config refuses are one clear error."""
     name = resolve_model_name(model_args.model)
     if Path(name).is_dir():
         check_weight_files(name)
     inputs = BuildInputs(
         model=name,
-        labels=label_fields(label_names),
+        labels=label_fields(label_names, (task or get_task(None)).problem_type),
         pooling=model_args.pooling,
         overrides=model_args.config_fields(),
         class_weights=class_weights,
@@ -114,6 +146,7 @@ def build_model(model_args: ModelArguments, tokenizer, label_names: list[str], c
         pad_token_id=tokenizer.pad_token_id,
         max_length=max_length,
         word_vectors=model_args.word_vectors and model_args.tokenizer != "train",
+        extras=extras or {},
     )
     try:
         return get_architecture(model_args.arch).build(inputs)
@@ -149,19 +182,21 @@ def hardware_description() -> str:
     return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
 
 
-def write_predictions(path: Path, texts: list[str], gold: np.ndarray, logits: np.ndarray, label_names: list[str]):
-    """One row per example: text, gold and predicted label names, and the probability of every label."""
-    from .predict import softmax
-
-    probabilities = softmax(logits)
-    predicted = probabilities.argmax(axis=-1)
-    names = np.asarray(label_names, dtype=object)
+def write_predictions(path: Path, scored, logits: np.ndarray, results: RunResults, config) -> None:
+    """One row per example (per document with windows): its text (and pair), the true and the predicted label (or
+    labels, or value), and the probability of every label."""
+    problem_type, names = results.problem_type, results.label_names
+    rows = prediction_rows(logits, problem_type, names, getattr(config, "thresholds", None))
+    gold = gold_cells(column_array(scored, "label"), problem_type, names)
+    pairs = scored["text_pair"] if "text_pair" in scored.column_names else None
+    predicted = next(iter(rows[0]))  # label, labels or value
+    probabilities = [key for key in rows[0] if key.startswith("prob_")]
     with atomic_output(path) as temporary, open(temporary, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["text", "gold", "predicted", *(f"prob_{name}" for name in label_names)])
-        for row in zip(texts, names[gold], names[predicted], *probabilities.round(6).T):
-            writer.writerow(row)
-    return predicted
+        writer.writerow(["text", *(["text_pair"] if pairs is not None else []), "gold", "predicted", *probabilities])
+        for i, (text, row) in enumerate(zip(scored["text"], rows)):
+            pair = [pairs[i]] if pairs is not None else []
+            writer.writerow([text, *pair, gold[i], row[predicted], *(row[key] for key in probabilities)])
 
 
 def save_final_model(trainer, output_dir: Path) -> None:
@@ -189,13 +224,17 @@ def tokenization_cache_dir() -> str:
 
 
 def check_training_splits(raw) -> None:
-    """Training needs at least two classes, and a validation split to evaluate each epoch and pick the best."""
-    label_names = raw["train"].features["label"].names
-    if len(label_names) < 2:
+    """Training needs examples of at least two classes (or, for regression, values that vary), and a validation split
+    to evaluate each epoch and pick the best."""
+    train = raw["train"]
+    problem_type = problem_type_of(train)
+    if problem_type == SINGLE_LABEL and len(label_names_of(train)) < 2:
         raise HfclfInputError(
-            f"The training data has only one class ({label_names[0]}); a classifier needs examples of at least "
-            "two. Check the label column."
+            f"The training data has only one class ({label_names_of(train)[0]}); a classifier needs examples of at "
+            "least two. Check the label column."
         )
+    if problem_type == REGRESSION and np.ptp(column_array(train, "label")) == 0:
+        raise HfclfInputError("Every training target has the same value; regression needs targets that vary.")
     if "validation" not in raw:
         raise HfclfInputError(
             "No validation split: pass --validation-file, or a --validation-fraction above 0 to hold out part of "
@@ -288,21 +327,20 @@ def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResult
     set_seed(training_args.seed)
 
     raw, tokenizer, tokenized, tokenize_stats = prepare_data(model_args, data_args, training_args, data_cache)
-    model, lora_spec = build_classifier(model_args, tokenizer, raw["train"], tokenize_stats["max_length"])
-    trainer = build_trainer(model, tokenizer, tokenized, model_args, training_args)
+    task = task_of_run(raw["train"], model_args, training_args)
+    model, lora_spec = build_classifier(model_args, data_args, tokenizer, raw["train"], tokenize_stats["max_length"])
+    trainer = build_trainer(model, tokenizer, tokenized, model_args, training_args, task)
     train_metrics = trainer.train(resume_from_checkpoint=resume).metrics
-    eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")
-    # Every process takes part in `predict` (it gathers across processes); only the main one writes files.
-    split = "test" if "test" in tokenized else "validation"
-    output = trainer.predict(tokenized[split], metric_key_prefix=metric_prefix(split))
-    save_final_model(trainer, output_dir)  # the best model (reloaded at the end) and the tokenizer
+    eval_metrics, scored_metrics, split, logits = evaluate_and_predict(trainer, tokenized, model_args, task)
+    save_final_model(trainer, output_dir)  # the best model (reloaded at the end), its tokenizer and thresholds
 
     results = RunResults(
         train=train_metrics,
         eval=eval_metrics,
-        test=output.metrics if split == "test" else {},
-        label_names=raw["train"].features["label"].names,
+        test=scored_metrics if split == "test" else {},
+        label_names=label_names_of(raw["train"]),
         arguments={"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()},
+        problem_type=task.problem_type,
         max_length=tokenize_stats["max_length"],
         model_config=built_config_fields(model_args, model),
         best_checkpoint=trainer.state.best_model_checkpoint,
@@ -322,7 +360,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResult
         log_history=trainer.state.log_history,
     )
     if trainer.is_world_process_zero():
-        write_run_outputs(results, raw[split], output.predictions, split, trainer, model_args, lora_spec)
+        write_run_outputs(results, raw[split], logits, split, trainer, model_args, lora_spec)
         print_summary(results, output_dir)
         if hub_push:
             from .hub import push
@@ -332,18 +370,37 @@ def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResult
     return results
 
 
+def task_of_run(train, model_args, training_args):
+    """The task shape of the training data, with the arguments that only some shapes take checked, and the best
+    checkpoint picked by the shape's main metric unless --metric_for_best_model says otherwise."""
+    task = get_task(problem_type_of(train))
+    if model_args.threshold != "0.5" and task.problem_type != MULTI_LABEL:
+        raise HfclfInputError(f"--threshold applies to multi-label classification, not {task.description}; drop it.")
+    if model_args.normalize_targets and task.problem_type != REGRESSION:
+        raise HfclfInputError(f"--normalize-targets applies to regression, not {task.description}; drop it.")
+    if training_args.metric_for_best_model == "auto":
+        training_args.metric_for_best_model = task.main_metric
+        training_args.greater_is_better = task.greater_is_better
+    return task
+
+
 def built_config_fields(model_args, model) -> dict:
     """The config fields a run can set (model size, head), as the model was built: defaults included."""
     fields = get_architecture(model_args.arch).config_fields() or set(model_args.config_fields())
     return {key: getattr(model.config, key) for key in sorted(fields) if hasattr(model.config, key)}
 
 
-def build_classifier(model_args, tokenizer, train, max_length: int):
-    """`(model, LoRA spec or None)`: the classifier of --arch for the classes of `train`, with LoRA adapters on its
+def build_classifier(model_args, data_args, tokenizer, train, max_length: int):
+    """`(model, LoRA spec or None)`: the classifier of --arch for the labels of `train`, with LoRA adapters on its
     encoder with --lora (the pooling head and classifier stay fully trained)."""
-    label_names = train.features["label"].names
-    weights = class_weights_for(model_args.class_weights, np.asarray(train["label"]), len(label_names))
-    model = build_model(model_args, tokenizer, label_names, weights, max_length)
+    task = get_task(problem_type_of(train))
+    label_names = label_names_of(train)
+    weights = class_weights_for(model_args.class_weights, train, len(label_names))
+    extras = {"input_format": input_format(data_args)}
+    if model_args.normalize_targets:
+        targets = column_array(train, "label").astype(float)
+        extras.update(target_mean=float(targets.mean()), target_std=float(targets.std()) or 1.0)
+    model = build_model(model_args, tokenizer, label_names, weights, max_length, task, extras)
     lora_spec = None
     if model_args.lora:
         from .lora import apply_lora
@@ -356,8 +413,21 @@ def build_classifier(model_args, tokenizer, train, max_length: int):
     return model, lora_spec
 
 
-def build_trainer(model, tokenizer, tokenized, model_args, training_args):
-    """The `ClassifierTrainer` of a run: dynamic padding, hfclf's metrics, early stopping when asked for."""
+def input_format(data_args) -> dict:
+    """How the model's texts were given, saved with it for `hfclf predict`: the text (and pair) columns, and how long
+    texts were cut."""
+    return {
+        "text_columns": (data_args.text_columns or "").split(",") if data_args.text_columns else None,
+        "text_pair_column": data_args.text_pair_column or dataset_pair_column(data_args.dataset),
+        "long_text": data_args.long_text,
+        "head_tokens": data_args.head_tokens,
+        "stride": data_args.stride,
+    }
+
+
+def build_trainer(model, tokenizer, tokenized, model_args, training_args, task):
+    """The `ClassifierTrainer` of a run: dynamic padding, the task's metrics (validation documents scored from their
+    windows), early stopping when asked for."""
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
@@ -367,32 +437,90 @@ def build_trainer(model, tokenizer, tokenized, model_args, training_args):
     callbacks = []
     if model_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
+    validation = tokenized["validation"]
     return ClassifierTrainer(
         model=model,
         args=training_args,
         train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
+        eval_dataset=validation,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None),
-        compute_metrics=build_compute_metrics(),
+        compute_metrics=build_compute_metrics(task.problem_type, doc_ids=doc_ids_of(validation)),
         callbacks=callbacks,
     )
 
 
+def doc_ids_of(dataset):
+    """The document of each row of a tokenized split cut into windows (`--long_text windows`), else None."""
+    return column_array(dataset, "doc_id") if "doc_id" in dataset.column_names else None
+
+
+def evaluate_and_predict(trainer, tokenized, model_args, task):
+    """`(validation metrics, metrics of the scored split, that split, its logits)`: the test split when there is one,
+    else validation; documents, not windows. A multi-label model's thresholds are tuned on validation here when
+    asked, and saved with it."""
+    from .metrics import build_compute_metrics
+
+    eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")
+    thresholds = None
+    if task.problem_type == MULTI_LABEL:
+        thresholds = chosen_thresholds(trainer, tokenized["validation"], model_args.threshold)
+        trainer.model.config.thresholds = thresholds
+        if model_args.threshold in THRESHOLD_CHOICES:  # the validation scores with the tuned thresholds
+            validation = tokenized["validation"]
+            trainer.compute_metrics = build_compute_metrics(task.problem_type, None, thresholds, doc_ids_of(validation))
+            eval_metrics = {**eval_metrics, **trainer.evaluate(metric_key_prefix="eval")}
+    # Every process takes part in `predict` (it gathers across processes); only the main one writes files.
+    split = "test" if "test" in tokenized else "validation"
+    doc_ids = doc_ids_of(tokenized[split])
+    trainer.compute_metrics = build_compute_metrics(task.problem_type, None, thresholds, doc_ids)
+    output = trainer.predict(tokenized[split], metric_key_prefix=metric_prefix(split))
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    if doc_ids is not None:
+        logits, _ = aggregate_windows(logits, doc_ids)
+    return eval_metrics, output.metrics, split, logits
+
+
+def chosen_thresholds(trainer, validation, threshold: str):
+    """The multi-label decision threshold(s): the one given, or tuned for macro-F1 on the validation split."""
+    if threshold not in THRESHOLD_CHOICES:
+        return float(threshold)
+    output = trainer.predict(validation)
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    labels = output.label_ids
+    doc_ids = doc_ids_of(validation)
+    if doc_ids is not None:
+        logits, first = aggregate_windows(logits, doc_ids)
+        labels = labels[first]
+    thresholds = tune_thresholds(logits, labels, per_label=threshold == "tune_per_label")
+    logger.info("Decision thresholds tuned on validation for macro-F1: %s", thresholds)
+    return thresholds
+
+
 def write_run_outputs(results, scored, logits, split, trainer, model_args, lora_spec) -> None:
     """Predictions, plots, the LoRA files and, last, `results.json`: its presence means the run is finished."""
-    from .plots import plot_confusion_matrix, plot_loss
+    from .plots import plot_confusion_matrix, plot_label_f1, plot_loss, plot_regression
 
     output_dir = Path(trainer.args.output_dir)
-    label_names = results.label_names
     title = f"{results.data_arguments['dataset'] or 'data'} / {model_args.arch} {model_args.pooling or ''}".strip()
-    gold = np.asarray(scored["label"])
-    predicted = write_predictions(output_dir / PREDICTIONS_FILE, scored["text"], gold, logits, label_names)
-    plot_confusion_matrix(gold, predicted, label_names, output_dir / "confusion_matrix.png", f"{title}, {split}")
+    config = trainer.model.config
+    write_predictions(output_dir / PREDICTIONS_FILE, scored, logits, results, config)
+    problem_type, labels = results.problem_type, results.label_names
+    gold = column_array(scored, "label")
+    predicted = decisions(logits, problem_type, getattr(config, "thresholds", None))
+    picture, caption = output_dir / PER_RUN_PLOT[problem_type].file, f"{title}, {split}"
+    if problem_type == SINGLE_LABEL:
+        plot_confusion_matrix(gold, predicted, labels, picture, caption)
+    elif problem_type == MULTI_LABEL:
+        per_label = per_label_rows(multi_hot_rows(gold, len(labels)), predicted, labels)
+        write_csv(output_dir / PER_LABEL_FILE, per_label)
+        plot_label_f1(per_label, picture, caption)
+    else:
+        plot_regression(gold, predicted, picture, caption)
     steps_per_epoch = trainer.state.max_steps / max(trainer.args.num_train_epochs, 1e-9)
     plot_loss(trainer.state.log_history, output_dir / "loss.png", title, steps_per_epoch=steps_per_epoch)
     if lora_spec is not None:
-        save_lora_run(output_dir, lora_spec)
+        save_lora_run(output_dir, lora_spec, config)
         if model_args.merge_lora:
             with atomic_folder(output_dir / MERGED_SUBDIR, replace=True) as merged:
                 merge_lora_run(output_dir, merged)
@@ -425,13 +553,13 @@ def print_summary(results: RunResults, output_dir: Path) -> None:
         f"Training: {results.train_samples_per_second:,.1f} samples/s, "
         f"{results.train['train_runtime']:.1f}s, {results.num_parameters:,} parameters",
     ]
+    task = get_task(results.problem_type)
     for split in ("eval", "test"):
         if getattr(results, split):
-            lines.append(
-                f"{split}: accuracy {results.metric('accuracy', split):.4f}, macro-F1 "
-                f"{results.metric('f1_macro', split):.4f} on {results.metric('samples', split):,} examples"
-            )
-    lines.append(f"Wrote model, {RESULTS_FILE}, {PREDICTIONS_FILE}, confusion_matrix.png, loss.png to {output_dir}")
+            shown = ", ".join(f"{name} {results.metric(name, split):.4f}" for name in task.report_metrics)
+            lines.append(f"{split}: {shown} on {results.metric('samples', split):,} examples")
+    picture = PER_RUN_PLOT[results.problem_type].file
+    lines.append(f"Wrote model, {RESULTS_FILE}, {PREDICTIONS_FILE}, {picture}, loss.png to {output_dir}")
     print("\n".join(lines), flush=True)
 
 

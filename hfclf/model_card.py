@@ -12,19 +12,30 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from .architectures import describe_model, model_hub_id
 from .run_folder import RunResults, split_of
 from .tables import markdown_table
+from .tasks import MULTI_LABEL, REGRESSION, Task, get_task
 from .training_args import LEARNING_RATE_GROUP_FLAGS
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 
-# Metrics shown in the results table, in order, with their display names and Hub metric types.
-TABLE_METRICS = (
-    ("accuracy", "Accuracy", "accuracy"),
-    ("f1_macro", "Macro F1", "f1"),
-    ("precision_macro", "Macro precision", "precision"),
-    ("recall_macro", "Macro recall", "recall"),
-    ("f1_weighted", "Weighted F1", "f1"),
-    ("mcc", "MCC", "matthews_correlation"),
-)
+# The Hub's metric type of each hfclf metric (the model-index), and the averaging it was computed with.
+HUB_METRIC_TYPES = {
+    "accuracy": "accuracy",
+    "subset_accuracy": "accuracy",
+    "f1_macro": "f1",
+    "f1_micro": "f1",
+    "f1_weighted": "f1",
+    "precision_macro": "precision",
+    "recall_macro": "recall",
+    "mcc": "matthews_correlation",
+    "hamming_loss": "hamming_loss",
+    "roc_auc_macro": "roc_auc",
+    "pearson": "pearsonr",
+    "spearman": "spearmanr",
+    "mae": "mae",
+    "rmse": "rmse",
+    "mse": "mse",
+    "r2": "r_squared",
+}
 # Training arguments worth showing (the full list is in results.json of the run).
 SHOWN_TRAINING_ARGUMENTS = (
     "learning_rate",
@@ -60,16 +71,19 @@ def encoder_name(lora: dict) -> str:
     return model_hub_id(encoder) or Path(encoder).name
 
 
-def _card_data(results: RunResults | None, repo_id: str | None, tags: list[str], lora: dict | None) -> ModelCardData:
+def _card_data(
+    results: RunResults | None, repo_id: str | None, tags: list[str], lora: dict | None, task: Task
+) -> ModelCardData:
     """The card's Hub metadata: library, task, tags, base model, dataset, metrics and a model-index entry with the
-    test accuracy and macro-F1 (validation when the run had no test split)."""
+    task's report metrics on test (validation when the run had no test split)."""
     dataset = results.data_arguments.get("dataset") if results else None
     hub_dataset = _hub_dataset_id(dataset)
     eval_results = []
-    if results is not None and results.metric("accuracy") is not None:
+    if results is not None and results.metric(task.main_metric) is not None:
         split = split_of(results.split)
-        for key, name, hub_type in TABLE_METRICS[:2]:
+        for key in task.report_metrics:
             if results.metric(key) is not None:
+                average = key.rpartition("_")[2] if key.startswith(("f1_", "precision_", "recall_")) else None
                 eval_results.append(
                     EvalResult(
                         task_type="text-classification",
@@ -77,10 +91,10 @@ def _card_data(results: RunResults | None, repo_id: str | None, tags: list[str],
                         dataset_type=hub_dataset or dataset or "custom",
                         dataset_name=dataset or "custom data",
                         dataset_split=split,
-                        metric_type=hub_type,
+                        metric_type=HUB_METRIC_TYPES[key],
                         metric_value=round(float(results.metric(key)), 4),
-                        metric_name=name,
-                        metric_args={"average": "macro"} if hub_type == "f1" else None,
+                        metric_name=task.metric_names[key],
+                        metric_args={"average": average} if average else None,
                     )
                 )
     return ModelCardData(
@@ -89,22 +103,22 @@ def _card_data(results: RunResults | None, repo_id: str | None, tags: list[str],
         tags=["hfclf", "text-classification", *dict.fromkeys(t for t in tags if t), *(["lora"] if lora else [])],
         base_model=model_hub_id(lora.get("encoder") or "") if lora else None,  # a Hub id only, never a local path
         datasets=[hub_dataset] if hub_dataset else None,
-        metrics=["accuracy", "f1"],
+        metrics=list(dict.fromkeys(HUB_METRIC_TYPES[key] for key in task.report_metrics)),
         eval_results=eval_results or None,
         model_name=(repo_id or "hfclf-model").split("/")[-1] if eval_results else None,
     )
 
 
-def _results_table(results: RunResults | None) -> str:
+def _results_table(results: RunResults | None, task: Task) -> str:
     rows = []
     for split, title in (("eval", "validation"), ("test", "test")):
-        if results is not None and results.metric("accuracy", split) is not None:
-            values = [results.metric(key, split) for key, _, _ in TABLE_METRICS]
+        if results is not None and results.metric(task.main_metric, split) is not None:
+            values = [results.metric(key, split) for key in task.metric_names]
             samples = results.metric("samples", split) or ""
             rows.append([title, samples, *(f"{value:.4f}" if value is not None else "" for value in values)])
     if not rows:
         return "No evaluation results were recorded for this model."
-    return markdown_table(["split", "examples", *(name for _, name, _ in TABLE_METRICS)], rows)
+    return markdown_table(["split", "examples", *task.metric_names.values()], rows)
 
 
 def _arguments_list(results: RunResults | None) -> list[str]:
@@ -134,7 +148,7 @@ def _arguments_list(results: RunResults | None) -> list[str]:
     return lines
 
 
-def _usage(repo: str, lora: dict | None) -> list[str]:
+def _usage(repo: str, lora: dict | None, task: Task, pairs: bool) -> list[str]:
     if lora:
         return [
             "This repository holds a LoRA adapter (peft format, including the trained pooling head and classifier).",
@@ -165,12 +179,48 @@ def _usage(repo: str, lora: dict | None) -> list[str]:
         f'tokenizer = AutoTokenizer.from_pretrained("{repo}")',
         "",
         f'classify = pipeline("text-classification", model="{repo}", trust_remote_code=True)',
-        'classify("a gripping, beautifully acted film")',
+        *_pipeline_call(task, pairs),
         "```",
         "",
         "With `hfclf` installed, `import hfclf` registers the classes and `trust_remote_code` is not needed; "
         "`hfclf predict --model DIR --input texts.txt` classifies a file.",
     ]
+
+
+def _pipeline_call(task: Task, pairs: bool) -> list[str]:
+    """The pipeline call of the usage snippet: a pair as `text`/`text_pair`; every label's score for multi-label
+    (each an independent sigmoid); the raw value for regression."""
+    text = '{"text": "A man is playing a guitar.", "text_pair": "A person plays an instrument."}' if pairs else None
+    text = text or '"a gripping, beautifully acted film"'
+    if task.problem_type == MULTI_LABEL:
+        return [
+            f"classify({text}, top_k=None)  # every label's probability; labels above their threshold apply",
+            "# the thresholds tuned in training: model.config.thresholds",
+        ]
+    if task.problem_type == REGRESSION:
+        return [f'classify({text}, function_to_apply="none")  # the predicted value is the score']
+    return [f"classify({text})"]
+
+
+def _output_section(task: Task, labels: list[str], config: dict) -> str:
+    """What the model outputs: its labels (and multi-label thresholds), or the value it predicts."""
+    if task.problem_type == REGRESSION:
+        scale = ""
+        if config.get("target_mean") is not None:
+            mean, std = config["target_mean"], config["target_std"]
+            scale = f" Trained on standardized targets (mean {mean:.4g}, std {std:.4g}); it returns the original scale."
+        return "One value per text (regression)." + scale
+    table = markdown_table(["id", "label"], list(enumerate(labels)))
+    if task.problem_type != MULTI_LABEL:
+        return table
+    thresholds = config.get("thresholds")
+    if isinstance(thresholds, list):
+        rows = [(i, name, threshold) for i, (name, threshold) in enumerate(zip(labels, thresholds))]
+        table = markdown_table(["id", "label", "threshold"], rows)
+        rule = "at or above its own threshold"
+    else:
+        rule = f"at or above {thresholds if thresholds is not None else 0.5}"
+    return f"Multi-label: each label has its own sigmoid probability; a text gets every label {rule}.\n\n{table}"
 
 
 def build_model_card(
@@ -183,20 +233,24 @@ def build_model_card(
     `lora`: the encoder and rank of an unmerged adapter.
     """
     description, pooling, tags = describe_model(config)
+    task = get_task(config.get("problem_type"))
     id2label = config.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] or (results.label_names if results else [])
+    pairs = bool((config.get("input_format") or {}).get("text_pair_column"))
     card = ModelCard.from_template(
-        _card_data(results, repo_id, tags, lora),
+        _card_data(results, repo_id, [*tags, task.problem_type.replace("_", "-")], lora, task),
         template_path=str(TEMPLATE),
         title=repo_id.split("/")[-1] if repo_id else "hfclf text classifier",
         dataset=(results.data_arguments.get("dataset") if results else None) or "custom data",
         lora=lora,
         encoder=encoder_name(lora) if lora else None,
-        results_table=_results_table(results),
+        task=task.description,
+        pairs=pairs,
+        results_table=_results_table(results, task),
         architecture=description,
         pooling=pooling,
-        labels_table=markdown_table(["id", "label"], list(enumerate(labels))),
+        output=_output_section(task, labels, config),
         training="\n".join(_arguments_list(results)),
-        usage="\n".join(_usage(repo_id or "path/to/this/folder", lora)),
+        usage="\n".join(_usage(repo_id or "path/to/this/folder", lora, task, pairs)),
     )
     return str(card)

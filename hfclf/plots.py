@@ -1,8 +1,26 @@
-"""Pictures of runs and comparisons: confusion matrix, loss curves, accuracy bars, written as PNG files."""
+"""Pictures of runs and comparisons: confusion matrix, predicted against true values, per-label F1, loss curves,
+metric bars, written as PNG files."""
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+
+from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+
+
+class RunPlot(NamedTuple):
+    file: str  # in the run folder
+    copy_prefix: str  # a comparison report's copy: <prefix>_<variant>.png
+    title: str  # the report's section
+
+
+# The picture of a run's scored split that each task shape gets (besides loss.png).
+PER_RUN_PLOT = {
+    SINGLE_LABEL: RunPlot("confusion_matrix.png", "confusion", "Confusion matrices"),
+    MULTI_LABEL: RunPlot("label_f1.png", "label_f1", "F1 of each label"),
+    REGRESSION: RunPlot("predicted_vs_true.png", "predicted_vs_true", "Predicted against true values"),
+}
 
 
 def _pyplot():
@@ -65,6 +83,40 @@ def plot_confusion_matrix(gold, predicted, label_names: list[str], path: str | P
     return _save(fig, path)
 
 
+def plot_regression(gold, predicted, path: str | Path, title: str = "") -> Path:
+    """Predicted against true values, one dot per example, with the diagonal of perfect predictions."""
+    plt = _pyplot()
+    gold, predicted = np.asarray(gold, dtype=float), np.asarray(predicted, dtype=float)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(gold, predicted, s=6, alpha=0.35, edgecolors="none")
+    low, high = float(min(gold.min(), predicted.min())), float(max(gold.max(), predicted.max()))
+    ax.plot([low, high], [low, high], color="grey", linewidth=1, linestyle="--", label="predicted = true")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.legend(loc="upper left")
+    pearson = float(np.corrcoef(gold, predicted)[0, 1]) if np.ptp(gold) and np.ptp(predicted) else float("nan")
+    ax.set_title(f"{title} (Pearson {pearson:.3f})".strip())
+    return _save(fig, path)
+
+
+def plot_label_f1(per_label: list[dict], path: str | Path, title: str = "") -> Path:
+    """Multi-label: the F1 of each label (`hfclf.scoring.per_label_rows`), best first, with its gold count."""
+    plt = _pyplot()
+    rows = sorted(per_label, key=lambda row: -row["f1"])
+    fig, ax = plt.subplots(figsize=(8, 1.0 + 0.24 * len(rows)))
+    positions = np.arange(len(rows))
+    drawn = ax.barh(positions, [row["f1"] for row in rows], color="tab:blue")
+    ax.bar_label(drawn, labels=[f"{row['f1']:.2f} (n={row['support']})" for row in rows], fontsize=7, padding=2)
+    ax.set_yticks(positions, [row["label"] for row in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.15)
+    ax.set_xlabel("F1")
+    ax.grid(axis="x", alpha=0.3)
+    macro = float(np.mean([row["f1"] for row in rows]))
+    ax.set_title(f"{title} (macro F1 {macro:.3f})".strip())
+    return _save(fig, path)
+
+
 def loss_curves(log_history: list[dict]) -> dict[str, list[tuple[float, float]]]:
     """(step, loss) points of the training and evaluation loss from `Trainer.state.log_history`."""
     curves = {"train": [], "eval": []}
@@ -96,8 +148,9 @@ def plot_loss(log_history: list[dict], path: str | Path, title: str = "", steps_
     return _save(fig, path)
 
 
-def plot_accuracy_bars(rows: list[dict], path: str | Path, title: str = "") -> Path:
-    """Variants side by side: eval accuracy and the reported split's accuracy (test where there is one).
+def plot_metric_bars(rows: list[dict], metric: str, path: str | Path, title: str = "", percent: bool = True) -> Path:
+    """Variants side by side: `metric` on validation (`eval_<metric>`) and on the reported split (test where there
+    is one), in % with `percent`.
 
     Up to 8 variants stand as columns; more lie as rows, one under the other, so every name stays readable.
     """
@@ -105,12 +158,13 @@ def plot_accuracy_bars(rows: list[dict], path: str | Path, title: str = "") -> P
     names = [row["variant"] for row in rows]
     positions = np.arange(len(rows))
     split = rows[0]["split"]
-    bars = [("eval", [row["eval_accuracy"] for row in rows])]
+    scale, top = (100, 100.0) if percent else (1, 1.0)
+    bars = [("eval", [scale * row[f"eval_{metric}"] for row in rows])]
     if split != "eval":
-        bars.append((split, [row["accuracy"] for row in rows]))
+        bars.append((split, [scale * row[metric] for row in rows]))
     width = 0.8 / len(bars)
-    all_values = [100 * v for _, values in bars for v in values]
-    limits = (max(0.0, min(all_values) - 10), min(100.0, max(all_values) + 5))
+    all_values = [v for _, values in bars for v in values]
+    limits = (max(0.0, min(all_values) - top / 10), min(top, max(all_values) + top / 20))
     horizontal = len(rows) > 8
     if horizontal:
         fig, ax = plt.subplots(figsize=(9, 1.2 + 0.22 * len(rows) * len(bars)))
@@ -119,21 +173,23 @@ def plot_accuracy_bars(rows: list[dict], path: str | Path, title: str = "") -> P
     for i, (label, values) in enumerate(bars):
         offset = (i - (len(bars) - 1) / 2) * width
         if horizontal:  # top to bottom in table order
-            drawn = ax.barh(positions + offset, [100 * v for v in values], width, label=label)
+            drawn = ax.barh(positions + offset, values, width, label=label)
         else:
-            drawn = ax.bar(positions + offset, [100 * v for v in values], width, label=label)
-        ax.bar_label(drawn, fmt="%.2f" if horizontal else "%.1f", fontsize=7 if horizontal else 8, padding=2)
+            drawn = ax.bar(positions + offset, values, width, label=label)
+        digits = (2 if horizontal else 1) + (0 if percent else 2)
+        ax.bar_label(drawn, fmt=f"%.{digits}f", fontsize=7 if horizontal else 8, padding=2)
+    axis_label = f"{metric} (%)" if percent else metric
     if horizontal:
         ax.set_xlim(*limits)
         ax.set_yticks(positions, names, fontsize=8)
         ax.invert_yaxis()
         ax.margins(y=0.005)
-        ax.set_xlabel("accuracy (%)")
+        ax.set_xlabel(axis_label)
         ax.grid(axis="x", alpha=0.3)
     else:
         ax.set_ylim(*limits)
         ax.set_xticks(positions, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center")
-        ax.set_ylabel("accuracy (%)")
+        ax.set_ylabel(axis_label)
         ax.grid(axis="y", alpha=0.3)
     if horizontal:  # beside the bars, which reach to the right edge
         _legend_beside(ax)

@@ -17,6 +17,8 @@ from .architectures import hfclf_architecture_of
 from .errors import HfclfInputError
 from .files import atomic_output, check_not_input, check_writable
 from .run_folder import load_run, metric_prefix
+from .scoring import aggregate_windows, decisions, multi_hot_rows, per_label_rows, prediction_rows
+from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 logger = logging.getLogger("hfclf")
 
@@ -88,30 +90,34 @@ def default_max_length(model, tokenizer, requested: int | None = None) -> int:
 # --------------------------------------------------------------------------------------------------------- input
 
 
-def read_texts(path: str, text_column: str | None = None, allow_empty: bool = False) -> list[str]:
+def read_texts(
+    path: str, text_column: str | None = None, allow_empty: bool = False, pair_column: str | None = None
+) -> list[str] | tuple[list[str], list[str]]:
     """Texts from a csv/tsv/json/jsonl/parquet file (text column auto-detected), a .txt file or `-` (stdin), one
     text per line. Empty texts (blank lines included) are an error that names their line numbers, unless
-    `allow_empty`."""
+    `allow_empty`. With `pair_column`, `(texts, second texts)` from a table."""
     is_lines = path == "-" or path.lower().removesuffix(".gz").endswith(TEXT_FILE_SUFFIXES)
-    if is_lines and text_column:
+    if is_lines and (text_column or pair_column):
         raise HfclfInputError(
-            f"--text-column applies to tables (csv, tsv, json, jsonl, parquet); {path} has one text per line. "
-            "Drop --text-column."
+            f"{'--text-column' if text_column else 'A sentence-pair model'} needs a table (csv, tsv, json, jsonl, "
+            f"parquet); {path} has one text per line. "
+            + ("Drop --text-column." if text_column else "Pass a table with both texts of each pair.")
         )
     if path == "-":
-        texts, where = [line.rstrip("\r\n") for line in sys.stdin], "line"
+        columns, where = [[line.rstrip("\r\n") for line in sys.stdin]], "line"
     elif is_lines:
-        texts, where = _read_lines(Path(path)), "line"
+        columns, where = [_read_lines(Path(path))], "line"
     else:
-        texts, where = _read_table_texts(Path(path), text_column), "row"
-    empty = [i + 1 for i, text in enumerate(texts) if not text.strip()]
-    if empty and not allow_empty:
-        listed = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
-        kind = "data row" if where == "row" else "line"
-        raise HfclfInputError(f"{len(empty)} empty text(s) in {path} at {kind} {listed}; remove or fill them.")
-    if not texts:
+        columns, where = _read_table_texts(Path(path), text_column, pair_column), "row"
+    for texts in columns:
+        empty = [i + 1 for i, text in enumerate(texts) if not text.strip()]
+        if empty and not allow_empty:
+            listed = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
+            kind = "data row" if where == "row" else "line"
+            raise HfclfInputError(f"{len(empty)} empty text(s) in {path} at {kind} {listed}; remove or fill them.")
+    if not columns[0]:
         raise HfclfInputError(f"{path} holds no texts; pass a file with one text per line or a text column.")
-    return texts
+    return (columns[0], columns[1]) if pair_column else columns[0]
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -134,7 +140,8 @@ def _read_lines(path: Path) -> list[str]:
     return lines
 
 
-def _read_table_texts(path: Path, text_column: str | None) -> list[str]:
+def _read_table_texts(path: Path, text_column: str | None, pair_column: str | None = None) -> list[list[str]]:
+    """The text column of a table (and the pair column), blank rows kept in place as empty texts."""
     from .data import TEXT_COLUMN_CANDIDATES, _find_column, _read_table
 
     if path.is_dir():
@@ -145,16 +152,17 @@ def _read_table_texts(path: Path, text_column: str | None) -> list[str]:
         raise HfclfInputError(
             f"Input file {path} is not readable (permission denied); check its permissions."
         ) from None
-    column = text_column or _find_column(df, TEXT_COLUMN_CANDIDATES)
-    if column is None or column not in df.columns:
-        what = f"Column '{text_column}' not found" if text_column else "No text column found"
-        raise HfclfInputError(
-            f"{what} in {path} (columns: {', '.join(map(str, df.columns))}); pass --text-column with one of those."
-        )
-    texts = df[column].fillna("").astype(str).tolist()
-    while texts and not texts[-1].strip() and df.iloc[len(texts) - 1].isna().all():  # blank lines at the end
-        texts.pop()
-    return texts
+    columns = [text_column or _find_column(df, TEXT_COLUMN_CANDIDATES), *([pair_column] if pair_column else [])]
+    for column, flag, given in zip(columns, ("--text-column", "--text-pair-column"), (text_column, pair_column)):
+        if column is None or column not in df.columns:
+            what = f"Column '{given}' not found" if given else "No text column found"
+            raise HfclfInputError(
+                f"{what} in {path} (columns: {', '.join(map(str, df.columns))}); pass {flag} with one of those."
+            )
+    end = len(df)
+    while end and df.iloc[end - 1].isna().all():  # blank lines at the end
+        end -= 1
+    return [df[column].iloc[:end].fillna("").astype(str).tolist() for column in columns]
 
 
 def check_output_file(output_path, inputs, model_dir) -> None:
@@ -176,17 +184,17 @@ def split_sentences(text: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------- batches
 
 
-def length_sorted_batches(tokenizer, texts: list[str], max_length: int, batch_size: int, desc: str):
-    """Yield `(positions, padded batch)` in order of decreasing token length (little padding), with a progress bar."""
+def length_sorted_batches(tokenizer, encoded: dict, batch_size: int, desc: str):
+    """Yield `(positions, padded batch)` of the rows of `encoded` (token ids without padding) in order of decreasing
+    length (little padding), with a progress bar."""
     from tqdm.auto import tqdm
 
     if batch_size < 1:
         raise HfclfInputError(f"--batch-size must be positive, got {batch_size}; pass e.g. --batch-size 64.")
-    encoded = tokenizer(texts, truncation=True, max_length=max_length)
-    keys = [key for key in encoded.keys() if key in ("input_ids", "attention_mask", "token_type_ids")]
+    keys = [key for key in encoded if key in ("input_ids", "attention_mask", "token_type_ids")]
     lengths = np.array([len(ids) for ids in encoded["input_ids"]])
     order = np.argsort(-lengths, kind="stable")
-    with tqdm(total=len(texts), desc=desc, unit="text", file=sys.stderr, disable=None) as bar:
+    with tqdm(total=len(order), desc=desc, unit="text", file=sys.stderr, disable=None) as bar:
         for start in range(0, len(order), batch_size):
             positions = order[start : start + batch_size]
             features = [{key: encoded[key][i] for key in keys} for i in positions]
@@ -194,65 +202,93 @@ def length_sorted_batches(tokenizer, texts: list[str], max_length: int, batch_si
             bar.update(len(positions))
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities of each row of logits (numerically stable)."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+def input_format(config) -> dict:
+    """How a model's texts were given in training (pair column, long-text strategy), saved on its config (an object
+    or a dict)."""
+    saved = (config.get("input_format") if isinstance(config, dict) else getattr(config, "input_format", None)) or {}
+    return {"text_columns": None, "text_pair_column": None, "long_text": "truncate", **saved}
 
 
-def classify(model, tokenizer, texts, batch_size=64, max_length=None, device="cpu", labels=None):
-    """Logits (in input order) of `texts`; with `labels`, also the mean loss as the model computes it."""
+def classify(model, tokenizer, texts, batch_size=64, max_length=None, device="cpu", labels=None, pairs=None):
+    """Logits (in input order) of `texts` (and their `pairs`), long texts cut as in the model's training (documents
+    cut into windows are scored from the mean of their windows' logits); with `labels`, also the mean loss as the model
+    computes it."""
     import torch
 
+    from .tokenization import LongText, encode_texts
+
+    fmt = input_format(model.config)
+    long_text = LongText(fmt["long_text"], fmt.get("head_tokens", 128), fmt.get("stride", 128))
     max_length = default_max_length(model, tokenizer, max_length)
-    logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    encoded, origin = encode_texts(tokenizer, list(texts), pairs, max_length, long_text)
+    rows = np.arange(len(texts)) if origin is None else np.asarray(origin)
+    logits = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
     loss_sum = 0.0
+    targets = None if labels is None else np.asarray(labels)[rows]
     with torch.no_grad():
-        for positions, batch in length_sorted_batches(tokenizer, texts, max_length, batch_size, "Predicting"):
+        for positions, batch in length_sorted_batches(tokenizer, encoded, batch_size, "Predicting"):
             batch = {key: value.to(device) for key, value in batch.items()}
-            if labels is not None:
-                batch["labels"] = torch.as_tensor(np.asarray(labels)[positions], device=device)
+            if targets is not None:
+                batch["labels"] = torch.as_tensor(targets[positions], device=device)
             output = model(**batch)
             logits[positions] = output.logits.float().cpu().numpy()
-            if labels is not None:
+            if targets is not None:
                 loss_sum += float(output.loss) * len(positions)
-    return logits, (loss_sum / len(texts) if labels is not None else None)
+    loss = loss_sum / len(rows) if labels is not None else None
+    if origin is not None:
+        logits, _ = aggregate_windows(logits, rows)
+    return logits, loss
 
 
 # ---------------------------------------------------------------------------------------------------------- predict
 
 
 def predict(
-    model_dir, input_path, output_path=None, text_column=None, top_k=0, batch_size=64, max_length=None, device="auto"
+    model_dir,
+    input_path,
+    output_path=None,
+    text_column=None,
+    top_k=0,
+    batch_size=64,
+    max_length=None,
+    device="auto",
+    text_pair_column=None,
 ) -> list[dict]:
-    """Predict `input_path`'s texts; write rows (text, label, score, prob_<label>..., top-k) to `output_path`."""
+    """Predict `input_path`'s texts; write rows to `output_path`: the text (and its pair), the prediction (`label`
+    and `score`; the multi-label `labels` above their thresholds; a regression `value`), the probability of every
+    label, and the `top_k` most likely ones."""
     if output_path not in (None, "-") and not str(output_path).lower().endswith(TABLE_OUTPUT_SUFFIXES):
         raise HfclfInputError(
             f"Unsupported --output '{output_path}'; use a .csv, .tsv or .jsonl file (or - for stdout)."
         )
     check_output_file(output_path, [input_path], model_dir)
-    texts = read_texts(input_path, text_column)
+    fmt = input_format(load_run(model_dir).config)
+    if text_pair_column and not fmt["text_pair_column"]:
+        raise HfclfInputError(f"{model_dir} was trained on single texts; drop --text-pair-column.")
+    pair_column = text_pair_column or fmt["text_pair_column"]
+    text_column = text_column or _trained_text_column(fmt, input_path)
+    texts = read_texts(input_path, text_column, pair_column=pair_column)
+    texts, pairs = texts if pair_column else (texts, None)
     device = resolve_device(device)
     model, tokenizer = load_classifier(model_dir, device)
-    id2label = model.config.id2label
-    names = [str(id2label[i]) for i in range(model.config.num_labels)]
-    if top_k < 0 or top_k > len(names):
+    config = model.config
+    problem_type = config.problem_type or SINGLE_LABEL
+    names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    if top_k and (problem_type == REGRESSION or not 0 < top_k <= len(names)):
         raise HfclfInputError(f"--top-k must be between 1 and the number of labels ({len(names)}), got {top_k}.")
-    logits, _ = classify(model, tokenizer, texts, batch_size, max_length, device)
-    probabilities = softmax(logits)
-    best = probabilities.argmax(axis=-1)
-    ranked = np.argsort(-probabilities, axis=-1, kind="stable")
-    rows = []
-    for i, text in enumerate(texts):
-        row = {"text": text, "label": names[best[i]], "score": round(float(probabilities[i, best[i]]), 6)}
-        row.update({f"prob_{name}": round(float(p), 6) for name, p in zip(names, probabilities[i])})
-        for rank in range(top_k):
-            label = ranked[i, rank]
-            row[f"top{rank + 1}_label"] = names[label]
-            row[f"top{rank + 1}_score"] = round(float(probabilities[i, label]), 6)
-        rows.append(row)
+    logits, _ = classify(model, tokenizer, texts, batch_size, max_length, device, pairs=pairs)
+    predictions = prediction_rows(logits, problem_type, names, getattr(config, "thresholds", None), top_k)
+    first = {"text": texts} if pairs is None else {"text": texts, "text_pair": pairs}
+    rows = [{**{key: values[i] for key, values in first.items()}, **row} for i, row in enumerate(predictions)]
     write_rows(rows, output_path)
     return rows
+
+
+def _trained_text_column(fmt: dict, input_path: str) -> str | None:
+    """The text column the model was trained on, when it was one named column and the input is a table."""
+    columns = fmt.get("text_columns") or []
+    is_table = input_path != "-" and not input_path.lower().removesuffix(".gz").endswith(TEXT_FILE_SUFFIXES)
+    return columns[0] if is_table and len(columns) == 1 else None
 
 
 def write_rows(rows: list[dict], output_path) -> None:
@@ -293,26 +329,53 @@ def label_mapping(data_names: list[str], model_id2label: dict) -> np.ndarray:
     )
 
 
+def model_labels(dataset, config) -> np.ndarray:
+    """A split's labels in the model's terms: its class ids, a multi-hot row per example (multi-label), or values."""
+    from .data import column_array, label_names_of
+
+    problem_type = config.problem_type or SINGLE_LABEL
+    labels = column_array(dataset, "label")
+    if problem_type == REGRESSION:
+        return labels.astype(np.float32)
+    mapping = label_mapping(label_names_of(dataset), config.id2label)
+    if problem_type == MULTI_LABEL:
+        return multi_hot_rows([mapping[np.asarray(ids, dtype=int)] for ids in labels], config.num_labels).astype(
+            np.float32
+        )
+    return mapping[labels]
+
+
 def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="auto", max_length=None) -> dict:
-    """Metrics of a trained model on a split of labelled data: the same set as training (loss, accuracy,
-    macro precision/recall/F1, weighted F1, MCC, samples), keyed like results.json (`test_accuracy`, `eval_...`)."""
+    """Metrics of a trained model on a split of labelled data: the same set as training (for its task shape),
+    keyed like results.json (`test_accuracy`, `eval_...`). The data is read as the model's training read it (task
+    shape, sentence pairs, long texts); documents cut into windows are scored whole."""
     from dataclasses import replace
 
     from .data import load_raw_datasets
     from .metrics import build_compute_metrics
 
+    run = load_run(model_dir)
+    problem_type = run.config.get("problem_type") or SINGLE_LABEL
+    data_args = replace(data_args, problem_type=data_args.problem_type or problem_type)
+    fmt = input_format(run.config)
+    if data_args.test_file and not data_args.text_columns and fmt["text_pair_column"]:
+        # A pair model reads a file of pairs by the columns it was trained on, unless told otherwise.
+        data_args = replace(
+            data_args,
+            text_columns=",".join(fmt["text_columns"] or []) or None,
+            text_pair_column=data_args.text_pair_column or fmt["text_pair_column"],
+        )
     raw = load_raw_datasets(replace(data_args, validation_fraction=0.0), need_train=False)
     if split == "validation" and "validation" not in raw and "train" in raw:
         # The run's validation was carved out of train with its own seed and fraction; a different carve would
         # score examples the model trained on.
-        results = load_run(model_dir).results
-        if results is None:
+        if run.results is None:
             raise HfclfInputError(
                 f"The data has no validation split of its own, and {model_dir} has no results of its run with the "
                 "seed that carved it out of train; evaluate on --split test."
             )
-        carve = replace(data_args, validation_fraction=results.data_arguments["validation_fraction"])
-        raw = load_raw_datasets(carve, seed=results.seed, need_train=False)
+        carve = replace(data_args, validation_fraction=run.results.data_arguments["validation_fraction"])
+        raw = load_raw_datasets(carve, seed=run.results.seed, need_train=False)
     if split not in raw:
         raise HfclfInputError(
             f"The data has no {split} split (it has: {', '.join(raw)}); pass --split with one of those."
@@ -320,19 +383,46 @@ def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="au
     dataset = raw[split]
     device = resolve_device(device)
     model, tokenizer = load_classifier(model_dir, device)
-    mapping = label_mapping(dataset.features["label"].names, model.config.id2label)
-    labels = mapping[np.asarray(dataset["label"])]
-    logits, loss = classify(model, tokenizer, list(dataset["text"]), batch_size, max_length, device, labels)
-    scores = build_compute_metrics()((logits, labels))
+    pairs = _pairs_of(dataset, model.config)
+    labels = model_labels(dataset, model.config)
+    logits, loss = classify(model, tokenizer, dataset["text"][:], batch_size, max_length, device, labels, pairs)
+    thresholds = getattr(model.config, "thresholds", None)
+    problem_type = model.config.problem_type or SINGLE_LABEL
+    scores = build_compute_metrics(problem_type, thresholds=thresholds)((logits, labels))
+    if problem_type == MULTI_LABEL:
+        names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+        predicted = decisions(logits, MULTI_LABEL, thresholds)
+        scores["per_label"] = per_label_rows(labels.round().astype(int), predicted, names)
     prefix = metric_prefix(split)
     return {f"{prefix}_loss": loss, **{f"{prefix}_{key}": value for key, value in scores.items()}}
 
 
+def _pairs_of(dataset, config) -> list[str] | None:
+    """The second texts of a sentence-pair split, which a pair model needs and another model refuses."""
+    has_pairs = "text_pair" in dataset.column_names
+    trained_on_pairs = bool(input_format(config)["text_pair_column"])
+    if has_pairs != trained_on_pairs:
+        wanted = "sentence pairs: pass --text-pair-column" if trained_on_pairs else "single texts: drop the pairs"
+        raise HfclfInputError(f"The model was trained on {wanted} to give the data the same shape.")
+    return dataset["text_pair"][:] if has_pairs else None
+
+
 def format_metrics(metrics: dict) -> str:
-    width = max(len(key) for key in metrics)
+    """The metrics as a two-column table; per-label rows (multi-label) as a table of their own below."""
+    scalars = {key: value for key, value in metrics.items() if not isinstance(value, list)}
+    width = max(len(key) for key in scalars)
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ------"]
-    for key, value in metrics.items():
+    for key, value in scalars.items():
         lines.append(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    for key, rows in metrics.items():
+        if isinstance(rows, list) and rows:
+            name_width = max(5, *(len(row["label"]) for row in rows))
+            lines += ["", key, f"{'label':<{name_width}}  precision  recall  f1      support"]
+            for row in rows:
+                lines.append(
+                    f"{row['label']:<{name_width}}  {row['precision']:<9.4f}  {row['recall']:<6.4f}  {row['f1']:<6.4f}"
+                    f"  {row['support']}"
+                )
     return "\n".join(lines)
 
 
@@ -360,6 +450,11 @@ def embed(
     check_output_file(output_path, [input_path], model_dir)
     if split and suffix == ".npy":
         check_output_file(_index_path(Path(output_path)), [input_path], model_dir)
+    if input_format(load_run(model_dir).config)["text_pair_column"]:
+        raise HfclfInputError(
+            f"{model_dir} was trained on sentence pairs; its vectors stand for a pair, not for one text, so embed "
+            "refuses it. Use a model trained on single texts."
+        )
     documents = read_texts(input_path, text_column)
     if split:
         units = [(d, s, sentence) for d, doc in enumerate(documents) for s, sentence in enumerate(split_sentences(doc))]
@@ -369,12 +464,13 @@ def embed(
     device = resolve_device(device)
     model, tokenizer, own_pooling = load_encoder(model_dir, device)
     max_length = default_max_length(model, tokenizer, max_length)
-    truncated = sum(n > max_length for n in (len(ids) for ids in tokenizer(texts)["input_ids"]))
+    truncated = sum(len(ids) > max_length for ids in tokenizer(texts)["input_ids"])
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)
     if truncated:
         logger.warning("%d of %d texts are longer than %d tokens and were truncated", truncated, len(texts), max_length)
     vectors = None
     with torch.no_grad():
-        for positions, batch in length_sorted_batches(tokenizer, texts, max_length, batch_size, "Embedding"):
+        for positions, batch in length_sorted_batches(tokenizer, encoded, batch_size, "Embedding"):
             batch = {key: value.to(device) for key, value in batch.items()}
             output = model(**batch)
             if own_pooling:

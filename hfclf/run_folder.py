@@ -30,9 +30,12 @@ logger = logging.getLogger("hfclf")
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.csv"
+PER_LABEL_FILE = "per_label.csv"  # multi-label: precision, recall, F1 and support of each label
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 ADAPTER_FILES = (ADAPTER_CONFIG_FILE, "adapter_model.safetensors")
 LORA_INFO_FILE = "hfclf_lora.json"
+# Set on a trained classifier's config for its users (see `model_extras`).
+MODEL_EXTRAS = ("problem_type", "thresholds", "target_mean", "target_std", "input_format")
 # Fields of a LoRA run's base classifier that hfclf_lora.json records under "head" besides its config fields.
 LORA_HEAD_FIELDS = ("pooling", "class_weights", "pad_token_id")
 MERGED_SUBDIR = "merged"
@@ -82,6 +85,7 @@ class RunResults:
     test: dict = field(default_factory=dict)
     label_names: list[str] = field(default_factory=list)
     arguments: dict = field(default_factory=dict)  # {"model": ..., "data": ..., "training": ...}
+    problem_type: str = "single_label_classification"  # the task shape (see hfclf.tasks)
     max_length: int | None = None  # tokens per example in training (None: written by an hfclf without it)
     model_config: dict = field(default_factory=dict)  # the config fields a run can set, as the model was built
     best_checkpoint: str | None = None
@@ -312,21 +316,30 @@ def base_model_spec(model_args, model) -> dict:
     return spec
 
 
-def save_lora_run(output_dir, spec: dict) -> None:
-    """Write `hfclf_lora.json` next to the adapter that `Trainer.save_model` wrote."""
-    write_json(Path(output_dir) / LORA_INFO_FILE, spec)
+def save_lora_run(output_dir, spec: dict, config) -> None:
+    """Write `hfclf_lora.json` next to the adapter that `Trainer.save_model` wrote, with what the trained model's
+    users read from its config (`model_extras`)."""
+    write_json(Path(output_dir) / LORA_INFO_FILE, {**spec, "extras": model_extras(config)})
+
+
+def model_extras(config) -> dict:
+    """What a trained classifier's config tells its users besides its fields: the task shape, the multi-label
+    decision thresholds, the scale of regression targets, and how texts were given (pairs, long texts)."""
+    return {key: getattr(config, key) for key in MODEL_EXTRAS if getattr(config, key, None) is not None}
 
 
 def base_build_inputs(path) -> BuildInputs:
     """How to rebuild the base classifier of an hfclf LoRA run, from its `hfclf_lora.json`."""
     spec = read_lora_spec(path)
     names = [spec["id2label"][str(i)] for i in range(spec["num_labels"])]
+    problem_type = spec.get("extras", {}).get("problem_type") or "single_label_classification"
     head = dict(spec.get("head") or {})
     return BuildInputs(
         model=resolve_model_name(spec["encoder"]),
-        labels=label_fields(names),
+        labels=label_fields(names, problem_type),
         **{field: head.pop(field, None) for field in LORA_HEAD_FIELDS},
         overrides=head,
+        extras=spec.get("extras", {}),
     )
 
 
@@ -343,7 +356,7 @@ def load_base_model(path):
 
 def base_config(path):
     """The config of the base classifier of an hfclf LoRA run (no weights are loaded)."""
-    return get_architecture(read_lora_spec(path)["arch"]).make_config(base_build_inputs(path))
+    return get_architecture(read_lora_spec(path)["arch"]).config(base_build_inputs(path))
 
 
 def load_lora_model(path, is_trainable: bool = False):

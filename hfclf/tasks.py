@@ -20,6 +20,11 @@ class Task:
     greater_is_better: bool
     report_metrics: tuple[str, ...]  # shown in comparison tables and model cards, main metric first
     metric_names: dict  # display name of each metric (the model card's results table)
+    in_percent: bool  # reports show the metrics as percentages
+
+
+# Metrics where a smaller value is better (the rest: larger).
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "mse", "hamming_loss", "loss"})
 
 
 TASKS: dict[str, Task] = {
@@ -41,6 +46,7 @@ TASKS: dict[str, Task] = {
                 "f1_weighted": "Weighted F1",
                 "mcc": "MCC",
             },
+            in_percent=True,
         ),
         Task(
             problem_type="multi_label_classification",
@@ -58,6 +64,7 @@ TASKS: dict[str, Task] = {
                 "hamming_loss": "Hamming loss",
                 "roc_auc_macro": "Macro ROC-AUC",
             },
+            in_percent=True,
         ),
         Task(
             problem_type="regression",
@@ -75,6 +82,7 @@ TASKS: dict[str, Task] = {
                 "mse": "MSE",
                 "r2": "R²",
             },
+            in_percent=False,
         ),
     )
 }

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Optional, Union
 
 import datasets
+import numpy as np
 
 from .data import column_array
 from .errors import HfclfInputError
+from .scoring import multi_hot_rows
 
 logger = logging.getLogger("hfclf.data")
 
@@ -97,43 +99,40 @@ def tokenize_datasets(
     return tokenized, stats
 
 
+def encode_texts(tokenizer, texts: list[str], pairs: list[str] | None, max_length: int, long_text: LongText):
+    """`(encoding, origin)`: token ids of each text (with its pair: separator tokens, segment ids, the longer one cut
+    first), at most `max_length` each, no padding, plus `length`. Longer texts follow `long_text`; with windows a
+    text gives several rows, and `origin` is the text each row comes from (None otherwise)."""
+    if long_text.strategy == "windows":
+        encoded = tokenizer(
+            texts,
+            truncation=True,
+            max_length=max_length,
+            stride=long_text.stride,
+            return_overflowing_tokens=True,
+            return_length=True,
+        )
+        origin = encoded.pop("overflow_to_sample_mapping")
+        return dict(encoded), list(origin)
+    if long_text.strategy == "head_tail":
+        return _head_tail(tokenizer, texts, max_length, long_text.head_tokens), None
+    return dict(tokenizer(texts, pairs, truncation=True, max_length=max_length, return_length=True)), None
+
+
 def _encoder(tokenizer, max_length: int, long_text: LongText, label_feature):
     """The batched function that tokenizes a batch of examples and encodes their labels."""
     num_labels = len(label_feature.feature.names) if isinstance(label_feature, datasets.Sequence) else None
-    wrap = _special_tokens(tokenizer) if long_text.strategy == "head_tail" else None
 
     def encode(batch, indices):
         labels = batch["label"]
         if num_labels is not None:  # multi-label: the ids of an example's classes -> a multi-hot float vector
-            labels = [multi_hot(ids, num_labels) for ids in labels]
-        if long_text.strategy == "windows":
-            encoded = tokenizer(
-                batch["text"],
-                truncation=True,
-                max_length=max_length,
-                stride=long_text.stride,
-                return_overflowing_tokens=True,
-                return_length=True,
-            )
-            origin = encoded.pop("overflow_to_sample_mapping")
-            return {**encoded, "label": [labels[i] for i in origin], "doc_id": [indices[i] for i in origin]}
-        if long_text.strategy == "head_tail":
-            encoded = _head_tail(tokenizer, batch["text"], max_length, long_text.head_tokens, wrap)
-        else:
-            encoded = tokenizer(
-                batch["text"], batch.get("text_pair"), truncation=True, max_length=max_length, return_length=True
-            )
-        return {**encoded, "label": labels}
+            labels = multi_hot_rows(labels, num_labels).astype(np.float32)
+        encoded, origin = encode_texts(tokenizer, batch["text"], batch.get("text_pair"), max_length, long_text)
+        if origin is None:
+            return {**encoded, "label": labels}
+        return {**encoded, "label": [labels[i] for i in origin], "doc_id": [indices[i] for i in origin]}
 
     return encode
-
-
-def multi_hot(ids: list[int], num_labels: int) -> list[float]:
-    """`[2, 0]` -> `[1.0, 0.0, 1.0]` (with 3 labels)."""
-    row = [0.0] * num_labels
-    for i in ids:
-        row[i] = 1.0
-    return row
 
 
 def _special_tokens(tokenizer) -> tuple[list[int], list[int]]:
@@ -144,10 +143,10 @@ def _special_tokens(tokenizer) -> tuple[list[int], list[int]]:
     return wrapped[:start], wrapped[start + len(content) :]
 
 
-def _head_tail(tokenizer, texts: list[str], max_length: int, head: int, wrap) -> dict:
+def _head_tail(tokenizer, texts: list[str], max_length: int, head: int) -> dict:
     """The first `head` and the last tokens of each text within `max_length` with special tokens (Sun et al. 2019,
     "How to fine-tune BERT for text classification?": 128 head and 382 tail tokens were best on IMDB)."""
-    prefix, suffix = wrap
+    prefix, suffix = _special_tokens(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
     ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
     kept = [x if len(x) <= budget else x[:head] + x[len(x) - (budget - head) :] for x in ids]

@@ -34,6 +34,7 @@ from .errors import HfclfInputError, first_line
 CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 # Flags that split the optimizer into learning-rate groups, each with the value that leaves `Trainer`'s own groups.
 LEARNING_RATE_GROUP_FLAGS = {"head_learning_rate": None, "layerwise_lr_decay": 1.0}
+THRESHOLD_CHOICES = ("tune", "tune_per_label")
 # Arguments whose values are secrets: never written to a file, a log or a report.
 SECRET_ARGUMENTS = ("hub_token", "token")
 SECRET_FLAGS = tuple(f"--{spelling}" for name in SECRET_ARGUMENTS for spelling in {name, name.replace("_", "-")})
@@ -145,6 +146,20 @@ class ModelArguments:
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after this many evaluations without improvement of the main metric."}
     )
+    threshold: str = field(
+        default="0.5",
+        metadata={
+            "help": "Multi-label decision threshold: a probability (default 0.5), 'tune' (the one threshold that "
+            "maximizes macro-F1 on the validation split) or 'tune_per_label' (one per label). Saved with the model."
+        },
+    )
+    normalize_targets: bool = field(
+        default=False,
+        metadata={
+            "help": "Regression: train on standardized targets; their mean and standard deviation are saved with the "
+            "model, which predicts on the targets' own scale."
+        },
+    )
     # LoRA (peft), see hfclf.lora
     lora: bool = field(
         default=False,
@@ -176,6 +191,17 @@ class ModelArguments:
             raise ValueError(f"--lora-r must be a positive rank, got {self.lora_r}; pass e.g. --lora-r 8.")
         if self.class_weights and architecture.config_class is None:
             raise ValueError("--class-weights needs an hfclf head; use --arch pooled.")
+        if self.normalize_targets and architecture.config_class is None:
+            raise ValueError("--normalize-targets needs an hfclf head, which undoes it; use --arch pooled.")
+        if self.threshold not in THRESHOLD_CHOICES:
+            try:
+                valid = 0 < float(self.threshold) < 1
+            except ValueError:
+                valid = False
+            if not valid:
+                raise ValueError(
+                    f"--threshold takes a probability between 0 and 1, tune or tune_per_label; got '{self.threshold}'."
+                )
         if self.pooling is None:
             self.pooling = architecture.default_pooling
         elif not architecture.poolings:
@@ -279,7 +305,13 @@ class ClassifierTrainingArguments(TrainingArguments):
     save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint: no, steps, epoch, best."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best one always is)."})
     load_best_model_at_end: bool = field(default=True, metadata={"help": "Reload the best checkpoint at the end."})
-    metric_for_best_model: str | None = field(default="accuracy", metadata={"help": "Metric that picks the best."})
+    metric_for_best_model: str | None = field(
+        default="auto",
+        metadata={
+            "help": "Metric that picks the best checkpoint; auto: the task's main one (accuracy, macro-F1 for "
+            "multi-label, Pearson for regression)."
+        },
+    )
     logging_steps: float = field(default=0.02, metadata={"help": "Log every N steps, or a ratio of total if < 1."})
     train_sampling_strategy: str = field(
         default="group_by_length",

@@ -46,3 +46,13 @@ def toy_data(tmp_path_factory) -> dict[str, Path]:
     from tiny_models import write_toy_sentiment
 
     return write_toy_sentiment(tmp_path_factory.mktemp("toy_data"))
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer():
+    """The embedded MiniLM's (bert-base-uncased) fast tokenizer."""
+    from transformers import AutoTokenizer
+
+    from hfclf.architectures import embedded_model_path
+
+    return AutoTokenizer.from_pretrained(embedded_model_path())

@@ -365,7 +365,7 @@ def test_unusable_values_and_unused_flags_are_refused(run_dir, toy_data, tmp_pat
         *cli([*predict, "--max-length", "0"], capsys)[::2]
     )
     assert "--batch-size" in one_error_line(*cli([*predict, "--batch-size", "0"], capsys)[::2])
-    assert "--text-column applies to tables" in one_error_line(*cli([*predict, "--text-column", "x"], capsys)[::2])
+    assert "--text-column needs a table" in one_error_line(*cli([*predict, "--text-column", "x"], capsys)[::2])
     evaluate = ["eval", "--model", run_dir, "--test-file", toy_data["test"]]
     assert "got '-5'" in one_error_line(*cli([*evaluate, "--max-length=-5"], capsys)[::2])
     assert ".json file" in one_error_line(*cli([*evaluate, "--output", tmp_path / "m.csv"], capsys)[::2])

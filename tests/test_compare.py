@@ -12,6 +12,7 @@ from hfclf.compare import expand_variants, load_config, main, variant_values
 from hfclf.errors import HfclfInputError
 from hfclf.report import seed_spread, spread_table, summary_row, table_columns
 from hfclf.run_folder import RunResults
+from hfclf.tasks import get_task
 from hfclf.training_args import parse_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +155,7 @@ def test_tiny_grid_report_and_resume(tmp_path, tiny_grid, caplog, capsys):
     assert all(("accuracy" in r["best_in"].split(";")) == (float(r["accuracy"]) == best) for r in rows)
     markdown = (report / "results.md").read_text()
     assert f"**{100 * best:.2f}**" in markdown
-    assert "| accuracy (test) | macro_f1 (test) | accuracy (validation) |" in markdown
+    assert "| accuracy (test) | f1_macro (test) | accuracy (validation) |" in markdown
     readme = (report / "README.md").read_text()
     assert "![accuracy](accuracy.png)" in readme and "Seed: 5" in readme and "hfclf compare" in readme
     assert "CPU" in readme and "transformers" in readme
@@ -208,14 +209,14 @@ def test_seed_spread_groups_variants_that_differ_only_in_seed():
         {"accuracy": 0.92, "eval_accuracy": 0.90},
         {"accuracy": 0.91, "eval_accuracy": 0.86},
     ]
-    (group,) = seed_spread(variants, runs, rows)
+    (group,) = seed_spread(variants, runs, rows, get_task(None))
     assert group["variants"] == ["cls", "cls-seed43", "cls-seed44"] and group["seeds"] == [42, 43, 44]
     assert group["accuracy"] == pytest.approx((0.91, 0.01, 0.90, 0.92))
     assert group["eval_accuracy"] == pytest.approx((0.88, 0.02, 0.86, 0.90))
-    assert spread_table([group], "test").splitlines()[2] == (
+    assert spread_table([group], "test", get_task(None)).splitlines()[2] == (
         "| cls and 2 more | 42, 43, 44 | 91.00 ± 1.00 (90.00 to 92.00) | 88.00 ± 2.00 (86.00 to 90.00) |"
     )
-    assert "validation" not in spread_table([group], "eval")
+    assert "validation" not in spread_table([group], "eval", get_task(None))
 
 
 def test_report_shows_seed_spread(tmp_path, tiny_encoder_dir, toy_data):
@@ -249,7 +250,7 @@ def test_report_shows_seed_spread(tmp_path, tiny_encoder_dir, toy_data):
         (runs[0].hardware, "fp32"),
         ("1 x NVIDIA H100 80GB HBM3", "bf16"),
     ]
-    assert {"hardware", "precision"} <= set(table_columns(rows))
+    assert {"hardware", "precision"} <= set(table_columns(rows, get_task(None)))
 
     # a run written before a flag existed shows that flag's default, not a blank
     del runs[0].arguments["training"]["layerwise_lr_decay"]

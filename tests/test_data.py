@@ -7,17 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hfclf.architectures import embedded_model_path, resolve_model_name
+from hfclf.architectures import resolve_model_name
 from hfclf.data import DATASETS, DataArguments, load_raw_datasets
 from hfclf.errors import HfclfInputError
 from hfclf.tokenization import tokenize_datasets, train_wordpiece_tokenizer
-
-
-@pytest.fixture(scope="module")
-def minilm_tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(embedded_model_path())
 
 
 def make_frame(num_rows=200, num_classes=2, seed=0):

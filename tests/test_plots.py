@@ -38,8 +38,8 @@ def rows(count: int) -> list[dict]:
 
 
 @pytest.mark.parametrize("count, horizontal", [(3, False), (8, False), (9, True), (20, True)])
-def test_accuracy_bars_turn_horizontal_for_many_variants(figures, count, horizontal):
-    plots.plot_accuracy_bars(rows(count), "unused.png", "title")
+def test_metric_bars_turn_horizontal_for_many_variants(figures, count, horizontal):
+    plots.plot_metric_bars(rows(count), "accuracy", "unused.png", "title")
     (ax,) = figures[0].axes
     labels = [t.get_text() for t in (ax.get_yticklabels() if horizontal else ax.get_xticklabels())]
     assert labels == [f"variant-{i}" for i in range(count)]

@@ -101,3 +101,57 @@ def run_downstream(script: str, args, tmp_path) -> dict:
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout.split("RESULTS", 1)[1])
+
+
+def write_toy_shapes(folder, seed=0) -> dict:
+    """Small csv splits (train 64, validation 24, test 16) of every task shape, learnable from the sentiment words:
+
+    - `multi_label` (text, labels): `positive`, `negative`, both (`positive;negative`) or `neutral`;
+    - `regression` (text, score): positive minus negative words, plus a fraction;
+    - `pairs` (first, second, label): `same` when the second text repeats the first, else `different`;
+    - `long` (review, sentiment): the sentiment words hidden among 60 to 90 filler words.
+    """
+    import csv
+    import random
+
+    rng = random.Random(seed)
+
+    def words(positive: int, negative: int, filler: int) -> str:
+        chosen = rng.sample(POSITIVE, positive) + rng.sample(NEGATIVE, negative)
+        chosen += [rng.choice(FILLER) for _ in range(filler)]
+        rng.shuffle(chosen)
+        return " ".join(chosen)
+
+    def multi_label(i):
+        positive, negative = i % 2, (i // 2) % 2
+        names = [name for name, on in (("positive", positive), ("negative", negative)) if on] or ["neutral"]
+        return [words(2 * positive, 2 * negative, rng.randint(2, 5)), ";".join(names)]
+
+    def regression(i):
+        positive, negative = rng.randint(0, 3), rng.randint(0, 3)
+        return [words(positive, negative, rng.randint(2, 5)), round(positive - negative + rng.random() / 2, 3)]
+
+    def pairs(i):
+        first = words(1, 1, rng.randint(2, 5))
+        return [first, first if i % 2 else words(1, 1, rng.randint(2, 5)), "same" if i % 2 else "different"]
+
+    def long(i):
+        label = "pos" if i % 2 == 0 else "neg"
+        return [words(3 * (label == "pos"), 3 * (label == "neg"), rng.randint(60, 90)), label]
+
+    shapes = {
+        "multi_label": (["text", "labels"], multi_label),
+        "regression": (["text", "score"], regression),
+        "pairs": (["first", "second", "label"], pairs),
+        "long": (["review", "sentiment"], long),
+    }
+    paths = {}
+    for shape, (header, make_row) in shapes.items():
+        paths[shape] = {}
+        for split, size in (("train", 64), ("validation", 24), ("test", 16)):
+            path = paths[shape][split] = folder / f"{shape}_{split}.csv"
+            with open(path, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(header)
+                writer.writerows(make_row(i) for i in range(size))
+    return paths

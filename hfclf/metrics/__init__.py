@@ -32,43 +32,41 @@ def load_metric(name: str = "classification", config_name: Optional[str] = None,
         ) from err
 
 
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits))
-
-
 def build_compute_metrics(
-    problem_type: str = "single_label_classification", metric=None, thresholds=None
+    problem_type: str = "single_label_classification", metric=None, thresholds=None, doc_ids=None
 ) -> Callable[[object], dict[str, float]]:
     """
     Build a `compute_metrics` function for `transformers.Trainer`, for a task shape (see `hfclf.tasks`).
 
-    It turns model outputs into predictions (argmax for single-label; the sigmoid probability at or above
-    `thresholds`, 0.5 by default, one value or one per label, for multi-label; the output itself for regression) and
-    returns the metric's scores as floats, plus `samples`, the number of examples scored. `metric` is an `evaluate`
-    module or a name for [`load_metric`]; by default the shipped module of the task.
+    It turns model outputs into decisions (`hfclf.scoring.decisions`: argmax for single-label; the sigmoid
+    probability at or above `thresholds`, 0.5 by default, for multi-label; the output itself for regression) and
+    returns the metric's scores as floats, plus `samples`, the number of examples scored. With `doc_ids` (one per
+    row, from `--long_text windows`), documents are scored, each from the mean of its windows' logits, not windows.
+    `metric` is an `evaluate` module or a name for [`load_metric`]; by default the shipped module of the task.
     """
+    from ..scoring import aggregate_windows, decisions, sigmoid
     from ..tasks import MULTI_LABEL, REGRESSION, get_task
 
     task = get_task(problem_type)
     if metric is None or isinstance(metric, str):
         metric = load_metric(metric or task.metric, task.metric_config, keep_in_memory=True)
-    cutoff = np.asarray(0.5 if thresholds is None else thresholds, dtype=float)
 
     def compute_metrics(eval_pred) -> dict[str, float]:
         logits, labels = _unpack(eval_pred)
+        labels = np.asarray(labels)
+        if doc_ids is not None:
+            logits, first = aggregate_windows(logits, doc_ids)
+            labels = labels[first]
         extra = {}
         if task.problem_type == MULTI_LABEL:
-            probabilities = sigmoid(logits)
-            predictions = (probabilities >= cutoff).astype(np.int64)
-            references = np.asarray(labels).round().astype(np.int64)
-            extra["scores"] = probabilities
+            references = labels.round().astype(np.int64)
+            extra["scores"] = sigmoid(logits)
         elif task.problem_type == REGRESSION:
-            predictions = logits.reshape(len(logits), -1)[:, 0]
-            references = np.asarray(labels, dtype=float).reshape(-1)
+            references = labels.astype(float).reshape(-1)
         else:
-            # Already class ids when `preprocess_logits_for_metrics` took the argmax.
-            predictions = logits if logits.ndim == 1 else logits.argmax(axis=-1)
-            references = np.asarray(labels).astype(np.int64)
+            references = labels.astype(np.int64)
+        # Already class ids when `preprocess_logits_for_metrics` took the argmax.
+        predictions = logits if logits.ndim == 1 else decisions(logits, task.problem_type, thresholds)
         scores = metric.compute(predictions=predictions, references=references, **extra)
         # How many examples were scored: under multi-process evaluation it must equal the dataset size.
         return {**{key: float(value) for key, value in scores.items()}, "samples": len(references)}

@@ -80,6 +80,9 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> t
 
     if config.problem_type == "regression":
         labels = labels.to(logits.dtype)
+        scale = target_scale(config)
+        if scale is not None:  # the model learns standardized targets (see `unscale_regression`)
+            labels = (labels - scale[0]) / scale[1]
         if num_labels == 1:
             return nn.functional.mse_loss(logits.view(-1), labels.view(-1))
         return nn.functional.mse_loss(logits, labels)
@@ -87,6 +90,19 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> t
         return nn.functional.cross_entropy(logits.view(-1, num_labels), labels.view(-1), weight=weight)
     # multi-label: class weights up-weight the positives of rare classes
     return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), pos_weight=weight)
+
+
+def target_scale(config) -> tuple[float, float] | None:
+    """`(mean, std)` of the training targets of a regression model trained on standardized targets, else None."""
+    mean, std = getattr(config, "target_mean", None), getattr(config, "target_std", None)
+    return (mean, std) if config.problem_type == "regression" and mean is not None and std else None
+
+
+def unscale_regression(logits: torch.Tensor, config) -> torch.Tensor:
+    """A regression model's outputs on the targets' own scale: it was trained on standardized targets when its config
+    has `target_mean` and `target_std`, so that its outputs (and `pipeline`'s) need no conversion downstream."""
+    scale = target_scale(config)
+    return logits if scale is None else logits * scale[1] + scale[0]
 
 
 class HfclfModelMixin:

@@ -7,7 +7,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.utils import can_return_tuple
 
 from .configuration_pooled_encoder import PooledEncoderConfig
-from .modeling_heads import AttentionPooling, HfclfModelMixin, classification_loss, pool
+from .modeling_heads import AttentionPooling, HfclfModelMixin, classification_loss, pool, unscale_regression
 
 
 class PooledEncoderPreTrainedModel(HfclfModelMixin, PreTrainedModel):
@@ -149,6 +149,7 @@ class PooledEncoderForSequenceClassification(PooledEncoderPreTrainedModel):
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = classification_loss(logits, labels, self.config) if labels is not None else None
+        logits = unscale_regression(logits, self.config)
 
         return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions

@@ -1,0 +1,453 @@
+"""Every task shape end to end with tiny models: multi-label, regression, sentence pairs and long documents train,
+evaluate, predict, compare, export and load downstream without hfclf; their bad input is one clear error."""
+
+import csv
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from tiny_models import run_downstream, write_toy_shapes
+
+from hfclf.cli import main as hfclf
+from hfclf.data import DataArguments, load_raw_datasets
+from hfclf.finetune import main as train
+from hfclf.plots import PER_RUN_PLOT
+from hfclf.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_task
+from hfclf.tokenization import LongText, encode_texts
+
+QUICK = ["--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--seed", "3", "--learning_rate", "1e-3"]
+# The flags of each shape's run, its problem type, and the columns `hfclf eval --test-file` is told (or guesses).
+SHAPES = {
+    "multi_label": (["--threshold", "tune_per_label", "--max_length", "32"], MULTI_LABEL, []),
+    "regression": (["--normalize_targets", "--max_length", "32"], REGRESSION, ["--label-column", "score"]),
+    "pairs": (["--text_columns", "first", "--text_pair_column", "second", "--max_length", "32"], SINGLE_LABEL, []),
+    "long": (["--long_text", "windows", "--max_length", "24", "--stride", "6"], SINGLE_LABEL, []),
+}
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return write_toy_shapes(tmp_path_factory.mktemp("shapes"))
+
+
+def files(paths: dict) -> list[str]:
+    return [word for split, path in paths.items() for word in (f"--{split}_file", str(path))]
+
+
+def cli(argv, capsys):
+    code = hfclf([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_error_line(code, err) -> str:
+    assert code == 2, err
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def shape_run(request, tmp_path_factory, tiny_encoder_dir, shapes):
+    """(shape, run folder, data paths): a pooled (mean) tiny encoder trained on the shape's toy data."""
+    shape = request.param
+    out = tmp_path_factory.mktemp(shape) / "run"
+    flags = SHAPES[shape][0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        argv = ["--model", str(tiny_encoder_dir), "--pooling", "mean", "--output_dir", str(out), *flags, *QUICK]
+        assert train([*argv, *files(shapes[shape])]) == 0
+    return shape, out, shapes[shape]
+
+
+def predicted_cells(run_dir) -> list[str]:
+    with open(run_dir / "predictions.csv", newline="") as f:
+        return [row["predicted"] for row in csv.DictReader(f)]
+
+
+def test_each_shape_trains_and_writes_its_outputs(shape_run):
+    shape, run_dir, paths = shape_run
+    results = json.loads((run_dir / "results.json").read_text())
+    task = get_task(SHAPES[shape][1])
+    assert results["problem_type"] == task.problem_type
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["problem_type"] == task.problem_type
+    # every metric of the task, on validation and test
+    for split in ("eval", "test"):
+        assert {f"{split}_{name}" for name in task.metric_names} <= set(results[split]), results[split]
+    assert results["arguments"]["training"]["metric_for_best_model"] == task.main_metric
+    assert (run_dir / PER_RUN_PLOT[task.problem_type].file).is_file()
+    predictions = pd.read_csv(run_dir / "predictions.csv", keep_default_na=False)
+    test = pd.read_csv(paths["test"], keep_default_na=False)
+    assert len(predictions) == len(test)  # one row per document, also when documents were cut into windows
+    if shape == "multi_label":
+        assert len(config["thresholds"]) == len(config["id2label"]) == 3
+        as_sets = [set(cell.split(";")) for cell in predictions["gold"]]
+        assert as_sets == [set(cell.split(";")) for cell in test["labels"]]
+        assert set(predictions.columns) >= {"prob_negative", "prob_neutral", "prob_positive"}
+        per_label = pd.read_csv(run_dir / "per_label.csv")
+        assert per_label["label"].tolist() == ["negative", "neutral", "positive"]
+        assert per_label["f1"].mean() == pytest.approx(results["test"]["test_f1_macro"], abs=1e-6)
+        assert per_label["support"].sum() == sum(len(cell.split(";")) for cell in test["labels"])
+    if shape == "regression":
+        assert len(config["id2label"]) == 1 and config["target_std"] > 0
+        train_scores = pd.read_csv(paths["train"])["score"]
+        assert config["target_mean"] == pytest.approx(train_scores.mean(), abs=1e-4)
+        assert predictions["gold"].tolist() == pytest.approx(test["score"].tolist(), abs=1e-6)
+    if shape == "pairs":
+        assert predictions["text_pair"].tolist() == test["second"].tolist()
+        assert config["input_format"]["text_pair_column"] == "second"
+    if shape == "long":
+        assert predictions["text"].tolist() == test["review"].tolist()
+        assert config["input_format"]["long_text"] == "windows"
+
+
+def test_eval_reproduces_the_runs_test_metrics(shape_run, capsys):
+    shape, run_dir, paths = shape_run
+    results = json.loads((run_dir / "results.json").read_text())["test"]
+    code, out, err = cli(["eval", "--model", run_dir, "--test-file", paths["test"], *SHAPES[shape][2]], capsys)
+    assert code == 0, err
+    for name in get_task(SHAPES[shape][1]).metric_names:
+        key = f"test_{name}"
+        shown = next(line for line in out.splitlines() if line.split() and line.split()[0] == key)
+        assert float(shown.split()[1]) == pytest.approx(results[key], abs=1e-4), key
+    if shape == "multi_label":  # each label's precision, recall, F1 and support, as in the run's per_label.csv
+        per_label = pd.read_csv(run_dir / "per_label.csv")
+        table = out.split("test_per_label\n", 1)[1].splitlines()[1:]
+        assert [line.split()[0] for line in table] == per_label["label"].tolist()
+        assert [float(line.split()[3]) for line in table] == pytest.approx(per_label["f1"].tolist(), abs=1e-4)
+
+
+def test_predict_agrees_with_the_runs_predictions(shape_run, tmp_path, capsys):
+    shape, run_dir, paths = shape_run
+    output = tmp_path / "predicted.jsonl"
+    code, _, err = cli(["predict", "--model", run_dir, "--input", paths["test"], "--output", output], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    expected = predicted_cells(run_dir)
+    assert len(rows) == len(expected)
+    if shape == "multi_label":
+        assert [row["labels"] for row in rows] == expected
+        assert all({"prob_negative", "prob_neutral", "prob_positive"} <= set(row) for row in rows)
+    elif shape == "regression":
+        assert [row["value"] for row in rows] == pytest.approx([float(v) for v in expected], abs=1e-4)
+        assert all("prob_score" not in row for row in rows)
+    else:
+        assert [row["label"] for row in rows] == expected
+    if shape == "pairs":  # both texts are read from the columns the model was trained on
+        assert [row["text_pair"] for row in rows] == pd.read_csv(paths["test"])["second"].tolist()
+
+
+def test_downloaded_model_gives_the_shapes_output_in_pipeline(shape_run, tmp_path, capsys):
+    """The exported folder, loaded with transformers alone: the pipeline output matches `hfclf predict`."""
+    shape, run_dir, paths = shape_run
+    exported = tmp_path / "exported"
+    assert cli(["export", run_dir, exported], capsys)[0] == 0
+    test = pd.read_csv(paths["test"]).head(4)
+    columns = {"pairs": ["first", "second"], "long": ["review"]}.get(shape, ["text"])
+    inputs = test[columns].to_dict("records")
+    script = DOWNSTREAM_SCRIPT.replace("SHAPE", repr(shape))
+    [result] = run_downstream(script, [exported, json.dumps(inputs)], tmp_path).values()
+    output = tmp_path / "predicted.jsonl"
+    assert cli(["predict", "--model", run_dir, "--input", paths["test"], "--output", output], capsys)[0] == 0
+    expected = [json.loads(line) for line in output.read_text().splitlines()][:4]
+    if shape == "multi_label":
+        for scores, row in zip(result, expected):  # every label's sigmoid probability
+            assert {s["label"]: s["score"] for s in scores} == pytest.approx(
+                {name: row[f"prob_{name}"] for name in ("negative", "neutral", "positive")}, abs=1e-5
+            )
+    elif shape == "regression":  # the value on the original scale (the model undoes its target normalization)
+        assert [r["score"] for r in result] == pytest.approx([row["value"] for row in expected], abs=1e-4)
+    elif shape == "long":  # a pipeline reads the start of a document; hfclf predict averages all its windows
+        assert all(r["label"] in ("neg", "pos") for r in result) and len(result) == 4
+    else:
+        assert [r["label"] for r in result] == [row["label"] for row in expected]
+        assert [r["score"] for r in result] == pytest.approx([row["score"] for row in expected], abs=1e-5)
+
+
+DOWNSTREAM_SCRIPT = """
+import json, sys
+sys.modules["hfclf"] = None
+from transformers import pipeline
+
+folder, inputs = sys.argv[1], json.loads(sys.argv[2])
+classify = pipeline("text-classification", model=folder, trust_remote_code=True)
+shape = SHAPE
+if shape == "pairs":
+    out = [classify({"text": row["first"], "text_pair": row["second"]}) for row in inputs]
+elif shape == "multi_label":
+    out = [classify(row["text"], top_k=None) for row in inputs]
+elif shape == "regression":
+    out = [classify(row["text"], function_to_apply="none")[0] for row in inputs]
+else:
+    out = [classify(row["review"], truncation=True)[0] for row in inputs]
+print("RESULTS" + json.dumps({folder: out}))
+"""
+
+
+# ----------------------------------------------------------------------------------------------- other commands
+
+
+def test_regression_comparison_reports_its_metrics(tmp_path, tiny_encoder_dir, shapes, capsys):
+    from hfclf.compare import main as compare
+
+    data = {f"{split}_file": str(path) for split, path in shapes["regression"].items()}
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        json.dumps(
+            {
+                "name": "toy_regression",
+                "data": {**data, "max_length": 32},
+                "common": {"model": str(tiny_encoder_dir), "num_train_epochs": 1, "per_device_train_batch_size": 16},
+                "variants": [{"name": "mean", "pooling": "mean"}, {"name": "max", "pooling": "max"}],
+            }
+        )
+    )
+    report = tmp_path / "report"
+    assert compare([str(grid), "--report_dir", str(report)]) == 0
+    capsys.readouterr()
+    with open(report / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        run = json.loads((report / "runs" / row["variant"] / "results.json").read_text())
+        for name in ("pearson", "spearman", "mae"):
+            assert float(row[name]) == pytest.approx(run["test"][f"test_{name}"])
+        assert float(row["eval_pearson"]) == pytest.approx(run["eval"]["eval_pearson"])
+    best_mae = min(float(row["mae"]) for row in rows)
+    assert all(("mae" in row["best_in"].split(";")) == (float(row["mae"]) == best_mae) for row in rows)
+    readme = (report / "README.md").read_text()
+    assert "![pearson](pearson.png)" in readme and (report / "pearson.png").is_file()
+    assert (report / "predicted_vs_true_mean.png").is_file()
+    assert "| pearson (test) | spearman (test) | mae (test) | pearson (validation) |" in readme
+
+
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_lstm_and_tiny_transformer_read_pairs_as_one_sequence(arch, tmp_path, shapes, capsys):
+    """Models without segment embeddings read `[CLS] a [SEP] b [SEP]`: the [SEP] marks where the second text starts."""
+    out = tmp_path / "run"
+    sizes = {"lstm": ["--lstm_hidden_size", "16", "--embedding_dim", "16"], "transformer": ["--d_model", "32"]}[arch]
+    flags = ["--text_columns", "first", "--text_pair_column", "second", "--max_length", "32", *sizes]
+    assert train(["--arch", arch, "--output_dir", str(out), *flags, *QUICK, *files(shapes["pairs"])]) == 0
+    assert len(predicted_cells(out)) == 16
+    output = tmp_path / "p.csv"
+    assert cli(["predict", "--model", out, "--input", shapes["pairs"]["test"], "--output", output], capsys)[0] == 0
+    assert pd.read_csv(output)["label"].tolist() == predicted_cells(out)
+
+
+def test_lora_keeps_thresholds_and_target_scale(tmp_path, tiny_encoder_dir, shapes, capsys):
+    for shape in ("multi_label", "regression"):
+        out = tmp_path / shape
+        flags = [*SHAPES[shape][0], "--lora", "--lora_r", "4"]
+        argv = ["--model", str(tiny_encoder_dir), "--pooling", "mean", "--output_dir", str(out), *flags, *QUICK]
+        assert train([*argv, *files(shapes[shape])]) == 0
+        output = tmp_path / f"{shape}.jsonl"
+        code, _, err = cli(["predict", "--model", out, "--input", shapes[shape]["test"], "--output", output], capsys)
+        assert code == 0, err
+        rows = [json.loads(line) for line in output.read_text().splitlines()]
+        if shape == "multi_label":
+            assert [row["labels"] for row in rows] == predicted_cells(out)
+        else:
+            assert [row["value"] for row in rows] == pytest.approx([float(v) for v in predicted_cells(out)], abs=1e-4)
+
+
+def test_embed_refuses_a_pair_model(shape_run, tmp_path, capsys):
+    shape, run_dir, paths = shape_run
+    code, _, err = cli(["embed", "--model", run_dir, "--input", paths["test"], "--output", tmp_path / "v.npy"], capsys)
+    if shape == "pairs":
+        assert "trained on sentence pairs" in one_error_line(code, err)
+        assert not (tmp_path / "v.npy").exists()
+    else:
+        assert code == 0, err
+        assert np.load(tmp_path / "v.npy").shape == (16, 32)
+
+
+def test_texts_are_given_as_the_model_was_trained(shape_run, tmp_path, capsys):
+    """A pair model needs both texts of each pair; a model of single texts refuses pairs."""
+    shape, run_dir, paths = shape_run
+    if shape != "pairs":
+        argv = ["predict", "--model", run_dir, "--input", paths["test"], "--text-pair-column", "text"]
+        assert "trained on single texts" in one_error_line(*cli(argv, capsys)[::2])
+        return
+    lines = tmp_path / "one_per_line.txt"
+    lines.write_text("a text\nanother\n")
+    code, _, err = cli(["predict", "--model", run_dir, "--input", lines], capsys)
+    assert "needs a table" in one_error_line(code, err)
+    no_pair = tmp_path / "no_pair.csv"
+    pd.read_csv(paths["test"])[["first", "label"]].to_csv(no_pair, index=False)
+    code, _, err = cli(["predict", "--model", run_dir, "--input", no_pair], capsys)
+    assert "Column 'second' not found" in one_error_line(code, err)
+    code, _, err = cli(["eval", "--model", run_dir, "--test-file", no_pair], capsys)
+    assert "Column 'second' not found" in one_error_line(code, err)
+
+
+# ------------------------------------------------------------------------------------------------------ bad input
+
+
+def write(path, header, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+BAD_INPUT = {
+    # name: (train rows, validation rows, header, extra flags, expected error text)
+    "mixed list and single labels": (
+        [["good film", '["pos", "neg"]'], ["bad film", "neg"]] * 4,
+        [["ok film", "pos"]],
+        ["text", "labels"],
+        [],
+        "mix lists and single values",
+    ),
+    "multi-label name unseen in train": (
+        [["good film", "pos;neg"], ["bad film", "neg"]] * 4,
+        [["ok film", "pos;funny"]],
+        ["text", "labels"],
+        [],
+        "has the label 'funny', which is not in the training data",
+    ),
+    "missing second text": (
+        [["a film", "the film", "same"], ["a film", "", "different"]] * 4,
+        [["a film", "a film", "same"]],
+        ["first", "second", "label"],
+        ["--text_columns", "first", "--text_pair_column", "second"],
+        "have an empty second text (second)",
+    ),
+    "pair column not in the file": (
+        [["a film", "same"]] * 4,
+        [["a film", "same"]],
+        ["first", "label"],
+        ["--text_columns", "first", "--text_pair_column", "second"],
+        "Column 'second' not found",
+    ),
+    "non-numeric regression target": (
+        [["good film", "4.5"], ["bad film", "n/a"]] * 4,
+        [["ok film", "3"]],
+        ["text", "score"],
+        ["--problem_type", "regression"],
+        "are not numbers (e.g. 'n/a'",
+    ),
+    "threshold on a single-label task": (
+        [["good film", "pos"], ["bad film", "neg"]] * 4,
+        [["ok film", "pos"]],
+        ["text", "label"],
+        ["--threshold", "tune"],
+        "--threshold applies to multi-label classification",
+    ),
+    "normalized targets on a classification task": (
+        [["good film", "pos"], ["bad film", "neg"]] * 4,
+        [["ok film", "pos"]],
+        ["text", "label"],
+        ["--normalize_targets"],
+        "--normalize-targets applies to regression",
+    ),
+    "class weights on regression": (
+        [["good film", "4.5"], ["bad film", "1.25"]] * 4,
+        [["ok film", "3.5"]],
+        ["text", "score"],
+        ["--class_weights", "balanced"],
+        "--class-weights applies to classification",
+    ),
+    "window stride not smaller than the window": (
+        [["good film", "pos"], ["bad film", "neg"]] * 4,
+        [["ok film", "pos"]],
+        ["text", "label"],
+        ["--long_text", "windows", "--max_length", "16", "--stride", "14"],
+        "--stride 14 must be smaller than the window",
+    ),
+    "long-text strategy on pairs": (
+        [["a film", "the film", "same"]] * 4,
+        [["a film", "a film", "same"]],
+        ["first", "second", "label"],
+        ["--text_columns", "first", "--text_pair_column", "second", "--long_text", "head_tail"],
+        "--long-text head_tail takes single texts",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_shape_input_is_one_clear_line_and_nothing_written(case, tmp_path, tiny_encoder_dir, capsys):
+    train_rows, validation_rows, header, flags, expected = BAD_INPUT[case]
+    data = [
+        "--train_file",
+        str(write(tmp_path / "train.csv", header, train_rows)),
+        "--validation_file",
+        str(write(tmp_path / "validation.csv", header, validation_rows)),
+    ]
+    out = tmp_path / "out"
+    code = train(["--model", str(tiny_encoder_dir), "--output_dir", str(out), *data, *flags, *QUICK])
+    assert expected in one_error_line(code, capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_hub_dataset_offline_is_one_clear_line(tmp_path, tiny_encoder_dir, capsys):
+    out = tmp_path / "out"
+    code = train(["--model", str(tiny_encoder_dir), "--dataset_name", "someone/reviews", "--output_dir", str(out)])
+    line = one_error_line(code, capsys.readouterr().err)
+    assert "someone/reviews" in line and "offline" in line.lower()
+    assert not out.exists()
+
+
+def test_detected_shape_and_guessed_columns_are_logged(tmp_path, shapes, caplog):
+    caplog.set_level(logging.INFO, logger="hfclf")
+    load_raw_datasets(DataArguments(**{f"{split}_file": str(path) for split, path in shapes["regression"].items()}))
+    messages = caplog.text
+    assert "Detected regression" in messages and "--problem_type" in messages
+    assert "Using column 'score' as the label; pass --label-column" in messages
+    assert "Using column 'text' as the texts" not in messages and "Using column 'text' as the text" in messages
+
+
+# ---------------------------------------------------------------------------------------------------- long texts
+
+
+def test_head_tail_keeps_the_start_and_the_end(minilm_tokenizer):
+    words = [f"w{i}" for i in range(40)]
+    encoded, origin = encode_texts(minilm_tokenizer, [" ".join(words)], None, 12, LongText("head_tail", 4, 0))
+    assert origin is None
+    ids = encoded["input_ids"][0]
+    assert len(ids) == 12 and ids[0] == minilm_tokenizer.cls_token_id and ids[-1] == minilm_tokenizer.sep_token_id
+    full = minilm_tokenizer(" ".join(words), add_special_tokens=False)["input_ids"]
+    assert ids[1:-1] == full[:4] + full[-6:]
+
+
+def test_windows_overlap_by_the_stride_and_cover_every_token(minilm_tokenizer):
+    texts = [" ".join(f"w{i}" for i in range(30)), "short text"]
+    encoded, origin = encode_texts(minilm_tokenizer, texts, None, 12, LongText("windows", 128, 4))
+    full = minilm_tokenizer(texts[0], add_special_tokens=False)["input_ids"]
+    windows = [ids[1:-1] for ids, doc in zip(encoded["input_ids"], origin) if doc == 0]
+    assert origin.count(1) == 1 and len(windows) > 1
+    assert all(a[-4:] == b[:4] for a, b in zip(windows, windows[1:]))  # consecutive windows share 4 tokens
+    covered = windows[0] + [token for window in windows[1:] for token in window[4:]]
+    assert covered == full
+
+
+# ------------------------------------------------------------------------------------------------ named datasets
+
+
+@pytest.mark.parametrize(
+    "name, problem_type, splits, labels, pairs",
+    [
+        ("go_emotions", MULTI_LABEL, {"train": 43_410, "validation": 5_426}, 28, False),
+        ("stsb", REGRESSION, {"train": 5_749, "validation": 1_500}, 1, True),
+        ("rte", SINGLE_LABEL, {"train": 2_490, "validation": 277}, 2, True),
+        ("imdb_ratings", REGRESSION, {"train": 25_000, "test": 25_000}, 1, False),
+    ],
+)
+def test_named_datasets_of_every_shape(data_dir, name, problem_type, splits, labels, pairs):
+    from hfclf.data import label_names_of, problem_type_of
+
+    raw = load_raw_datasets(DataArguments(dataset=name, data_dir=str(data_dir), validation_fraction=0.0))
+    assert {split: len(raw[split]) for split in splits} == splits
+    train = raw["train"]
+    assert problem_type_of(train) == problem_type
+    assert len(label_names_of(train)) == labels
+    assert ("text_pair" in train.column_names) == pairs
+    if name == "go_emotions":
+        assert label_names_of(train)[0] == "admiration" and label_names_of(train)[-1] == "neutral"
+        assert all(isinstance(ids, list) and ids for ids in train["label"][:100])
+    if name in ("stsb", "imdb_ratings"):
+        values = np.asarray(train["label"][:])
+        assert values.min() >= (0 if name == "stsb" else 1) and values.max() <= (5 if name == "stsb" else 10)
