@@ -145,6 +145,14 @@ def test_downloaded_model_gives_the_shapes_output_in_pipeline(shape_run, tmp_pat
     shape, run_dir, paths = shape_run
     exported = tmp_path / "exported"
     assert cli(["export", run_dir, exported], capsys)[0] == 0
+    card = (exported / "README.md").read_text()
+    expected_in_card = {
+        "multi_label": ["top_k=None", "| id | label | threshold |", "Macro F1", "- multi-label-classification"],
+        "regression": ['function_to_apply="none"', "standardized targets", "Pearson", "- pearsonr", "## Output"],
+        "pairs": ['"text_pair": ', "of sentence pairs", "Accuracy"],
+        "long": ["Accuracy", "## Labels"],
+    }[shape]
+    assert all(text in card for text in expected_in_card), card
     test = pd.read_csv(paths["test"]).head(4)
     columns = {"pairs": ["first", "second"], "long": ["review"]}.get(shape, ["text"])
     inputs = test[columns].to_dict("records")
