@@ -195,6 +195,14 @@ def test_loss_follows_problem_type(config_fn):
     assert model.config.problem_type == "regression"
     torch.testing.assert_close(out.loss, nn.functional.mse_loss(out.logits.view(-1), target))
 
+    # trained on standardized targets: the loss compares the raw output with (y - mean) / std, and the model returns
+    # the raw output on the targets' own scale
+    scaled = make_classifier(config_fn(num_labels=1, target_mean=3.0, target_std=2.0))
+    scaled.load_state_dict(model.state_dict())
+    out_scaled = scaled(**inputs, labels=target)
+    torch.testing.assert_close(out_scaled.logits, out.logits * 2.0 + 3.0)
+    torch.testing.assert_close(out_scaled.loss, nn.functional.mse_loss(out.logits.view(-1), (target - 3.0) / 2.0))
+
 
 def test_class_weights_of_wrong_length_fail_clearly():
     model = make_classifier(tiny_lstm_config(num_labels=3, class_weights=[1.0, 2.0]))

@@ -399,6 +399,37 @@ def test_hub_dataset_offline_is_one_clear_line(tmp_path, tiny_encoder_dir, capsy
     assert not out.exists()
 
 
+def test_any_hub_dataset_with_its_config_split_names_and_columns(monkeypatch):
+    """`--dataset_name` loads through `datasets.load_dataset` (faked here: tests never reach the Hub)."""
+    import datasets
+
+    names = datasets.Sequence(datasets.ClassLabel(names=["anger", "joy", "love"]))
+    features = datasets.Features({"body": datasets.Value("string"), "emotions": names})
+
+    def fake_load_dataset(path, name=None):
+        assert (path, name) == ("someone/emotions", "simplified")
+        split = {"body": ["so happy", "furious", "love it, thrilled"], "emotions": [[1], [0], [1, 2]]}
+        return datasets.DatasetDict(
+            training=datasets.Dataset.from_dict(split, features=features),
+            dev=datasets.Dataset.from_dict(split, features=features),
+        )
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    args = DataArguments(
+        dataset_name="someone/emotions",
+        dataset_config_name="simplified",
+        train_split="training",
+        validation_split="dev",
+        text_columns="body",
+        label_column="emotions",
+    )
+    raw = load_raw_datasets(args)
+    assert list(raw) == ["train", "validation"]
+    assert raw["train"]["text"][:] == ["so happy", "furious", "love it, thrilled"]
+    assert raw["validation"].features["label"].feature.names == ["anger", "joy", "love"]
+    assert raw["train"]["label"][:] == [[1], [0], [1, 2]]
+
+
 def test_detected_shape_and_guessed_columns_are_logged(tmp_path, shapes, caplog):
     caplog.set_level(logging.INFO, logger="hfclf")
     load_raw_datasets(DataArguments(**{f"{split}_file": str(path) for split, path in shapes["regression"].items()}))
