@@ -198,17 +198,38 @@ print("RESULTS" + json.dumps({folder: out}))
 # ----------------------------------------------------------------------------------------------- other commands
 
 
-def test_regression_comparison_reports_its_metrics(tmp_path, tiny_encoder_dir, shapes, capsys):
-    from hfclf.compare import main as compare
+# Per shape: the data block's extra flags, and the report's metric columns, main-metric plot and per-variant plots.
+COMPARED = {
+    "regression": ({}, ["pearson", "spearman", "mae"], "pearson", "predicted_vs_true"),
+    "multi_label": ({"threshold": "tune"}, ["f1_macro", "f1_micro"], "f1_macro", "label_f1"),
+    "pairs": (
+        {"text_columns": "first", "text_pair_column": "second"},
+        ["accuracy", "f1_macro"],
+        "accuracy",
+        "confusion",
+    ),
+}
 
-    data = {f"{split}_file": str(path) for split, path in shapes["regression"].items()}
+
+@pytest.mark.parametrize("shape", list(COMPARED))
+def test_comparison_reports_the_shapes_metrics(shape, tmp_path, tiny_encoder_dir, shapes, capsys):
+    from hfclf.compare import main as compare
+    from hfclf.tasks import LOWER_IS_BETTER
+
+    extra, metrics, main, per_variant = COMPARED[shape]
+    data = {f"{split}_file": str(path) for split, path in shapes[shape].items()}
     grid = tmp_path / "grid.yaml"
     grid.write_text(
         json.dumps(
             {
-                "name": "toy_regression",
-                "data": {**data, "max_length": 32},
-                "common": {"model": str(tiny_encoder_dir), "num_train_epochs": 1, "per_device_train_batch_size": 16},
+                "name": f"toy_{shape}",
+                "data": {**data, "max_length": 32, **{k: v for k, v in extra.items() if k != "threshold"}},
+                "common": {
+                    "model": str(tiny_encoder_dir),
+                    "num_train_epochs": 1,
+                    "per_device_train_batch_size": 16,
+                    **{k: v for k, v in extra.items() if k == "threshold"},
+                },
                 "variants": [{"name": "mean", "pooling": "mean"}, {"name": "max", "pooling": "max"}],
             }
         )
@@ -220,15 +241,18 @@ def test_regression_comparison_reports_its_metrics(tmp_path, tiny_encoder_dir, s
         rows = list(csv.DictReader(f))
     for row in rows:
         run = json.loads((report / "runs" / row["variant"] / "results.json").read_text())
-        for name in ("pearson", "spearman", "mae"):
+        for name in metrics:
             assert float(row[name]) == pytest.approx(run["test"][f"test_{name}"])
-        assert float(row["eval_pearson"]) == pytest.approx(run["eval"]["eval_pearson"])
-    best_mae = min(float(row["mae"]) for row in rows)
-    assert all(("mae" in row["best_in"].split(";")) == (float(row["mae"]) == best_mae) for row in rows)
+        assert float(row[f"eval_{main}"]) == pytest.approx(run["eval"][f"eval_{main}"])
+    for name in metrics:  # the best value is marked in each metric's own direction
+        values = [float(row[name]) for row in rows]
+        best = min(values) if name in LOWER_IS_BETTER else max(values)
+        assert all((name in row["best_in"].split(";")) == (float(row[name]) == best) for row in rows)
     readme = (report / "README.md").read_text()
-    assert "![pearson](pearson.png)" in readme and (report / "pearson.png").is_file()
-    assert (report / "predicted_vs_true_mean.png").is_file()
-    assert "| pearson (test) | spearman (test) | mae (test) | pearson (validation) |" in readme
+    assert f"![{main}]({main}.png)" in readme and (report / f"{main}.png").is_file()
+    assert (report / f"{per_variant}_mean.png").is_file() and (report / f"{per_variant}_max.png").is_file()
+    header = " | ".join([*(f"{name} (test)" for name in metrics), f"{main} (validation)"])
+    assert f"| {header} |" in readme
 
 
 @pytest.mark.parametrize("arch", ["lstm", "transformer"])
@@ -244,8 +268,8 @@ def test_lstm_and_tiny_transformer_read_pairs_as_one_sequence(arch, tmp_path, sh
     assert pd.read_csv(output)["label"].tolist() == predicted_cells(out)
 
 
-def test_lora_keeps_thresholds_and_target_scale(tmp_path, tiny_encoder_dir, shapes, capsys):
-    for shape in ("multi_label", "regression"):
+def test_lora_keeps_thresholds_target_scale_and_pairs(tmp_path, tiny_encoder_dir, shapes, capsys):
+    for shape in ("multi_label", "regression", "pairs"):
         out = tmp_path / shape
         flags = [*SHAPES[shape][0], "--lora", "--lora_r", "4"]
         argv = ["--model", str(tiny_encoder_dir), "--pooling", "mean", "--output_dir", str(out), *flags, *QUICK]
@@ -256,8 +280,10 @@ def test_lora_keeps_thresholds_and_target_scale(tmp_path, tiny_encoder_dir, shap
         rows = [json.loads(line) for line in output.read_text().splitlines()]
         if shape == "multi_label":
             assert [row["labels"] for row in rows] == predicted_cells(out)
-        else:
+        elif shape == "regression":
             assert [row["value"] for row in rows] == pytest.approx([float(v) for v in predicted_cells(out)], abs=1e-4)
+        else:
+            assert [row["label"] for row in rows] == predicted_cells(out)
 
 
 def test_embed_refuses_a_pair_model(shape_run, tmp_path, capsys):
