@@ -14,6 +14,7 @@ variants:                        # one run each; `name` names it, the other keys
   - {name: attention, pooling: attention}
 grid:                            # optional: the cartesian product of these values, on top of every variant
   learning_rate: [1e-4, 5e-5]
+targets: [0.85, 0.88]            # optional, with a grid over max_train_samples or train_fraction: scores to reach
 ```
 
 Variants run one after another in one process. Variants that share data and tokenizer tokenize once, finished
@@ -35,12 +36,18 @@ from .files import check_writable, folder_lock, hfclf_files
 from .finetune import run_finetune
 from .report import write_report
 from .run_folder import RESULTS_FILE, RunResults, latest_complete_checkpoint
-from .training_args import ClassifierTrainingArguments, parse_values, read_mapping_file, redact_command
+from .training_args import (
+    ClassifierTrainingArguments,
+    check_run_folder_flags,
+    merge_flags,
+    parse_values,
+    read_mapping_file,
+    redact_command,
+    run_values,
+)
 
 logger = logging.getLogger("hfclf")
 
-# Flags of the run folder, which compare sets for each variant itself.
-RUN_FOLDER_FLAGS = ("output_dir", "resume_from_checkpoint", "overwrite_output_dir")
 # How long a report waits for another compare process that is writing the same report folder.
 REPORT_LOCK_WAIT_SECONDS = 120
 
@@ -50,12 +57,15 @@ def load_config(path: str) -> dict:
     config = read_mapping_file(path, what="Comparison config")
     if not (config.get("variants") or config.get("grid")):
         raise HfclfInputError(f"Comparison config {path} needs a 'variants' list and/or a 'grid' mapping.")
-    unknown = set(config) - {"name", "data", "common", "variants", "grid", "description"}
+    unknown = set(config) - {"name", "data", "common", "variants", "grid", "description", "targets"}
     if unknown:
         raise HfclfInputError(
             f"Unknown key(s) {', '.join(sorted(unknown))} in {path}; use name, description, data, common, variants, "
-            "grid."
+            "grid, targets."
         )
+    targets = config.get("targets", [])
+    if not isinstance(targets, list) or any(type(target) not in (int, float) for target in targets):
+        raise HfclfInputError(f"'targets' in {path} must be a list of main-metric scores, e.g. 'targets: [0.85, 0.9]'.")
     for key in ("data", "common", "grid"):
         if not isinstance(config.get(key) or {}, dict):
             raise HfclfInputError(f"'{key}' in {path} must be a mapping of flag: value pairs.")
@@ -100,38 +110,6 @@ def _name_part(key: str, value) -> str:
     return f"{key.replace('_', '')}{value}"
 
 
-def merge_flags(*layers: dict) -> dict:
-    """Flag mappings merged in order, later ones winning; a mapping value (`model_config`) merges field by field."""
-    merged = {}
-    for layer in layers:
-        for key, value in (layer or {}).items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                value = {**merged[key], **value}
-            merged[key] = value
-    return merged
-
-
-def variant_values(config: dict, variant: dict, run_dir: Path) -> dict:
-    """Finetune flags of one variant: shared data, common flags, then the variant's own (command-line words, parsed
-    after these, override them all)."""
-    return merge_flags(config.get("data"), config.get("common"), variant["flags"], {"output_dir": str(run_dir)})
-
-
-def check_run_folder_flags(config: dict, extra: list[str]) -> None:
-    """compare owns each variant's folder (`<report_dir>/runs/<variant>`), resuming and replacing it itself: flags
-    that would choose otherwise are refused rather than ignored."""
-    keys = {key for section in ("data", "common", "grid") for key in (config.get(section) or {})}
-    keys |= {key for variant in config.get("variants") or [] for key in variant}
-    keys |= {word[2:].split("=", 1)[0].replace("-", "_") for word in extra if word.startswith("--")}
-    owned = sorted(keys & set(RUN_FOLDER_FLAGS))
-    if owned:
-        raise HfclfInputError(
-            f"{', '.join('--' + key for key in owned)} does not apply to compare: each variant writes to "
-            "<report_dir>/runs/<variant>, and a rerun resumes unfinished variants itself. Use --report_dir DIR to "
-            "choose the folder."
-        )
-
-
 def prepare_resume(training_args: ClassifierTrainingArguments) -> None:
     """Continue an unfinished variant: from its newest complete checkpoint, or afresh over a run that died before its
     first one."""
@@ -167,7 +145,7 @@ def run_comparison(
     holds the folders of the variants it runs, so two processes never train the same variant.
     """
     variants = select_variants(expand_variants(config), only)
-    check_run_folder_flags(config, extra)
+    check_run_folder_flags(config, extra, "compare")
     if report_dir.exists() and not report_dir.is_dir():
         raise HfclfInputError(f"--report_dir {report_dir} is a file; pass a folder path.")
     check_writable(report_dir, "Report folder")
@@ -177,7 +155,7 @@ def run_comparison(
     arguments = {}
     for variant in variants:
         try:
-            values = variant_values(config, variant, run_dirs[variant["name"]])
+            values = run_values(config, variant["flags"], run_dirs[variant["name"]])
             arguments[variant["name"]] = parse_values(values, extra, source=f"{config['name']} or the command line")
         except HfclfInputError as err:
             raise HfclfInputError(f"Variant {variant['name']}: {err}") from None

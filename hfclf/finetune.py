@@ -283,15 +283,16 @@ def run_finetune(
     data_args: DataArguments,
     training_args: ClassifierTrainingArguments,
     data_cache: dict | None = None,
+    callbacks: list | None = None,
 ):
     """Train, evaluate, predict and write everything into `training_args.output_dir`; returns the run's
     [`RunResults`].
 
     The main process holds the output folder's lock for the whole run, so a second run on the same folder is refused.
-    `data_cache`: see [`prepare_data`].
+    `data_cache`: see [`prepare_data`]; `callbacks`: more `TrainerCallback`s (a search's pruning).
     """
     with run_lock(Path(training_args.output_dir), training_args):
-        return _run_finetune(model_args, data_args, training_args, data_cache)
+        return _run_finetune(model_args, data_args, training_args, data_cache, callbacks or [])
 
 
 @contextmanager
@@ -314,7 +315,7 @@ def run_lock(output_dir: Path, training_args):
         yield
 
 
-def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResults:
+def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: list) -> RunResults:
     from transformers import set_seed
 
     from .hub import take_over_trainer_push
@@ -329,10 +330,11 @@ def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResult
     raw, tokenizer, tokenized, tokenize_stats = prepare_data(model_args, data_args, training_args, data_cache)
     task = task_of_run(raw["train"], model_args, training_args)
     model, lora_spec = build_classifier(model_args, data_args, tokenizer, raw["train"], tokenize_stats["max_length"])
-    trainer = build_trainer(model, tokenizer, tokenized, model_args, training_args, task)
+    trainer = build_trainer(model, tokenizer, tokenized, model_args, training_args, task, callbacks)
     train_metrics = trainer.train(resume_from_checkpoint=resume).metrics
     eval_metrics, scored_metrics, split, logits = evaluate_and_predict(trainer, tokenized, model_args, task)
     save_final_model(trainer, output_dir)  # the best model (reloaded at the end), its tokenizer and thresholds
+    cost = measure_cost(trainer, raw[split]) if trainer.is_world_process_zero() else {}
 
     results = RunResults(
         train=train_metrics,
@@ -358,6 +360,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResult
         command=" ".join(redact_command([Path(sys.argv[0]).name, *sys.argv[1:]])),
         versions=library_versions(),
         log_history=trainer.state.log_history,
+        cost=cost,
     )
     if trainer.is_world_process_zero():
         write_run_outputs(results, raw[split], logits, split, trainer, model_args, lora_spec)
@@ -368,6 +371,19 @@ def _run_finetune(model_args, data_args, training_args, data_cache) -> RunResult
             push(output_dir, merge=model_args.merge_lora, **hub_push)  # with --merge_lora: the merged model
     trainer.accelerator.wait_for_everyone()  # no process returns before results.json is written
     return results
+
+
+def measure_cost(trainer, scored) -> dict:
+    """Inference speed of the final model on the first texts of the reported split, and the run's peak memory."""
+    from .cost import measure_inference
+
+    count = min(trainer.args.measure_inference_texts, len(scored))
+    if count < 1:
+        return {}
+    texts = scored["text"][:count]
+    pairs = scored["text_pair"][:count] if "text_pair" in scored.column_names else None
+    batch_size = trainer.args.per_device_eval_batch_size
+    return measure_inference(trainer.model, trainer.processing_class, texts, pairs, batch_size, trainer.args.device)
 
 
 def task_of_run(train, model_args, training_args):
@@ -425,16 +441,16 @@ def input_format(data_args) -> dict:
     }
 
 
-def build_trainer(model, tokenizer, tokenized, model_args, training_args, task):
+def build_trainer(model, tokenizer, tokenized, model_args, training_args, task, callbacks: list = ()):
     """The `ClassifierTrainer` of a run: dynamic padding, the task's metrics (validation documents scored from their
-    windows), early stopping when asked for."""
+    windows), early stopping when asked for, and `callbacks`."""
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
     from .metrics import build_compute_metrics
     from .trainer import ClassifierTrainer
 
-    callbacks = []
+    callbacks = list(callbacks)
     if model_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
     validation = tokenized["validation"]
@@ -553,6 +569,13 @@ def print_summary(results: RunResults, output_dir: Path) -> None:
         f"Training: {results.train_samples_per_second:,.1f} samples/s, "
         f"{results.train['train_runtime']:.1f}s, {results.num_parameters:,} parameters",
     ]
+    if results.cost:
+        cost = results.cost
+        lines.append(
+            f"Inference: {cost['texts_per_second']:,.1f} texts/s in batches of {cost['batch_size']}, "
+            f"{cost['latency_ms_median']:.1f} ms per single text (p95 {cost['latency_ms_p95']:.1f} ms); "
+            f"{cost['peak_memory']} {cost['peak_memory_mb']:,.0f} MB"
+        )
     task = get_task(results.problem_type)
     for split in ("eval", "test"):
         if getattr(results, split):

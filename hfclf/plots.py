@@ -33,7 +33,10 @@ def _pyplot():
 
 
 def _legend_beside(ax, **kwargs):
-    """The axes' legend to the right of the plot, top-aligned; `tight_layout` makes room for it."""
+    """The axes' legend to the right of the plot, top-aligned; `tight_layout` makes room for it. None when nothing
+    is labelled (runs without a logged loss)."""
+    if not ax.get_legend_handles_labels()[0]:
+        return None
     return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **kwargs)
 
 
@@ -195,6 +198,74 @@ def plot_metric_bars(rows: list[dict], metric: str, path: str | Path, title: str
         _legend_beside(ax)
     else:
         ax.legend()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+COST_PLOT = "cost_accuracy.png"
+# The costs a comparison plots its main metric against: (row key, axis label, scale).
+COST_AXES = (
+    ("latency_ms", "inference latency, one text (ms, median)", 1),
+    ("texts_per_s", "inference throughput, batched (texts/s)", 1),
+    ("parameters", "parameters (millions)", 1e-6),
+    ("train_minutes", "train time (minutes)", 1),
+)
+
+
+def pareto_front(costs, scores, cheaper_is_lower: bool = True) -> list[int]:
+    """Indices of the points no other point beats on both cost and score, cheapest first."""
+    points = [(c if cheaper_is_lower else -c, -s, i) for i, (c, s) in enumerate(zip(costs, scores))]
+    front, best = [], None
+    for cost, negative_score, i in sorted(points):
+        if best is None or -negative_score > best:
+            front.append(i)
+            best = -negative_score
+    return front
+
+
+def plot_cost_accuracy(rows: list[dict], metric: str, path: str | Path, percent: bool = True, title: str = "") -> Path:
+    """The main metric against each measured cost, one panel per cost, every variant a labelled point and the
+    Pareto front (no variant both cheaper and better) joined by a line."""
+    plt = _pyplot()
+    axes_shown = [axis for axis in COST_AXES if all(row.get(axis[0]) is not None for row in rows)]
+    fig, axes = plt.subplots(1, len(axes_shown), figsize=(4.2 * len(axes_shown), 4.2), squeeze=False)
+    scores = [(100 if percent else 1) * row[metric] for row in rows]
+    for ax, (key, label, scale) in zip(axes[0], axes_shown):
+        costs = [scale * row[key] for row in rows]
+        front = pareto_front(costs, scores, cheaper_is_lower=key != "texts_per_s")
+        ax.scatter(costs, scores, color="gray", zorder=2)
+        ax.plot([costs[i] for i in front], [scores[i] for i in front], color="C3", marker="o", zorder=3,
+                label="Pareto front")  # fmt: skip
+        for row, cost, score in zip(rows, costs, scores):
+            ax.annotate(row["variant"], (cost, score), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"{metric} (%)" if percent else metric)
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{title}: {metric} against cost")
+    return _save(fig, path)
+
+
+LEARNING_CURVE_PLOT = "learning_curves.png"
+
+
+def plot_learning_curves(curves, path: str | Path, metric: str, percent: bool = True, title: str = "") -> Path:
+    """Each curve's mean score by training-set size (log scale), with a band for the 95% confidence interval of the
+    mean where a size ran several seeds."""
+    plt = _pyplot()
+    scale = 100 if percent else 1
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for curve in curves:
+        sizes = [size for size, _ in curve.points]
+        means = [scale * arm.mean for _, arm in curve.points]
+        (line,) = ax.plot(sizes, means, marker="o", label=curve.name)
+        intervals = [arm.interval() or (arm.mean, arm.mean) for _, arm in curve.points]
+        ax.fill_between(sizes, *(np.array(intervals).T * scale), color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_xlabel("training examples")
+    ax.set_ylabel(f"{metric} (%)" if percent else metric)
+    ax.grid(alpha=0.3, which="both")
+    _legend_beside(ax, fontsize=8)
     ax.set_title(title)
     return _save(fig, path)
 

@@ -5,18 +5,26 @@ library versions. Everything comes from the variants' run results, so a report c
 
 import csv
 import dataclasses
-import json
 import shutil
 import statistics
 from pathlib import Path
 
+from .curves import Curve, curves_of, default_targets, size_flag
 from .data import DataArguments
 from .errors import HfclfInputError
 from .files import atomic_output, write_text
-from .plots import PER_RUN_PLOT
+from .plots import (
+    COST_PLOT,
+    LEARNING_CURVE_PLOT,
+    PER_RUN_PLOT,
+    pareto_front,
+    plot_cost_accuracy,
+    plot_learning_curves,
+)
 from .run_folder import RunResults
-from .tables import markdown_table
-from .tasks import LOWER_IS_BETTER, Task, get_task
+from .significance import ALPHA, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Arm, PairTest, arms_of, groups, pair_tests
+from .tables import markdown_table, write_csv
+from .tasks import LOWER_IS_BETTER, MULTI_LABEL, REGRESSION, Task, get_task
 from .training_args import SECRET_ARGUMENTS, ClassifierTrainingArguments
 
 # Report table columns after the metrics, and which way is better (None: no best to mark).
@@ -26,6 +34,10 @@ RUN_COLUMNS = {
     "best_epoch": None,
     "train_minutes": False,
     "train_samples_per_s": True,
+    "texts_per_s": True,  # inference, batched (hfclf.cost)
+    "latency_ms": False,  # inference, one text: median
+    "latency_p95_ms": False,
+    "peak_memory_mb": False,
 }
 IDENTITY_COLUMNS = ("variant", "arch", "pooling")
 # Defaults of the data and training flags, which every run has (model flags show only where a variant sets them).
@@ -84,6 +96,10 @@ def summary_row(variant: dict, results: RunResults, flag_keys: list[str]) -> dic
         "best_epoch": results.best_epoch,
         "train_minutes": results.train["train_runtime"] / 60,
         "train_samples_per_s": results.train_samples_per_second,
+        "texts_per_s": results.cost.get("texts_per_second"),
+        "latency_ms": results.cost.get("latency_ms_median"),
+        "latency_p95_ms": results.cost.get("latency_ms_p95"),
+        "peak_memory_mb": results.cost.get("peak_memory_mb"),
         # shown only where runs differ: train times from different machines or precisions are not comparable
         "hardware": results.hardware,
         "precision": results.precision,
@@ -110,43 +126,188 @@ def best_rows(rows: list[dict], task: Task) -> dict[str, set[int]]:
     return best
 
 
-def seed_spread(variants: list[dict], runs: list[RunResults], rows: list[dict], task: Task) -> list[dict]:
-    """Mean, sample standard deviation and range of the main metric of variants that differ only in their seed."""
-    groups = {}
-    for variant, run, row in zip(variants, runs, rows):
-        settings = {key: value for key, value in variant_flags(variant).items() if key != "seed"}
-        groups.setdefault(json.dumps(settings, sort_keys=True, default=str), []).append((variant, run, row))
+def seed_spread(arms: list[Arm], task: Task) -> list[dict]:
+    """Mean, sample standard deviation and range of the main metric of the arms that ran several seeds, and the 95%
+    confidence interval of the mean."""
     spread = []
-    for members in groups.values():
-        if len(members) < 2:
+    for arm in arms:
+        if len(arm.runs) < 2:
             continue
-        group = {
-            "variants": [variant["name"] for variant, _, _ in members],
-            "seeds": [run.seed for _, run, _ in members],
-        }
-        for column in (task.main_metric, f"eval_{task.main_metric}"):
-            values = [row[column] for _, _, row in members]
+        group = {"variants": arm.variants, "seeds": arm.seeds, "interval": arm.interval()}
+        for split in (None, "eval"):
+            values = [run.metric(task.main_metric, split) for run in arm.runs]
+            column = f"eval_{task.main_metric}" if split else task.main_metric
             group[column] = (statistics.mean(values), statistics.stdev(values), min(values), max(values))
         spread.append(group)
     return spread
 
 
 def spread_table(spread: list[dict], split: str, task: Task) -> str:
-    """The seed groups as a markdown table: mean ± standard deviation (min to max), in % where the task's metrics
-    are."""
+    """The seed groups as a markdown table: mean ± standard deviation (min to max) and the 95% confidence interval of
+    the mean, in % where the task's metrics are."""
     columns = [task.main_metric] + ([f"eval_{task.main_metric}"] if split == "test" else [])
-    header = ["variants", "seeds", *(column_title(c, split) for c in columns)]
-    scale, digits = (100, 2) if task.in_percent else (1, 4)
+    header = ["variants", "seeds", *(column_title(c, split) for c in columns), "95% CI of the mean"]
     body = []
     for group in spread:
         names = group["variants"]
         cells = [", ".join(names) if len(names) <= 2 else f"{names[0]} and {len(names) - 1} more"]
         cells.append(", ".join(str(seed) for seed in group["seeds"]))
         for column in columns:
-            mean, std, low, high = (scale * value for value in group[column])
-            cells.append(f"{mean:.{digits}f} ± {std:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})")
+            mean, std, low, high = (metric_text(value, task) for value in group[column])
+            cells.append(f"{mean} ± {std} ({low} to {high})")
+        cells.append("[{}, {}]".format(*(metric_text(value, task) for value in group["interval"])))
         body.append(cells)
     return markdown_table(header, body)
+
+
+def metric_text(value: float, task: Task, sign: str = "") -> str:
+    """A metric value as reports show it: in % with two decimals, or with four."""
+    return f"{100 * value:{sign}.2f}" if task.in_percent else f"{value:{sign}.4f}"
+
+
+def significance_section(tests: list[PairTest], found: list[tuple[str, list]], task: Task) -> list[str]:
+    """The report's answer to "is the difference real?": one line and one table row per pair, and the groups."""
+    if not tests:
+        return []
+    unit = " points" if task.in_percent else ""
+    lines, body = [], []
+    for test in tests:
+        difference = metric_text(test.difference, task, "+") + unit
+        interval = ""
+        if test.low is not None:
+            interval = f"[{metric_text(test.low, task, '+')}, {metric_text(test.high, task, '+')}]"
+        verdict = "significant" if test.significant else "not significant"
+        if test.p_value is None:
+            lines.append(f"- {test.first} vs {test.second}: {difference}, {test.test}")
+            body.append([f"{test.first} vs {test.second}", difference, "", test.test, "", "", ""])
+            continue
+        lines.append(f"- {test.first} vs {test.second}: {difference} {interval}, p = {test.p_value:.2g}"
+                     f" (Holm: {test.p_holm:.2g}), {verdict}")  # fmt: skip
+        body.append([f"{test.first} vs {test.second}", difference, interval, test.test, f"{test.p_value:.3g}",
+                     f"{test.p_holm:.3g}", verdict])  # fmt: skip
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    group_lines = [
+        f"{where + ': ' if where else ''}"
+        + "; ".join(f"{letters[i % 26]}: {', '.join(group)}" for i, group in enumerate(found_here))
+        for where, found_here in found
+    ]
+    per_example_test = {
+        REGRESSION: "the Wilcoxon signed-rank test on absolute errors",
+        MULTI_LABEL: "the exact McNemar test on correct/incorrect (all labels right)",
+    }.get(task.problem_type, "the exact McNemar test on correct/incorrect")
+    header = ["pair", f"difference in {task.main_metric}", "95% CI", "test", "p", "p (Holm)", f"at α = {ALPHA}"]
+    return [
+        "## Are the differences real?",
+        "",
+        f"Each pair, the better variant first: the difference in {task.main_metric} "
+        f"({'in points of %, ' * task.in_percent}first minus second) with its 95% confidence interval, "
+        f"the test's p-value and Holm's adjustment over the {len(tests)} pair{'s' * (len(tests) > 1)} of this report.",
+        "",
+        *lines,
+        "",
+        markdown_table(header, body),
+        "",
+        "Groups that cannot be told apart (no pair inside differs significantly), best first: "
+        + (f"{group_lines[0]}." if len(group_lines) == 1 else "\n\n" + "\n".join(f"- {g}" for g in group_lines)),
+        "",
+        "Tests: where both variants ran two or more seeds, Welch's t-test on their per-seed scores (seeds, not "
+        "examples, are then the unit, since the seed alone moves a fine-tuned model); otherwise, on the examples "
+        "both runs scored, "
+        + per_example_test
+        + f", with a paired percentile bootstrap interval ({BOOTSTRAP_RESAMPLES:,} resamples, seed {BOOTSTRAP_SEED}). "
+        "Differences for every metric are in `significance.csv`.",
+        "",
+    ]
+
+
+def cost_section(rows: list[dict], runs: list[RunResults], task: Task) -> list[str]:
+    """How the inference costs were measured, the variants on the Pareto front of latency against the main metric,
+    and the plot (none when no run measured them)."""
+    measured = [run.cost for run in runs if run.cost]
+    if not measured or len(measured) < len(runs):
+        return []
+    first = measured[0]
+    devices = ", ".join(sorted({cost["device"] for cost in measured}))
+    front = pareto_front([row["latency_ms"] for row in rows], [row[task.main_metric] for row in rows])
+    return [
+        "## Cost",
+        "",
+        f"Measured after training on {devices}, the model as saved: throughput on the first "
+        f"{first['throughput_texts']:,} texts of the {rows[0]['split']} split in length-sorted batches of "
+        f"{first['batch_size']} (`texts_per_s`), latency of one text at a time over the first "
+        f"{first['latency_texts']} (`latency_ms` median, `latency_p95_ms`), and the run's peak memory "
+        f"(`peak_memory_mb`: {first['peak_memory']}). Parameters and train time are in the table.",
+        "",
+        f"Pareto front of latency against {task.main_metric} (no other variant is both faster and better), fastest "
+        f"first: {', '.join(rows[i]['variant'] for i in front)}.",
+        "",
+        f"![cost against {task.main_metric}]({COST_PLOT})",
+        "",
+    ]
+
+
+def groups_by_size(arms: list[Arm], tests: list[PairTest], task: Task, size_of: dict) -> list[tuple[str, list]]:
+    """The groups that cannot be told apart: `[("", groups)]`, or with data-size curves one entry per training-set
+    size (`"at 2,000 training examples"`)."""
+    if not size_of:
+        return [("", groups(arms, tests, task))]
+    sizes = sorted(set(size_of.values()))
+    return [
+        (f"at {size:,} training examples", groups([a for a in arms if size_of[a.name] == size], tests, task))
+        for size in sizes
+    ]
+
+
+def curve_section(curves: list[Curve], targets, task: Task, flag: str | None) -> list[str]:
+    """The data-size curves as a table (mean ± standard deviation per size) with the smallest size that reaches each
+    target score, and the plot."""
+    if not curves:
+        return []
+    greater = task.greater_is_better
+    note = "" if targets else " (95% and 99% of the best mean; set `targets:` in the config to choose)"
+    targets = targets or default_targets(curves, greater)
+    sizes = sorted({size for curve in curves for size, _ in curve.points})
+    header = ["curve", *(f"{size:,}" for size in sizes), *(f"to reach {metric_text(t, task)}" for t in targets)]
+    body = []
+    for curve in curves:
+        cells = {size: arm for size, arm in curve.points}
+        row = [curve.name]
+        for size in sizes:
+            arm = cells.get(size)
+            if arm is None:
+                row.append("")
+                continue
+            spread = f" ± {metric_text(statistics.stdev(arm.scores), task)}" if len(arm.scores) > 1 else ""
+            row.append(f"{metric_text(arm.mean, task)}{spread} ({len(arm.scores)})")
+        for target in targets:
+            needed = curve.size_needed(target, greater)
+            row.append(f"{needed:,}" if needed is not None else f"not reached (> {curve.points[-1][0]:,})")
+        body.append(row)
+    return [
+        "## Data-size curves",
+        "",
+        f"The main metric ({task.main_metric}{', in %' * task.in_percent}) by the number of training examples "
+        f"(`{flag}`): mean ± sample standard deviation (seeds), then the smallest measured size whose mean reaches "
+        f"each target{note}. The plot's bands are the 95% confidence intervals of the means.",
+        "",
+        markdown_table(header, body),
+        "",
+        f"![learning curves]({LEARNING_CURVE_PLOT})",
+        "",
+    ]
+
+
+def write_significance_csv(tests: list[PairTest], path: Path) -> None:
+    """Every pair's test, and its per-example differences in the other report metrics, one row per pair."""
+    rows = []
+    for test in tests:
+        row = {"first": test.first, "second": test.second, "metric": test.metric, "difference": test.difference,
+               "ci_low": test.low, "ci_high": test.high, "test": test.test, "p": test.p_value, "p_holm": test.p_holm,
+               "significant": test.significant, "units": test.units}  # fmt: skip
+        for name, (difference, low, high) in test.other_metrics.items():
+            row.update({f"{name}_difference": difference, f"{name}_ci_low": low, f"{name}_ci_high": high})
+        rows.append(row)
+    write_csv(path, rows)
 
 
 def column_title(column: str, split: str) -> str:
@@ -158,13 +319,15 @@ def format_value(column: str, value, task: Task) -> str:
     if value is None:
         return ""
     if column in metric_columns(task):
-        return f"{100 * value:.2f}" if task.in_percent else f"{value:.4f}"
+        return metric_text(value, task)
     if column == "parameters":
         return f"{value / 1e6:.1f}M"
     if column == "train_minutes":
         return f"{value:.2f}"
-    if column == "train_samples_per_s":
+    if column in ("train_samples_per_s", "texts_per_s", "latency_ms", "latency_p95_ms"):
         return f"{value:.1f}"
+    if column == "peak_memory_mb":
+        return f"{value:,.0f}"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -197,17 +360,37 @@ def write_report(
     task = task_of_runs(runs)
     flag_keys = list(dict.fromkeys(key for variant in variants for key in variant_flags(variant)))
     rows = [summary_row(variant, results, flag_keys) for variant, results in zip(variants, runs)]
-    table, spread_section = write_tables(variants, runs, rows, report_dir, task)
+    run_dirs = [report_dir / "runs" / variant["name"] for variant in variants]
+    arms = arms_of(variants, runs, run_dirs, variant_flags, task)
+    flag = size_flag(variants, variant_flags)
+    curves = curves_of(arms, variants, variant_flags, flag) if flag else []
+    size_of = {arm.name: size for curve in curves for size, arm in curve.points}
+    tests = pair_tests(arms, task, stratum=(lambda arm: size_of[arm.name]) if curves else None)
+    if tests:
+        write_significance_csv(tests, report_dir / "significance.csv")
+    found = groups_by_size(arms, tests, task, size_of)
+    statistics_sections = [
+        *spread_section(arms, rows[0]["split"], task),
+        *curve_section(curves, config.get("targets"), task, flag),
+        *cost_section(rows, runs, task),
+        *significance_section(tests, found, task),
+    ]
+    table = write_tables(rows, report_dir, task, statistics_sections)
     images = write_plots(config, variants, runs, rows, report_dir, task)
-    readme = readme_lines(config, runs, rows[0]["split"], table, spread_section, images, command, skipped, task)
+    if any(run.cost for run in runs):
+        plot_cost_accuracy(rows, task.main_metric, report_dir / COST_PLOT, task.in_percent, title=config["name"])
+    if curves:
+        title = f"{config['name']}: {task.main_metric} by training-set size"
+        plot_learning_curves(curves, report_dir / LEARNING_CURVE_PLOT, task.main_metric, task.in_percent, title)
+    readme = readme_lines(config, runs, rows[0]["split"], table, statistics_sections, images, command, skipped, task)
     write_text(report_dir / "README.md", "\n".join(readme))
     print(table, flush=True)
     print(f"\nReport: {report_dir / 'README.md'}", flush=True)
     return rows
 
 
-def write_tables(variants, runs, rows, report_dir: Path, task: Task) -> tuple[str, list[str]]:
-    """results.csv and results.md; returns the markdown table and the seed-spread section."""
+def write_tables(rows, report_dir: Path, task: Task, statistics_sections: list[str]) -> str:
+    """results.csv and results.md (the table, then the seed spread and significance sections); returns the table."""
     columns = table_columns(rows, task)
     best = best_rows(rows, task)
     split = rows[0]["split"]
@@ -227,22 +410,26 @@ def write_tables(variants, runs, rows, report_dir: Path, task: Task) -> tuple[st
         body.append(cells)
     metrics = metric_columns(task)
     table = markdown_table([column_title(c, split) if c in metrics else c for c in columns], body)
-    spread = seed_spread(variants, runs, rows, task)
-    spread_section = []
-    if spread:
-        spread_section = [
-            "## Run-to-run spread",
-            "",
-            "Variants that differ only in their seed: mean ± sample standard deviation (lowest to highest)"
-            + (", in %." if task.in_percent else "."),
-            "",
-            spread_table(spread, split, task),
-            "",
-        ]
     write_text(
-        report_dir / "results.md", "\n".join([table, "", "Bold: best value in its column.", "", *spread_section])
+        report_dir / "results.md", "\n".join([table, "", "Bold: best value in its column.", "", *statistics_sections])
     )
-    return table, spread_section
+    return table
+
+
+def spread_section(arms: list[Arm], split: str, task: Task) -> list[str]:
+    """The run-to-run spread of variants that differ only in their seed, as report lines (none without such)."""
+    spread = seed_spread(arms, task)
+    if not spread:
+        return []
+    return [
+        "## Run-to-run spread",
+        "",
+        "Variants that differ only in their seed: mean ± sample standard deviation (lowest to highest), and the "
+        "95% t confidence interval of the mean" + (", in %." if task.in_percent else "."),
+        "",
+        spread_table(spread, split, task),
+        "",
+    ]
 
 
 def write_plots(config, variants, runs, rows, report_dir: Path, task: Task) -> list[str]:
@@ -268,7 +455,7 @@ def write_plots(config, variants, runs, rows, report_dir: Path, task: Task) -> l
     return images
 
 
-def readme_lines(config, runs, split, table, spread_section, images, command, skipped, task) -> list[str]:
+def readme_lines(config, runs, split, table, statistics_sections, images, command, skipped, task) -> list[str]:
     """The report's README: the table and plots, and how it was produced. Seed, hardware and versions come from the
     runs themselves: variants may have finished earlier, elsewhere."""
     first = runs[0]
@@ -295,7 +482,7 @@ def readme_lines(config, runs, split, table, spread_section, images, command, sk
         + (f"{', '.join(task.report_metrics)} in %" if task.in_percent else f"{task.description.capitalize()}")
         + "; train time in minutes.",
         "",
-        *spread_section,
+        *statistics_sections,
         f"![{task.main_metric}]({images[0]})",
         "",
         "![loss curves](loss_curves.png)",

@@ -103,6 +103,7 @@ class RunResults:
     command: str = ""
     versions: dict = field(default_factory=dict)
     log_history: list = field(default_factory=list)
+    cost: dict = field(default_factory=dict)  # inference speed and peak memory (hfclf.cost), empty when not measured
     version: int = RESULTS_VERSION
 
     @property

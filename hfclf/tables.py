@@ -10,10 +10,10 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 
 def write_csv(path, rows: list[dict]) -> None:
-    """Rows (dicts with the same keys) as a csv file, written atomically."""
+    """Rows (dicts) as a csv file, written atomically; the columns are every key, in order of first appearance."""
     from .files import atomic_output
 
     with atomic_output(path) as temporary, open(temporary, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
         writer.writeheader()
         writer.writerows(rows)

@@ -320,6 +320,13 @@ class ClassifierTrainingArguments(TrainingArguments):
             "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
         },
     )
+    measure_inference_texts: int = field(
+        default=256,
+        metadata={
+            "help": "After training, time inference on this many texts of the reported split (texts/s in batches; "
+            "latency of single texts on the first 50) and record it with the peak memory in results.json; 0: skip."
+        },
+    )
     report_to: None | str | list[str] = field(
         default="none", metadata={"help": "Experiment trackers to report to (none, all, tensorboard, wandb, ...)."}
     )
@@ -519,6 +526,44 @@ def check_learning_rate_groups(model_args: ModelArguments, training_args: Classi
         raise ValueError(
             "--head-learning-rate and --layerwise-lr-decay are not supported with --deepspeed or --fsdp; drop them "
             "or train with DDP (accelerate launch --multi_gpu)."
+        )
+
+
+# ------------------------------------------------------------------------------- runs of a comparison or a search
+
+# Flags of the run folder, which `compare` and `search` set for each of their runs themselves.
+RUN_FOLDER_FLAGS = ("output_dir", "resume_from_checkpoint", "overwrite_output_dir")
+
+
+def merge_flags(*layers: dict) -> dict:
+    """Flag mappings merged in order, later ones winning; a mapping value (`model_config`) merges field by field."""
+    merged = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                value = {**merged[key], **value}
+            merged[key] = value
+    return merged
+
+
+def run_values(config: dict, own: dict, run_dir) -> dict:
+    """Finetune flags of one run of a comparison or search config: the shared `data`, the `common` flags, then the
+    run's `own` (command-line words, parsed after these, override them all)."""
+    return merge_flags(config.get("data"), config.get("common"), own, {"output_dir": str(run_dir)})
+
+
+def check_run_folder_flags(config: dict, extra: list[str], command: str) -> None:
+    """`compare` and `search` own each run's folder (`<report_dir>/runs/<name>`), resuming and replacing it
+    themselves: flags that would choose otherwise are refused rather than ignored."""
+    keys = {key for section in ("data", "common", "grid") for key in (config.get(section) or {})}
+    keys |= {key for variant in config.get("variants") or [] for key in variant}
+    keys |= {word[2:].split("=", 1)[0].replace("-", "_") for word in extra if word.startswith("--")}
+    owned = sorted(keys & set(RUN_FOLDER_FLAGS))
+    if owned:
+        raise HfclfInputError(
+            f"{', '.join('--' + key for key in owned)} does not apply to {command}: each run writes to "
+            f"<report_dir>/runs/<name>, and a rerun resumes unfinished runs itself. Use --report_dir DIR to choose "
+            "the folder."
         )
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hfclf.compare import expand_variants, load_config, main, variant_values
+from hfclf.compare import expand_variants, load_config, main
 from hfclf.errors import HfclfInputError
-from hfclf.report import seed_spread, spread_table, summary_row, table_columns
+from hfclf.report import seed_spread, spread_table, summary_row, table_columns, variant_flags
 from hfclf.run_folder import RunResults
+from hfclf.significance import arms_of
 from hfclf.tasks import get_task
-from hfclf.training_args import parse_values
+from hfclf.training_args import parse_values, run_values
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,6 +55,8 @@ def test_bad_configs_are_clear(tmp_path):
         ("variants: [{name: a}]\ngrid: {learning_rate: 1e-4}\n", "must be lists"),
         ("variants: [{name: a}]\ncommon: [1]\n", "'common' in"),
         ("variants: [{name: a, pooling: cls}\n", "is not valid YAML"),
+        ("variants: [{name: a}]\ntargets: 0.9\n", "'targets' in .* must be a list of main-metric scores"),
+        ("variants: [{name: a}]\ntargets: [high]\n", "'targets' in .* must be a list of main-metric scores"),
     ):
         path.write_text(text)
         with pytest.raises(HfclfInputError, match=message):
@@ -159,6 +162,17 @@ def test_tiny_grid_report_and_resume(tmp_path, tiny_grid, caplog, capsys):
     readme = (report / "README.md").read_text()
     assert "![accuracy](accuracy.png)" in readme and "Seed: 5" in readme and "hfclf compare" in readme
     assert "CPU" in readme and "transformers" in readme
+    check_significance(report, readme)
+    # what each variant costs, measured after training on the test split (20 rows)
+    for row in rows:
+        cost = json.loads((report / "runs" / row["variant"] / "results.json").read_text())["cost"]
+        assert cost["throughput_texts"] == 20 and cost["latency_texts"] == 20 and cost["device"] == "cpu"
+        assert 0 < cost["latency_ms_median"] <= cost["latency_ms_p95"] and cost["texts_per_second"] > 0
+        assert float(row["texts_per_s"]) == pytest.approx(cost["texts_per_second"])
+        assert float(row["latency_ms"]) == pytest.approx(cost["latency_ms_median"])
+        assert float(row["peak_memory_mb"]) == pytest.approx(cost["peak_memory_mb"]) and cost["peak_memory_mb"] > 50
+    assert "## Cost" in readme and "Pareto front of latency against accuracy" in readme
+    assert (report / "cost_accuracy.png").is_file()
 
     # Interrupt the last variant after its first epoch: drop everything but its epoch-1 checkpoint.
     finished = {name: (report / "runs" / name / "results.json").read_text() for name in ("lstm", "lstm-max")}
@@ -184,6 +198,33 @@ def test_tiny_grid_report_and_resume(tmp_path, tiny_grid, caplog, capsys):
         assert [r["variant"] for r in csv.DictReader(f)] == ["lstm", "lstm-max", "pooled-mean"]
 
 
+def check_significance(report: Path, readme: str) -> None:
+    """Every pair of variants, tested on the examples both scored: McNemar's p against scipy's exact binomial test
+    on the pairs' own predictions.csv, the difference against their accuracies, Holm's step-down by hand."""
+    from scipy.stats import binomtest
+
+    assert "## Are the differences real?" in readme and "Groups that cannot be told apart" in readme
+    with open(report / "significance.csv") as f:
+        tests = list(csv.DictReader(f))
+    assert len(tests) == 3
+    for test in tests:
+        right = {}
+        for name in (test["first"], test["second"]):
+            with open(report / "runs" / name / "predictions.csv") as f:
+                right[name] = [row["gold"] == row["predicted"] for row in csv.DictReader(f)]
+        a, b = right[test["first"]], right[test["second"]]
+        only_a, only_b = sum(x and not y for x, y in zip(a, b)), sum(y and not x for x, y in zip(a, b))
+        expected = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+        assert float(test["p"]) == pytest.approx(expected)
+        assert float(test["difference"]) == pytest.approx((sum(a) - sum(b)) / len(a))
+        assert float(test["ci_low"]) <= float(test["difference"]) <= float(test["ci_high"])
+        assert sum(a) >= sum(b)  # the better variant first
+        assert f"- {test['first']} vs {test['second']}: " in readme
+    p_values = sorted(float(test["p"]) for test in tests)
+    holm = [min(1.0, max((3 - k) * p for k, p in enumerate(p_values[: i + 1]))) for i in range(3)]
+    assert sorted(float(test["p_holm"]) for test in tests) == pytest.approx(holm)
+
+
 def test_variants_share_tokenized_data(tmp_path, tiny_grid, caplog):
     caplog.set_level("INFO", logger="hfclf")
     assert main([str(tiny_grid), "--report_dir", str(tmp_path / "r"), "--num_train_epochs", "1"]) == 0
@@ -199,24 +240,28 @@ def test_seed_spread_groups_variants_that_differ_only_in_seed():
         {"name": "cls-seed43", "flags": {"pooling": "cls", "seed": 43}},
         {"name": "cls-seed44", "flags": {"seed": 44, "pooling": "cls"}},
     ]
+    scores = [(0.90, 0.88), (0.50, 0.50), (0.92, 0.90), (0.91, 0.86)]
     runs = [
-        RunResults(train={}, eval={}, test={}, label_names=[], arguments={"training": {"seed": seed}})
-        for seed in (42, 42, 43, 44)
+        RunResults(
+            eval={"eval_accuracy": on_eval}, test={"test_accuracy": on_test}, arguments={"training": {"seed": seed}}
+        )
+        for seed, (on_test, on_eval) in zip((42, 42, 43, 44), scores)
     ]
-    rows = [
-        {"accuracy": 0.90, "eval_accuracy": 0.88},
-        {"accuracy": 0.50, "eval_accuracy": 0.50},
-        {"accuracy": 0.92, "eval_accuracy": 0.90},
-        {"accuracy": 0.91, "eval_accuracy": 0.86},
-    ]
-    (group,) = seed_spread(variants, runs, rows, get_task(None))
+    task = get_task(None)
+    arms = arms_of(variants, runs, [Path(v["name"]) for v in variants], variant_flags, task)
+    assert [(a.name, a.variants) for a in arms] == [("cls", ["cls", "cls-seed43", "cls-seed44"]), ("mean", ["mean"])]
+    (group,) = seed_spread(arms, task)
     assert group["variants"] == ["cls", "cls-seed43", "cls-seed44"] and group["seeds"] == [42, 43, 44]
     assert group["accuracy"] == pytest.approx((0.91, 0.01, 0.90, 0.92))
     assert group["eval_accuracy"] == pytest.approx((0.88, 0.02, 0.86, 0.90))
-    assert spread_table([group], "test", get_task(None)).splitlines()[2] == (
-        "| cls and 2 more | 42, 43, 44 | 91.00 ± 1.00 (90.00 to 92.00) | 88.00 ± 2.00 (86.00 to 90.00) |"
+    # t interval of the mean: 0.91 ± t(0.975, 2) * 0.01 / sqrt(3), t(0.975, 2) = 4.302653
+    half = 4.302653 * 0.01 / 3**0.5
+    assert group["interval"] == pytest.approx((0.91 - half, 0.91 + half), abs=1e-6)
+    assert spread_table([group], "test", task).splitlines()[2] == (
+        "| cls and 2 more | 42, 43, 44 | 91.00 ± 1.00 (90.00 to 92.00) | 88.00 ± 2.00 (86.00 to 90.00) "
+        "| [88.52, 93.48] |"
     )
-    assert "validation" not in spread_table([group], "eval", get_task(None))
+    assert "validation" not in spread_table([group], "eval", task)
 
 
 def test_report_shows_seed_spread(tmp_path, tiny_encoder_dir, toy_data):
@@ -258,6 +303,32 @@ def test_report_shows_seed_spread(tmp_path, tiny_encoder_dir, toy_data):
     assert [row["layerwise_lr_decay"] for row in rows] == [1.0, 1.0]
 
 
+def test_data_size_curve_grid(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    """A grid over max_train_samples and seeds, trained for real: the report has the curve, its plot, and tests
+    only between variants trained on as many examples."""
+    config = {
+        "name": "curve",
+        "data": {**{f"{split}_file": str(path) for split, path in toy_data.items()}, "max_length": 32},
+        "common": {"model": str(tiny_encoder_dir), "arch": "lstm", "lstm_hidden_size": 16, "num_train_epochs": 1},
+        "variants": [{"name": "last", "pooling": "last"}, {"name": "max", "pooling": "max"}],
+        "grid": {"max_train_samples": [16, 48], "seed": [1, 2]},
+        "targets": [0.5],
+    }
+    path = tmp_path / "curve.yaml"
+    path.write_text(yaml.safe_dump(config))
+    report = tmp_path / "r"
+    assert main([str(path), "--report_dir", str(report), "--measure_inference_texts", "0"]) == 0
+    capsys.readouterr()
+    readme = (report / "README.md").read_text()
+    assert "| curve | 16 | 48 | to reach 50.00 |" in readme and (report / "learning_curves.png").is_file()
+    assert "| pooling=last | " in readme and "| pooling=max | " in readme
+    with open(report / "significance.csv") as f:
+        pairs = [(row["first"], row["second"]) for row in csv.DictReader(f)]
+    assert len(pairs) == 2 and all(a.split("-")[1] == b.split("-")[1] for a, b in pairs)  # same size
+    assert "Welch t on 2 and 2 seeds" in readme
+    assert "## Cost" not in readme  # --measure_inference_texts 0
+
+
 def test_compare_bad_config_exit_code(tmp_path, capsys):
     assert main([str(tmp_path / "nope.yaml")]) == 2
     assert capsys.readouterr().err.startswith("error: Comparison config")
@@ -282,6 +353,16 @@ def test_variants_flag_runs_and_reports_a_subset(tmp_path, tiny_grid, capsys):
     sorted(str(p) for folder in ("recipes/configs", "benchmarks/configs") for p in (ROOT / folder).glob("*.yaml")),
 )
 def test_shipped_configs_parse(path, tmp_path):
+    if "search" in yaml.safe_load(Path(path).read_text()):  # a search config: its trials' flags at the edges
+        from hfclf.search import load_search_config
+
+        config = load_search_config(path)
+        params = config["search"]["params"]
+        for pick in (0, -1):
+            values = {name: spec[pick] if isinstance(spec, list) else spec[("low", "high")[pick]]
+                      for name, spec in params.items()}  # fmt: skip
+            parse_values(run_values(config, values, tmp_path / "trial"))
+        return
     config = load_config(path)
     for variant in expand_variants(config):
-        parse_values(variant_values(config, variant, tmp_path / variant["name"]))
+        parse_values(run_values(config, variant["flags"], tmp_path / variant["name"]))

@@ -253,6 +253,16 @@ def test_comparison_reports_the_shapes_metrics(shape, tmp_path, tiny_encoder_dir
     assert (report / f"{per_variant}_mean.png").is_file() and (report / f"{per_variant}_max.png").is_file()
     header = " | ".join([*(f"{name} (test)" for name in metrics), f"{main} (validation)"])
     assert f"| {header} |" in readme
+    # the pair is tested on the examples both runs scored, with the shape's own per-example test
+    with open(report / "significance.csv") as f:
+        (test,) = csv.DictReader(f)
+    expected = "Wilcoxon signed-rank on |error|" if shape == "regression" else "McNemar (exact)"
+    assert test["metric"] == main and test["test"].startswith(expected) and f"difference in {main}" in readme
+    first, second = (json.loads((report / "runs" / test[k] / "results.json").read_text()) for k in ("first", "second"))
+    difference = first["test"][f"test_{main}"] - second["test"][f"test_{main}"]
+    assert float(test["difference"]) == pytest.approx(difference, abs=1e-5)  # predictions.csv keeps 6 decimals
+    for name in metrics[1:]:  # every report metric gets its paired interval
+        assert float(test[f"{name}_ci_low"]) <= float(test[f"{name}_ci_high"])
 
 
 @pytest.mark.parametrize("arch", ["lstm", "transformer"])

@@ -63,7 +63,8 @@ def test_model_size_goes_to_the_config_class_typed_by_its_fields():
 
 
 def test_compare_merges_model_config_field_by_field():
-    from hfclf.compare import expand_variants, merge_flags
+    from hfclf.compare import expand_variants
+    from hfclf.training_args import merge_flags
 
     merged = merge_flags({"model_config": {"num_layers": 2, "dropout": 0.3}}, {"model_config": {"num_layers": 1}})
     assert merged == {"model_config": {"num_layers": 1, "dropout": 0.3}}

@@ -1,0 +1,58 @@
+"""What a trained model costs: inference throughput and latency measured on a fixed sample, on the run's device,
+through the same code as `hfclf predict`, and the run's peak memory.
+
+- throughput: the first `texts` examples of the reported split scored in length-sorted batches (texts/s);
+- latency: the first `LATENCY_TEXTS` of them one at a time, tokenization included (median and 95th percentile, ms);
+- peak memory: the device's peak allocation on a GPU, the process's peak resident memory on a CPU (data included).
+
+The model runs as it was saved (fp32 weights, no autocast), as `hfclf predict` runs it.
+"""
+
+import resource
+import time
+
+import numpy as np
+
+LATENCY_TEXTS = 50
+WARM_UP_CALLS = 3
+
+
+def peak_memory() -> tuple[float, str]:
+    """`(megabytes, what was measured)`: the GPU's peak allocation, else the process's peak resident memory."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
+        return torch.cuda.max_memory_allocated() / 2**20, "GPU peak allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"  # Linux: kilobytes
+
+
+def measure_inference(model, tokenizer, texts: list[str], pairs: list[str] | None, batch_size: int, device) -> dict:
+    """Throughput over `texts` in batches of `batch_size` and single-text latency over the first `LATENCY_TEXTS`."""
+    from .predict import classify
+
+    was_training = model.training
+    model.eval()
+    pairs = pairs[: len(texts)] if pairs is not None else None
+    for i in range(WARM_UP_CALLS):
+        classify(model, tokenizer, texts[i : i + 1], batch_size=1, device=device, pairs=pairs and pairs[i : i + 1])
+    start = time.perf_counter()
+    classify(model, tokenizer, texts, batch_size=batch_size, device=device, pairs=pairs)
+    throughput = len(texts) / (time.perf_counter() - start)
+    latencies = []
+    for i in range(min(LATENCY_TEXTS, len(texts))):
+        start = time.perf_counter()
+        classify(model, tokenizer, texts[i : i + 1], batch_size=1, device=device, pairs=pairs and pairs[i : i + 1])
+        latencies.append(1000 * (time.perf_counter() - start))
+    model.train(was_training)
+    memory, memory_kind = peak_memory()
+    return {
+        "texts_per_second": throughput,
+        "latency_ms_median": float(np.median(latencies)),
+        "latency_ms_p95": float(np.percentile(latencies, 95)),
+        "throughput_texts": len(texts),
+        "latency_texts": len(latencies),
+        "batch_size": batch_size,
+        "device": str(device),
+        "peak_memory_mb": memory,
+        "peak_memory": memory_kind,
+    }
