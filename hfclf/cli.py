@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   hfclf train --dataset sst2 --pooling attention --max_train_samples 2000 --output_dir runs/sst2
   hfclf train --dataset sst2 --lora --lora_r 8 --merge_lora --output_dir runs/sst2-lora
   hfclf compare --help
+  hfclf search recipes/configs/sst2_search.yaml
   hfclf predict --model runs/sst2 --input reviews.csv --output predictions.csv --top-k 2
   hfclf eval --model runs/sst2 --dataset sst2 --split validation
   hfclf embed --model runs/sst2 --input docs.jsonl --output vectors.parquet --split-sentences
@@ -28,6 +29,7 @@ EXAMPLES = """examples:
 COMMANDS = {
     "train": "fine-tune a classifier (the finetune recipe; every model, data and TrainingArguments flag)",
     "compare": "train and compare several configurations on the same data",
+    "search": "search hyperparameters with Optuna (trials are training runs; workers can share one study)",
     "predict": "label texts from a file or stdin, with class probabilities",
     "eval": "metrics of a trained model on a dataset or test file (same metrics as training)",
     "embed": "pooled sentence embeddings from a model's own pooling head (.npy or .parquet)",
@@ -134,7 +136,7 @@ def _flag(parser, name: str, **kwargs):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hfclf", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=_Formatter)
     sub = parser.add_subparsers(dest="command", metavar="<command>", title="commands")
-    for name in ("train", "compare"):
+    for name in ("train", "compare", "search"):
         sub.add_parser(name, help=COMMANDS[name], add_help=False)
     for name, (epilog, add_flags, _) in SUBCOMMANDS.items():
         command = sub.add_parser(
@@ -354,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
         from .compare import main as compare_main
 
         return compare_main(argv[1:])
+    if argv and argv[0] == "search":
+        from .search import main as search_main
+
+        return search_main(argv[1:])
     parser = build_parser()
     if not argv:
         parser.print_help(sys.stderr)

@@ -1,0 +1,272 @@
+"""Hyperparameter search with Optuna: each trial is a fine-tuning run, scored on the validation split.
+
+A search config is a comparison config (see `hfclf.compare`) with a `search:` block instead of variants:
+
+```yaml
+name: sst2_lr
+data: {dataset: sst2, max_train_samples: 2000}
+common: {pooling: mean, num_train_epochs: 2}
+search:
+  sampler: tpe                    # tpe (default), random or grid
+  n_trials: 20                    # trials of the study, over every worker
+  pruner: median                  # median (default): stop a trial whose validation score lags; none
+  seed: 0                         # the sampler's seed (worker k uses seed + k)
+  params:
+    learning_rate: {low: 1e-5, high: 1e-3, log: true}   # a float range
+    lstm_layers: {low: 1, high: 3}                       # an int range
+    pooling: [mean, max]                                 # a choice (grid: every param must be a list)
+```
+
+The study lives in a storage (`--storage`): a SQLite file in the report folder by default, or any Optuna URL
+(`postgresql://...`, `mysql://...`), or `journal:PATH` for Optuna's journal file on a shared disk. Start the same
+command on several machines against one storage and they work on one study; Optuna hands out the trials, hfclf adds
+no scheduler. Each trial trains into `<report_dir>/runs/trial-<number>`. When a worker finishes, it writes the report
+of every complete trial (the same format as `hfclf compare`) and `best_trial.yaml`, a config that reruns the best
+trial with `hfclf train best_trial.yaml`.
+"""
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from .errors import HfclfInputError
+from .files import atomic_output, check_writable, folder_lock
+from .finetune import run_finetune
+from .report import write_report
+from .run_folder import RESULTS_FILE, RunResults
+from .tasks import get_task
+from .training_args import check_run_folder_flags, parse_values, read_mapping_file, redact_command, run_values
+
+logger = logging.getLogger("hfclf")
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "none")
+SEARCH_KEYS = {"sampler", "n_trials", "pruner", "seed", "params", "direction"}
+BEST_TRIAL_FILE = "best_trial.yaml"
+STUDY_LOCK_WAIT_SECONDS = 120
+
+
+def load_search_config(path: str) -> dict:
+    """Read and check a search config: name, data, common and a `search` block with `params`."""
+    config = read_mapping_file(path, what="Search config")
+    unknown = set(config) - {"name", "description", "data", "common", "search"}
+    if unknown:
+        raise HfclfInputError(
+            f"Unknown key(s) {', '.join(sorted(unknown))} in {path}; use name, description, data, common, search."
+        )
+    search = config.get("search")
+    if not isinstance(search, dict) or not isinstance(search.get("params"), dict) or not search["params"]:
+        raise HfclfInputError(
+            f"Search config {path} needs a 'search' mapping with 'params', e.g. "
+            "'search: {params: {learning_rate: {low: 1e-5, high: 1e-3, log: true}}}'."
+        )
+    unknown = set(search) - SEARCH_KEYS
+    if unknown:
+        known = ", ".join(sorted(SEARCH_KEYS))
+        raise HfclfInputError(f"Unknown key(s) {', '.join(sorted(unknown))} in 'search'; use {known}.")
+    search.setdefault("sampler", "tpe")
+    search.setdefault("pruner", "median")
+    search.setdefault("n_trials", 20)
+    search.setdefault("seed", 0)
+    search.setdefault("direction", "maximize")
+    for key, choices in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("direction", ("maximize", "minimize"))):
+        if search[key] not in choices:
+            raise HfclfInputError(f"search.{key} '{search[key]}' is unknown; choose one of: {', '.join(choices)}.")
+    if type(search["n_trials"]) is not int or search["n_trials"] < 1:
+        raise HfclfInputError(f"search.n_trials must be a positive whole number, got {search['n_trials']!r}.")
+    for name, spec in search["params"].items():
+        check_param(name, spec, search["sampler"])
+    for key in ("data", "common"):
+        if not isinstance(config.get(key) or {}, dict):
+            raise HfclfInputError(f"'{key}' in {path} must be a mapping of flag: value pairs.")
+    config.setdefault("name", Path(path).stem)
+    return config
+
+
+def check_param(name: str, spec, sampler: str) -> None:
+    """A searched flag is a list of choices or a `{low, high[, log, step]}` range (grid: lists only)."""
+    if isinstance(spec, list) and spec:
+        return
+    if sampler == "grid":
+        raise HfclfInputError(f"search.params.{name}: the grid sampler takes lists of values, e.g. '{name}: [1, 2]'.")
+    if not (isinstance(spec, dict) and {"low", "high"} <= set(spec) <= {"low", "high", "log", "step"}):
+        raise HfclfInputError(
+            f"search.params.{name} must be a list of choices or a range '{{low: ..., high: ...}}' (with optional "
+            "log: true or step), e.g. '{low: 1e-5, high: 1e-3, log: true}'."
+        )
+    if not all(type(spec[key]) in (int, float) for key in ("low", "high")) or not spec["low"] < spec["high"]:
+        raise HfclfInputError(f"search.params.{name}: low and high must be numbers with low < high, got {spec}.")
+    if spec.get("log") and spec.get("step") is not None:
+        raise HfclfInputError(f"search.params.{name}: a log range takes no step; drop one of them.")
+
+
+def suggest(trial, params: dict) -> dict:
+    """The flag values of one trial."""
+    values = {}
+    for name, spec in params.items():
+        if isinstance(spec, list):
+            values[name] = trial.suggest_categorical(name, spec)
+        elif all(type(spec[key]) is int for key in ("low", "high")) and type(spec.get("step", 1)) is int:
+            values[name] = trial.suggest_int(name, spec["low"], spec["high"], step=spec.get("step", 1),
+                                             log=spec.get("log", False))  # fmt: skip
+        else:
+            values[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]), step=spec.get("step"),
+                                               log=spec.get("log", False))  # fmt: skip
+    return values
+
+
+def make_sampler(search: dict, worker: int):
+    """The study's sampler; several workers get different seeds, or their first random trials would coincide."""
+    import optuna
+
+    seed = search["seed"] + worker
+    if search["sampler"] == "grid":
+        return optuna.samplers.GridSampler(search["params"], seed=seed)
+    if search["sampler"] == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_storage(url: str):
+    """An Optuna storage from a URL: `journal:PATH` is a journal file (shared disks); the rest are databases,
+    SQLite waiting for its lock instead of failing when workers write at once."""
+    import optuna
+
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+
+
+def pruning_callback(trial):
+    """A `TrainerCallback` that reports each evaluation's main metric (the run's `metric_for_best_model`) to the
+    trial, and stops the run when the pruner gives the trial up."""
+    import optuna
+    from transformers import TrainerCallback
+
+    class OptunaPruning(TrainerCallback):
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            value = (metrics or {}).get(f"eval_{args.metric_for_best_model}")
+            if value is None:
+                return
+            trial.report(value, step=state.global_step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"eval_{args.metric_for_best_model} {value:.4f} at step {state.global_step}")
+
+    return OptunaPruning()
+
+
+def objective(config: dict, report_dir: Path, extra: list[str]):
+    """The study's objective: train one trial and return its main metric on the validation split."""
+    import optuna
+
+    def run_trial(trial) -> float:
+        values = suggest(trial, config["search"]["params"])
+        run_dir = report_dir / "runs" / f"trial-{trial.number}"
+        model_args, data_args, training_args = parse_values(run_values(config, values, run_dir), extra,
+                                                            source=f"trial {trial.number}")  # fmt: skip
+        logger.info("Trial %d starts: %s", trial.number, values)
+        results = run_finetune(model_args, data_args, training_args, callbacks=[pruning_callback(trial)])
+        score = results.metric(get_task(results.problem_type).main_metric, "eval")
+        if score is None:
+            raise optuna.TrialPruned("no validation score")
+        return score
+
+    return run_trial
+
+
+def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: int, extra: list[str],
+               command: str) -> dict:  # fmt: skip
+    """Join (or create) the study and run trials until it has `n_trials`; then report every complete trial and
+    write the best one's config. Returns the best trial's flags."""
+    import optuna
+
+    search = config["search"]
+    check_run_folder_flags(config, extra, "search")
+    check_writable(report_dir, "Report folder")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    storage_url = storage_url or f"sqlite:///{(report_dir / 'search.db').resolve()}"
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if search["pruner"] == "median" else None
+    with folder_lock(report_dir, "Search study", wait=STUDY_LOCK_WAIT_SECONDS):  # one worker creates the tables
+        study = optuna.create_study(
+            study_name=config["name"],
+            storage=make_storage(storage_url),
+            sampler=make_sampler(search, worker),
+            pruner=pruner or optuna.pruners.NopPruner(),
+            direction=search["direction"],
+            load_if_exists=True,
+        )
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+    stop = optuna.study.MaxTrialsCallback(search["n_trials"], states=states)
+    if len(study.get_trials(deepcopy=False, states=states)) < search["n_trials"]:
+        study.optimize(objective(config, report_dir, extra), callbacks=[stop], catch=())
+    return write_search_report(config, study, report_dir, command)
+
+
+def write_search_report(config: dict, study, report_dir: Path, command: str) -> dict:
+    """The comparison report of the complete trials, and `best_trial.yaml`; returns the best trial's flags."""
+    import optuna
+
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    complete = [t for t in complete if (report_dir / "runs" / f"trial-{t.number}" / RESULTS_FILE).exists()]
+    if not complete:
+        raise HfclfInputError(f"No trial of study '{config['name']}' completed; see the log above for why.")
+    variants = [{"name": f"trial-{t.number}", "flags": dict(t.params)} for t in complete]
+    runs = [RunResults.load(report_dir / "runs" / variant["name"]) for variant in variants]
+    with folder_lock(report_dir, "Report folder", wait=STUDY_LOCK_WAIT_SECONDS):
+        write_report(config, variants, runs, report_dir, command, [])
+    best = study.best_trial
+    flags = run_values(config, dict(best.params), Path("runs") / f"{config['name']}-best")
+    with atomic_output(report_dir / BEST_TRIAL_FILE) as temporary:
+        Path(temporary).write_text(
+            f"# Best trial of study '{config['name']}': trial {best.number}, validation score {best.value:.6g}.\n"
+            f"# Rerun: hfclf train {report_dir / BEST_TRIAL_FILE}\n" + yaml.safe_dump(flags, sort_keys=False)
+        )
+    print(f"Best trial {best.number}: {best.value:.4f} on validation with {best.params}", flush=True)
+    print(f"Rerun it: hfclf train {report_dir / BEST_TRIAL_FILE}", flush=True)
+    return flags
+
+
+# ------------------------------------------------------------------------------------------------------------ main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hfclf search",
+        description="Search hyperparameters with Optuna; every trial is a fine-tuning run.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  hfclf search recipes/configs/sst2_search.yaml\n"
+            "  hfclf search recipes/configs/sst2_search.yaml --storage postgresql://user@db/hfclf  # on each machine\n"
+            "  hfclf search recipes/configs/sst2_search.yaml --storage journal:/shared/study.log --worker 1\n\n"
+            "Any other flag (every finetune flag) is passed to every trial."
+        ),
+    )
+    parser.add_argument("config", help="search config (.yaml or .json) with a 'search' block")
+    parser.add_argument("--report_dir", "--report-dir", help="report folder (default: reports/<config name>)")
+    parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<report_dir>/search.db)")
+    parser.add_argument("--worker", type=int, default=0, help="this worker's index, which offsets the sampler seed")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; bad input prints one `error:` line and returns exit code 2."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, extra = build_parser().parse_known_args(argv)
+    try:
+        config = load_search_config(args.config)
+        report_dir = Path(args.report_dir or os.path.join("reports", config["name"]))
+        command = " ".join(["hfclf search", *redact_command(argv)])
+        run_search(config, report_dir, args.storage, args.worker, extra, command)
+    except HfclfInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0

@@ -1,0 +1,133 @@
+"""Hyperparameter search on Optuna: config checks, the pruning callback, and two workers sharing one study."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hfclf.errors import HfclfInputError
+from hfclf.search import load_search_config, pruning_callback
+from hfclf.training_args import parse_values
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(path: Path, search: dict, tiny_encoder_dir, toy_data) -> Path:
+    config = {
+        "name": "toy_search",
+        "data": {**{f"{split}_file": str(p) for split, p in toy_data.items()}, "max_length": 32},
+        "common": {
+            "model": str(tiny_encoder_dir),
+            "arch": "lstm",
+            "lstm_hidden_size": 16,
+            "num_train_epochs": 1,
+            "measure_inference_texts": 0,
+        },  # fmt: skip
+        "search": search,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        (None, "needs a 'search' mapping with 'params'"),
+        ({"params": {}}, "needs a 'search' mapping with 'params'"),
+        ({"params": {"learning_rate": [1e-3]}, "sampler": "cmaes"}, "search.sampler 'cmaes' is unknown"),
+        ({"params": {"learning_rate": [1e-3]}, "n_trials": 0}, "search.n_trials must be a positive whole number"),
+        ({"params": {"learning_rate": [1e-3]}, "trials": 3}, "Unknown key(s) trials in 'search'"),
+        ({"params": {"learning_rate": 1e-3}}, "must be a list of choices or a range"),
+        ({"params": {"learning_rate": {"low": 1e-3, "high": 1e-5}}}, "low < high"),
+        ({"params": {"learning_rate": {"low": 1e-5, "high": 1e-3, "log": True, "step": 1e-5}}}, "takes no step"),
+        ({"params": {"learning_rate": {"low": 1e-5, "high": 1e-3}}, "sampler": "grid"}, "grid sampler takes lists"),
+    ],
+)
+def test_bad_search_configs_are_clear(search, message, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", **({"search": search} if search is not None else {})}))
+    with pytest.raises(HfclfInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_search_config(str(path))
+
+
+def test_pruning_callback_stops_a_lagging_trial():
+    import optuna
+
+    class Trial:
+        reported = []
+
+        def report(self, value, step):
+            self.reported.append((value, step))
+
+        def should_prune(self):
+            return len(self.reported) > 1
+
+    class Args:
+        metric_for_best_model = "f1_macro"
+
+    class State:
+        global_step = 7
+
+    callback, trial = pruning_callback(Trial()), Trial
+    callback.on_evaluate(Args(), State(), None, metrics={"eval_accuracy": 0.9, "eval_f1_macro": 0.5})
+    assert trial.reported == [(0.5, 7)]
+    with pytest.raises(optuna.TrialPruned, match="eval_f1_macro 0.4000 at step 7"):
+        callback.on_evaluate(Args(), State(), None, metrics={"eval_f1_macro": 0.4})
+
+
+def test_two_workers_share_one_study(tmp_path, tiny_encoder_dir, toy_data):
+    """Two processes on one SQLite study finish its 4 trials between them; each trial trains once, in its own
+    folder; the report and the best trial's config come out."""
+    import optuna
+
+    params = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "pooling": ["last", "max"]}
+    search = {"sampler": "random", "n_trials": 4, "pruner": "none", "params": params}
+    config = write_config(tmp_path / "search.yaml", search, tiny_encoder_dir, toy_data)
+    report = tmp_path / "report"
+    command = [sys.executable, "-m", "hfclf.cli", "search", str(config), "--report_dir", str(report)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [
+        subprocess.Popen([*command, "--worker", str(k)], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+        for k in (0, 1)
+    ]
+    logs = [worker.communicate(timeout=600)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], logs
+
+    study = optuna.load_study(study_name="toy_search", storage=f"sqlite:///{report / 'search.db'}")
+    trials = study.get_trials()
+    assert [t.state for t in trials].count(optuna.trial.TrialState.COMPLETE) >= 4 and len(trials) <= 5
+    starts = [line for log in logs for line in log.splitlines() if "hfclf: Trial " in line]
+    started = [line.split("hfclf: Trial ")[1].split(" starts")[0] for line in starts]
+    assert sorted(map(int, started)) == sorted(t.number for t in trials)  # every trial ran once, by one worker
+    assert all("hfclf: Trial " in log for log in logs)  # and both workers took trials
+    for trial in trials:
+        assert (report / "runs" / f"trial-{trial.number}" / "results.json").is_file()
+    readme = (report / "README.md").read_text()
+    assert all(f"| trial-{t.number} |" in readme for t in trials) and "## Are the differences real?" in readme
+    best = yaml.safe_load((report / "best_trial.yaml").read_text())
+    assert {key: best[key] for key in params} == study.best_params
+    model_args, _, training_args = parse_values(best)  # a config `hfclf train` takes as it is
+    assert model_args.pooling == study.best_params["pooling"]
+    assert training_args.learning_rate == pytest.approx(study.best_params["learning_rate"])
+
+
+def test_grid_search_runs_every_point_once(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    from hfclf.search import main
+
+    search = {"sampler": "grid", "n_trials": 2, "params": {"pooling": ["last", "max"]}}
+    config = write_config(tmp_path / "grid.yaml", search, tiny_encoder_dir, toy_data)
+    report = tmp_path / "report"
+    assert main([str(config), "--report_dir", str(report), "--storage", f"journal:{tmp_path / 'study.log'}"]) == 0
+    assert "Rerun it: hfclf train" in capsys.readouterr().out
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "study.log")))
+    study = optuna.load_study(study_name="toy_search", storage=storage)
+    assert sorted(t.params["pooling"] for t in study.get_trials()) == ["last", "max"]
+    # a second call finds the study finished and only writes the report again
+    assert main([str(config), "--report_dir", str(report), "--storage", f"journal:{tmp_path / 'study.log'}"]) == 0
+    assert len(study.get_trials()) == 2
