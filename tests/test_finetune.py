@@ -510,3 +510,24 @@ def test_early_stopping(tmp_path, tiny_encoder_dir, toy_data, capsys):
     ]
     assert run(argv, capsys)[0] == 0
     assert read_results(out)["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    "config, kind",
+    [
+        ("accelerate_config.yaml", "multi_gpu"),
+        ("recipes/accelerate/two_machines.yaml", "multi_gpu"),
+        ("recipes/accelerate/fsdp.yaml", "use_fsdp"),
+        ("recipes/accelerate/deepspeed_zero2.yaml", "use_deepspeed"),
+    ],
+)
+def test_shipped_accelerate_configs_are_what_accelerate_launch_reads(config, kind):
+    """The configs that cannot run here (no GPU, no second machine, no deepspeed) at least go through the argument
+    checks of `accelerate launch` itself and select the documented mode."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+
+    args = launch_command_parser().parse_args(["--config_file", str(REPO / config), str(RECIPE)])
+    args, _, _ = _validate_launch_command(args)
+    assert getattr(args, kind) and args.mixed_precision == "bf16"
+    if "two_machines" in config:
+        assert (args.num_machines, args.num_processes, args.main_process_port) == (2, 16, 29500)
