@@ -247,10 +247,11 @@ def correct(problem_type: str, outcomes: Outcomes) -> np.ndarray:
 
 def shared_runs(first: Arm, second: Arm) -> tuple[int, int]:
     """Which run of each arm a per-example test uses: the lowest seed both ran, else each arm's first run."""
-    common = sorted(set(first.seeds) & set(second.seeds), key=str)
+    common = set(first.seeds) & set(second.seeds)
     if not common:
         return 0, 0
-    return first.seeds.index(common[0]), second.seeds.index(common[0])
+    seed = min(common, key=lambda seed: (seed is None, seed or 0))  # results without a seed last
+    return first.seeds.index(seed), second.seeds.index(seed)
 
 
 def compare_pair(first: Arm, second: Arm, task: Task, outcomes: dict) -> PairTest:
@@ -272,10 +273,10 @@ def compare_pair(first: Arm, second: Arm, task: Task, outcomes: dict) -> PairTes
         return PairTest(first.name, second.name, main, difference, float(low), float(high), test,
                         float(result.pvalue), units)  # fmt: skip
     i, j = shared_runs(first, second)
-    a, b = (
-        outcomes.setdefault(str(arm.run_dirs[k]), read_outcomes(arm.run_dirs[k], arm.runs[k]))
-        for arm, k in ((first, i), (second, j))
-    )
+    for arm, k in ((first, i), (second, j)):
+        if arm.run_dirs[k] not in outcomes:
+            outcomes[arm.run_dirs[k]] = read_outcomes(arm.run_dirs[k], arm.runs[k])
+    a, b = outcomes[first.run_dirs[i]], outcomes[second.run_dirs[j]]
     seeds = f"seed {first.seeds[i]}" + ("" if first.seeds[i] == second.seeds[j] else f" vs {second.seeds[j]}")
     if a.examples != b.examples:
         return PairTest(first.name, second.name, main, first.mean - second.mean, None, None,
@@ -283,19 +284,9 @@ def compare_pair(first: Arm, second: Arm, task: Task, outcomes: dict) -> PairTes
     differences = {name: paired_bootstrap(name, task.problem_type, a, b) for name in task.report_metrics}
     test, p_value = per_example_p_value(task.problem_type, a, b)
     difference, low, high = differences.pop(main)
-    return PairTest(
-        first.name,
-        second.name,
-        main,
-        difference,
-        low,
-        high,
-        f"{test}, {seeds}",
-        p_value,
-        len(a.gold),
-        None,
-        differences,
-    )
+    test = f"{test}, {seeds}"
+    return PairTest(first.name, second.name, main, difference, low, high, test, p_value, len(a.gold),
+                    other_metrics=differences)  # fmt: skip
 
 
 def holm(tests: list[PairTest]) -> None:
