@@ -174,6 +174,34 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def use_the_cores() -> None:
+    """On a CPU, compute with the cores this process may use, shared among the local processes. Launchers
+    (`accelerate launch`, `torchrun`) set OMP_NUM_THREADS=1 for their workers unless the user set it, which would
+    leave all cores but one idle; a value the launcher passed on from the user's environment is kept."""
+    import torch
+
+    launched = "LOCAL_RANK" in os.environ or "ACCELERATE_MIXED_PRECISION" in os.environ
+    if torch.cuda.is_available() or not launched or "OMP_NUM_THREADS" not in os.environ:
+        return
+    try:
+        with open(f"/proc/{os.getppid()}/environ", "rb") as f:  # the launcher's own environment
+            launcher_env = {entry.split(b"=", 1)[0] for entry in f.read().split(b"\0") if entry}
+    except OSError:
+        return  # not Linux: cannot tell whose value it is, so keep it
+    if b"OMP_NUM_THREADS" in launcher_env:
+        return
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    threads = max(1, len(os.sched_getaffinity(0)) // local_processes)
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+        logger.info(
+            "The launcher set OMP_NUM_THREADS=%s; computing with %d threads (%d local process%s on %d cores). "
+            "Set OMP_NUM_THREADS yourself to choose.",
+            os.environ["OMP_NUM_THREADS"], threads, local_processes, "es" * (local_processes > 1),
+            len(os.sched_getaffinity(0)),
+        )  # fmt: skip
+
+
 def hardware_description() -> str:
     import torch
 
@@ -321,6 +349,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
     from .hub import take_over_trainer_push
 
     start = time.perf_counter()
+    use_the_cores()
     output_dir = Path(training_args.output_dir)
     check_output_dir(training_args)
     resume = resolve_resume(output_dir, training_args.resume_from_checkpoint, learning_rate_groups(training_args))

@@ -6,10 +6,11 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Sampler, SequentialSampler
-from transformers import Trainer
+from transformers import EvalPrediction, Trainer
 from transformers.trainer_pt_utils import get_length_grouped_indices, nested_gather
 from transformers.trainer_utils import TrainOutput, rotate_checkpoints
 
@@ -93,10 +94,42 @@ class EpochLengthGroupedSampler(Sampler):
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
 
 
+def token_lengths(dataset) -> np.ndarray | None:
+    """Tokens per row of a tokenized split, read from its `input_ids` column in one Arrow call (None: not one)."""
+    if "input_ids" not in getattr(dataset, "column_names", ()):
+        return None
+    import pyarrow.compute as pc
+
+    column = dataset.select_columns(["input_ids"]).with_format("arrow")[:]["input_ids"]
+    return pc.list_value_length(column).to_numpy(zero_copy_only=False)
+
+
+def in_order(values, inverse: np.ndarray):
+    """Outputs computed in sorted order, back in dataset order (arrays and tuples of them; None stays None)."""
+    if values is None:
+        return None
+    if isinstance(values, (tuple, list)):
+        return type(values)(in_order(value, inverse) for value in values)
+    return values[inverse]
+
+
+class LengthSortedSampler(Sampler):
+    """Evaluation in a fixed order: the longest rows first."""
+
+    def __init__(self, order: np.ndarray):
+        self.order = order
+
+    def __len__(self):
+        return len(self.order)
+
+    def __iter__(self):
+        return iter(self.order.tolist())
+
+
 class ClassifierTrainer(Trainer):
     """A `Trainer` for hfclf runs: batches grouped by the precomputed `length` column in an order a resume replays,
-    predictions in dataset order, complete-checkpoint records, whole-run train metrics after a resume, and
-    `head_learning_rate` / `layerwise_lr_decay` of [`ClassifierTrainingArguments`]."""
+    evaluation sorted by length with its outputs in dataset order, complete-checkpoint records, whole-run train
+    metrics after a resume, and `head_learning_rate` / `layerwise_lr_decay` of [`ClassifierTrainingArguments`]."""
 
     def _get_train_sampler(self, train_dataset=None):
         # `Trainer` drops the columns `forward` does not take (`length` among them) before building the sampler;
@@ -113,12 +146,41 @@ class ClassifierTrainer(Trainer):
         return self._train_sampler
 
     def _get_eval_sampler(self, eval_dataset):
-        # With `group_by_length`, `Trainer` also shuffles evaluation into length groups; predictions must come back
-        # in dataset order so that predictions.csv lines up with the texts. (Several processes: accelerate shards
-        # in order and `gather_for_metrics` restores it.)
-        if self.args.world_size <= 1:
+        # One process: batches of similar length, longest first, so little of each batch is padding; the outputs go
+        # back to dataset order in `evaluation_loop`. Several processes: dataset order (accelerate shards in order and
+        # `gather_for_metrics` restores it).
+        self._eval_order = None
+        if self.args.world_size > 1:
+            return None
+        lengths = token_lengths(eval_dataset)
+        if lengths is None:
             return SequentialSampler(eval_dataset)
-        return None
+        self._eval_order = np.argsort(-lengths, kind="stable")
+        return LengthSortedSampler(self._eval_order)
+
+    def evaluation_loop(self, dataloader, *args, **kwargs):
+        """`Trainer`'s loop over batches sorted by length; metrics and outputs see the examples in dataset order."""
+        order, self._eval_order = getattr(self, "_eval_order", None), None
+        if order is None:
+            return super().evaluation_loop(dataloader, *args, **kwargs)
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        compute_metrics = self.compute_metrics
+        if compute_metrics is not None:
+            self.compute_metrics = lambda p: compute_metrics(
+                EvalPrediction(
+                    predictions=in_order(p.predictions, inverse),
+                    label_ids=in_order(p.label_ids, inverse),
+                    inputs=in_order(p.inputs, inverse),
+                    losses=in_order(p.losses, inverse),
+                )
+            )
+        try:
+            output = super().evaluation_loop(dataloader, *args, **kwargs)
+        finally:
+            self.compute_metrics = compute_metrics
+        return output._replace(predictions=in_order(output.predictions, inverse),
+                               label_ids=in_order(output.label_ids, inverse))  # fmt: skip
 
     def get_optimizer_cls_and_kwargs(self, args, model=None):
         """`Trainer`'s optimizer choice; with a head rate or layer-wise decay, its parameter groups as well.

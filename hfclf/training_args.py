@@ -344,6 +344,8 @@ class ClassifierTrainingArguments(TrainingArguments):
             # train one model with DDP over gloo instead of N independent copies.
             if int(os.environ.get("WORLD_SIZE", "1")) > 1:
                 self.use_cpu = True
+            if self.bf16:  # bf16 autocast on the CPU, which `Trainer` allows only with use_cpu
+                self.use_cpu = True
             self.dataloader_pin_memory = False  # pinned memory only helps copies to an accelerator
         super().__post_init__()
 

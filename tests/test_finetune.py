@@ -531,3 +531,40 @@ def test_shipped_accelerate_configs_are_what_accelerate_launch_reads(config, kin
     assert getattr(args, kind) and args.mixed_precision == "bf16"
     if "two_machines" in config:
         assert (args.num_machines, args.num_processes, args.main_process_port) == (2, 16, 29500)
+
+
+CHILD_THREADS = "import torch, hfclf.finetune as f; f.use_the_cores(); print(torch.get_num_threads())"
+
+
+@pytest.mark.parametrize(
+    "user_set, launched, expected",
+    [(False, True, "cores"), (True, True, 1), (False, False, 1)],
+    ids=["launcher-default", "user-choice", "not-launched"],
+)
+def test_launched_workers_use_the_cores(user_set, launched, expected):
+    """A launcher's OMP_NUM_THREADS=1 is replaced by the cores (one local process here); the user's own value, or a
+    process no launcher started, keeps it."""
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.skip("one core: every case computes with 1 thread, nothing to tell apart")
+    worker_env = {"OMP_NUM_THREADS": "1", "LOCAL_WORLD_SIZE": "1", **({"LOCAL_RANK": "0"} if launched else {})}
+    launcher = (
+        "import os, subprocess, sys\n"
+        f"env = dict(os.environ, **{worker_env!r})\n"
+        f"print(subprocess.run([sys.executable, '-c', {CHILD_THREADS!r}], env=env, capture_output=True, text=True,"
+        " check=True).stdout)"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+    if user_set:
+        env["OMP_NUM_THREADS"] = "1"
+    out = subprocess.run([sys.executable, "-c", launcher], env=env, capture_output=True, text=True, check=True).stdout
+    assert int(out) == (cores if expected == "cores" else expected)
+
+
+def test_bf16_on_a_cpu_only_machine_needs_no_other_flag(tmp_path):
+    from hfclf.training_args import ClassifierTrainingArguments
+
+    if torch.cuda.is_available():
+        pytest.skip("an accelerator is present: bf16 runs there")
+    args = ClassifierTrainingArguments(output_dir=str(tmp_path), bf16=True)
+    assert args.use_cpu and args.bf16

@@ -191,3 +191,36 @@ def test_resume_with_other_rates_is_refused(tmp_path, tiny_encoder_dir, toy_data
     assert code == 2
     assert "was trained with --layerwise-lr-decay 0.5 but this run asks for 0.9" in stderr.splitlines()[-1]
     assert sorted(str(path) for path in out.rglob("*")) == files  # nothing written
+
+
+def test_evaluation_runs_sorted_by_length_and_answers_in_dataset_order(tmp_path):
+    """Batches of similar length, longest first, and every output (predictions, labels, what metrics see) back in
+    dataset order: the same as scoring each row alone."""
+    import numpy as np
+    from datasets import Dataset
+    from tokenizers import Tokenizer, models
+    from transformers import DataCollatorWithPadding, PreTrainedTokenizerFast
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 30, 40)
+    rows = [{"input_ids": [1, *rng.integers(5, 90, n - 2).tolist(), 2], "labels": int(n > 15)} for n in lengths]
+    dataset = Dataset.from_list(rows)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"[PAD]": 0}, "[PAD]")),
+                                        pad_token="[PAD]")  # fmt: skip
+    trainer = make_trainer(tmp_path, per_device_eval_batch_size=8)
+    trainer.data_collator = DataCollatorWithPadding(tokenizer)
+    seen = {}
+    trainer.compute_metrics = lambda p: seen.update(labels=p.label_ids.copy(), logits=p.predictions.copy()) or {}
+    batches = []
+    trainer.model.register_forward_pre_hook(lambda module, args, kwargs: batches.append(kwargs["input_ids"].shape[1]),
+                                            with_kwargs=True)  # fmt: skip
+    output = trainer.predict(dataset)
+    assert batches == sorted(batches, reverse=True) and batches[0] == lengths.max()  # longest first
+    trainer.model.eval()
+    with torch.no_grad():
+        alone = [trainer.model(input_ids=torch.tensor([row["input_ids"]])).logits.numpy() for row in rows]
+    alone = np.concatenate(alone)
+    np.testing.assert_allclose(output.predictions, alone, atol=1e-5)
+    assert output.label_ids.tolist() == [row["labels"] for row in rows]
+    np.testing.assert_allclose(seen["logits"], alone, atol=1e-5)
+    assert seen["labels"].tolist() == [row["labels"] for row in rows]
