@@ -455,6 +455,15 @@ def write_plots(config, variants, runs, rows, report_dir: Path, task: Task) -> l
     return images
 
 
+def data_sizes_text(runs: list[RunResults]) -> str:
+    """The split sizes of the runs, `train 500 to 8,000` where they differ (a data-size curve)."""
+    parts = []
+    for split in runs[0].data_sizes:
+        sizes = sorted({run.data_sizes.get(split) for run in runs if run.data_sizes.get(split) is not None})
+        parts.append(f"{split} {sizes[0]:,}" + (f" to {sizes[-1]:,}" if len(sizes) > 1 else ""))
+    return ", ".join(parts)
+
+
 def readme_lines(config, runs, split, table, statistics_sections, images, command, skipped, task) -> list[str]:
     """The report's README: the table and plots, and how it was produced. Seed, hardware and versions come from the
     runs themselves: variants may have finished earlier, elsewhere."""
@@ -474,7 +483,7 @@ def readme_lines(config, runs, split, table, statistics_sections, images, comman
         config.get("description", "").strip(),
         "",
         f"Dataset: {data.get('dataset') or data.get('train_file')}"
-        f" ({', '.join(f'{k} {v:,}' for k, v in first.data_sizes.items())}); metrics on the {split} split.",
+        f" ({data_sizes_text(runs)}); metrics on the {split} split.",
         "",
         table,
         "",

@@ -321,6 +321,7 @@ def test_data_size_curve_grid(tmp_path, tiny_encoder_dir, toy_data, capsys):
     capsys.readouterr()
     readme = (report / "README.md").read_text()
     assert "| curve | 16 | 48 | to reach 50.00 |" in readme and (report / "learning_curves.png").is_file()
+    assert "(train 16 to 48, validation 25, test 20)" in readme
     assert "| pooling=last | " in readme and "| pooling=max | " in readme
     with open(report / "significance.csv") as f:
         pairs = [(row["first"], row["second"]) for row in csv.DictReader(f)]
