@@ -3,7 +3,8 @@ through the same code as `hfclf predict`, and the run's peak memory.
 
 - throughput: the first `texts` examples of the reported split scored in length-sorted batches (texts/s);
 - latency: the first `LATENCY_TEXTS` of them one at a time, tokenization included (median and 95th percentile, ms);
-- peak memory: the device's peak allocation on a GPU, the process's peak resident memory on a CPU (data included).
+- peak memory: the device's peak allocation on a GPU, the process's peak resident memory on a CPU (data included),
+  both from the start of the run (`reset_peak_memory`).
 
 The model runs as it was saved (fp32 weights, no autocast), as `hfclf predict` runs it.
 """
@@ -17,13 +18,32 @@ LATENCY_TEXTS = 50
 WARM_UP_CALLS = 3
 
 
+def reset_peak_memory() -> None:
+    """Start measuring a run's peak memory afresh: several runs (a comparison, a search) share one process."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:  # Linux: resets the process's peak resident memory (VmHWM)
+            f.write("5")
+    except OSError:
+        pass
+
+
 def peak_memory() -> tuple[float, str]:
-    """`(megabytes, what was measured)`: the GPU's peak allocation, else the process's peak resident memory."""
+    """`(megabytes, what was measured)`: the GPU's peak allocation since `reset_peak_memory`, else the process's
+    peak resident memory since then (Linux), else since the process started."""
     import torch
 
     if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
         return torch.cuda.max_memory_allocated() / 2**20, "GPU peak allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"  # Linux: kilobytes
+    try:
+        with open("/proc/self/status") as f:
+            peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        return peak_kb / 1024, "process peak RSS"
+    except (OSError, StopIteration, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS since it started"
 
 
 def measure_inference(model, tokenizer, texts: list[str], pairs: list[str] | None, batch_size: int, device) -> dict:
@@ -33,7 +53,7 @@ def measure_inference(model, tokenizer, texts: list[str], pairs: list[str] | Non
     was_training = model.training
     model.eval()
     pairs = pairs[: len(texts)] if pairs is not None else None
-    for i in range(WARM_UP_CALLS):
+    for i in range(min(WARM_UP_CALLS, len(texts))):
         classify(model, tokenizer, texts[i : i + 1], batch_size=1, device=device, pairs=pairs and pairs[i : i + 1])
     start = time.perf_counter()
     classify(model, tokenizer, texts, batch_size=batch_size, device=device, pairs=pairs)

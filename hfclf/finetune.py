@@ -175,13 +175,14 @@ def library_versions() -> dict[str, str]:
 
 
 def use_the_cores() -> None:
-    """On a CPU, compute with the cores this process may use, shared among the local processes. Launchers
-    (`accelerate launch`, `torchrun`) set OMP_NUM_THREADS=1 for their workers unless the user set it, which would
-    leave all cores but one idle; a value the launcher passed on from the user's environment is kept."""
+    """On a CPU, compute with the physical cores this process may use, shared among the local processes.
+    `torchrun` and `accelerate launch` (without --cpu) set OMP_NUM_THREADS=1 for their workers unless the user set
+    it, which leaves all cores but one idle. Only that 1 is replaced, and only when the launcher's own environment
+    has no OMP_NUM_THREADS (the user's value is passed on to the workers, and kept)."""
     import torch
 
     launched = "LOCAL_RANK" in os.environ or "ACCELERATE_MIXED_PRECISION" in os.environ
-    if torch.cuda.is_available() or not launched or "OMP_NUM_THREADS" not in os.environ:
+    if torch.cuda.is_available() or not launched or os.environ.get("OMP_NUM_THREADS") != "1":
         return
     try:
         with open(f"/proc/{os.getppid()}/environ", "rb") as f:  # the launcher's own environment
@@ -190,15 +191,17 @@ def use_the_cores() -> None:
         return  # not Linux: cannot tell whose value it is, so keep it
     if b"OMP_NUM_THREADS" in launcher_env:
         return
+    import psutil  # a dependency of accelerate
+
     local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    threads = max(1, len(os.sched_getaffinity(0)) // local_processes)
+    cores = min(len(os.sched_getaffinity(0)), psutil.cpu_count(logical=False) or os.cpu_count())  # not hyperthreads
+    threads = max(1, cores // local_processes)
     if threads != torch.get_num_threads():
         torch.set_num_threads(threads)
         logger.info(
             "The launcher set OMP_NUM_THREADS=%s; computing with %d threads (%d local process%s on %d cores). "
             "Set OMP_NUM_THREADS yourself to choose.",
-            os.environ["OMP_NUM_THREADS"], threads, local_processes, "es" * (local_processes > 1),
-            len(os.sched_getaffinity(0)),
+            os.environ["OMP_NUM_THREADS"], threads, local_processes, "es" * (local_processes > 1), cores,
         )  # fmt: skip
 
 
@@ -346,9 +349,11 @@ def run_lock(output_dir: Path, training_args):
 def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: list) -> RunResults:
     from transformers import set_seed
 
+    from .cost import reset_peak_memory
     from .hub import take_over_trainer_push
 
     start = time.perf_counter()
+    reset_peak_memory()
     use_the_cores()
     output_dir = Path(training_args.output_dir)
     check_output_dir(training_args)
@@ -408,6 +413,9 @@ def measure_cost(trainer, scored) -> dict:
 
     count = min(trainer.args.measure_inference_texts, len(scored))
     if count < 1:
+        return {}
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:  # a sharded model runs only on every process at once
+        logger.info("Inference cost not measured: the model is sharded (FSDP/DeepSpeed); measure its saved copy.")
         return {}
     texts = scored["text"][:count]
     pairs = scored["text_pair"][:count] if "text_pair" in scored.column_names else None

@@ -22,9 +22,19 @@ from .plots import (
     plot_learning_curves,
 )
 from .run_folder import RunResults
-from .significance import ALPHA, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Arm, PairTest, arms_of, groups, pair_tests
+from .significance import (
+    ALPHA,
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    PERMUTATIONS,
+    Arm,
+    PairTest,
+    arms_of,
+    groups,
+    pair_tests,
+)
 from .tables import markdown_table, write_csv
-from .tasks import LOWER_IS_BETTER, MULTI_LABEL, REGRESSION, Task, get_task
+from .tasks import LOWER_IS_BETTER, Task, get_task
 from .training_args import SECRET_ARGUMENTS, ClassifierTrainingArguments
 
 # Report table columns after the metrics, and which way is better (None: no best to mark).
@@ -191,10 +201,11 @@ def significance_section(tests: list[PairTest], found: list[tuple[str, list]], t
         + "; ".join(f"{letters[i % 26]}: {', '.join(group)}" for i, group in enumerate(found_here))
         for where, found_here in found
     ]
-    per_example_test = {
-        REGRESSION: "the Wilcoxon signed-rank test on absolute errors",
-        MULTI_LABEL: "the exact McNemar test on correct/incorrect (all labels right)",
-    }.get(task.problem_type, "the exact McNemar test on correct/incorrect")
+    per_example_test = (
+        "the exact McNemar test on correct/incorrect"
+        if task.main_metric == "accuracy"
+        else f"a paired permutation test of {task.main_metric} ({PERMUTATIONS:,} random swaps, seed {BOOTSTRAP_SEED})"
+    )
     header = ["pair", f"difference in {task.main_metric}", "95% CI", "test", "p", "p (Holm)", f"at α = {ALPHA}"]
     return [
         "## Are the differences real?",

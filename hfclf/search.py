@@ -10,7 +10,7 @@ search:
   sampler: tpe                    # tpe (default), random or grid
   n_trials: 20                    # trials of the study, over every worker
   pruner: median                  # median (default): stop a trial whose validation score lags; none
-  seed: 0                         # the sampler's seed (worker k uses seed + k)
+  seed: 0                         # the sampler's seed (a worker joining the study adds its offset)
   params:
     learning_rate: {low: 1e-5, high: 1e-3, log: true}   # a float range
     lstm_layers: {low: 1, high: 3}                       # an int range
@@ -21,13 +21,14 @@ The study lives in a storage (`--storage`): a SQLite file in the report folder b
 (`postgresql://...`, `mysql://...`), or `journal:PATH` for Optuna's journal file on a shared disk. Start the same
 command on several machines against one storage and they work on one study; Optuna hands out the trials, hfclf adds
 no scheduler. Each trial trains into `<report_dir>/runs/trial-<number>`. When a worker finishes, it writes the report
-of every complete trial (the same format as `hfclf compare`) and `best_trial.yaml`, a config that reruns the best
-trial with `hfclf train best_trial.yaml`.
+of every complete trial it can see (the same format as `hfclf compare`) and `best_trial.yaml`, a config that reruns
+the best trial with `hfclf train best_trial.yaml`.
 """
 
 import argparse
 import logging
 import os
+import random
 import sys
 from pathlib import Path
 
@@ -38,7 +39,6 @@ from .files import atomic_output, check_writable, folder_lock
 from .finetune import run_finetune
 from .report import write_report
 from .run_folder import RESULTS_FILE, RunResults
-from .tasks import get_task
 from .training_args import check_run_folder_flags, parse_values, read_mapping_file, redact_command, run_values
 
 logger = logging.getLogger("hfclf")
@@ -141,29 +141,33 @@ def make_storage(url: str):
 
         return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+    # A worker that dies leaves its trial RUNNING; without a heartbeat it would count towards n_trials forever.
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=60, grace_period=300)
 
 
 def pruning_callback(trial):
-    """A `TrainerCallback` that reports each evaluation's main metric (the run's `metric_for_best_model`) to the
-    trial, and stops the run when the pruner gives the trial up."""
+    """A `TrainerCallback` that reports each evaluation's score (the run's `metric_for_best_model`, the trial's
+    objective) to the trial at its epoch, and stops the run when the pruner gives the trial up. Steps count
+    hundredths of an epoch, so trials with other batch or data sizes are compared at the same point of training."""
     import optuna
     from transformers import TrainerCallback
 
     class OptunaPruning(TrainerCallback):
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             value = (metrics or {}).get(f"eval_{args.metric_for_best_model}")
-            if value is None:
+            if value is None or state.epoch is None:
                 return
-            trial.report(value, step=state.global_step)
+            step = round(100 * state.epoch)
+            trial.report(value, step=step)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"eval_{args.metric_for_best_model} {value:.4f} at step {state.global_step}")
+                raise optuna.TrialPruned(f"eval_{args.metric_for_best_model} {value:.4f} at epoch {state.epoch:.2f}")
 
     return OptunaPruning()
 
 
 def objective(config: dict, report_dir: Path, extra: list[str]):
-    """The study's objective: train one trial and return its main metric on the validation split."""
+    """The study's objective: train one trial and return the validation score of its best checkpoint (by
+    `metric_for_best_model`: the task's main metric unless set)."""
     import optuna
 
     def run_trial(trial) -> float:
@@ -171,17 +175,23 @@ def objective(config: dict, report_dir: Path, extra: list[str]):
         run_dir = report_dir / "runs" / f"trial-{trial.number}"
         model_args, data_args, training_args = parse_values(run_values(config, values, run_dir), extra,
                                                             source=f"trial {trial.number}")  # fmt: skip
+        higher = training_args.greater_is_better  # None until the run resolves "auto" (every main metric: higher)
+        if higher is not None and (config["search"]["direction"] == "maximize") != higher:
+            raise HfclfInputError(
+                f"search.direction is {config['search']['direction']} but --metric_for_best_model "
+                f"{training_args.metric_for_best_model} is {'higher' if higher else 'lower'} when better; make them "
+                "agree."
+            )
         logger.info("Trial %d starts: %s", trial.number, values)
         results = run_finetune(model_args, data_args, training_args, callbacks=[pruning_callback(trial)])
-        score = results.metric(get_task(results.problem_type).main_metric, "eval")
-        if score is None:
+        if results.best_metric is None:
             raise optuna.TrialPruned("no validation score")
-        return score
+        return results.best_metric  # the best checkpoint's validation score, which the run kept
 
     return run_trial
 
 
-def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: int, extra: list[str],
+def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: int | None, extra: list[str],
                command: str) -> dict:  # fmt: skip
     """Join (or create) the study and run trials until it has `n_trials`; then report every complete trial and
     write the best one's config. Returns the best trial's flags."""
@@ -193,10 +203,17 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
     report_dir.mkdir(parents=True, exist_ok=True)
     storage_url = storage_url or f"sqlite:///{(report_dir / 'search.db').resolve()}"
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if search["pruner"] == "median" else None
+    storage = make_storage(storage_url)
     with folder_lock(report_dir, "Search study", wait=STUDY_LOCK_WAIT_SECONDS):  # one worker creates the tables
+        if worker is None:  # the study's creator gets the config's seed; a worker that joins one, a seed of its own
+            joins = config["name"] in optuna.get_all_study_names(storage)
+            worker = random.SystemRandom().randrange(1, 2**31) if joins else 0
+            if joins:
+                logger.info("Joining study '%s' with sampler seed offset %d (pass --worker K to fix it).",
+                            config["name"], worker)  # fmt: skip
         study = optuna.create_study(
             study_name=config["name"],
-            storage=make_storage(storage_url),
+            storage=storage,
             sampler=make_sampler(search, worker),
             pruner=pruner or optuna.pruners.NopPruner(),
             direction=search["direction"],
@@ -206,10 +223,10 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
     stop = optuna.study.MaxTrialsCallback(search["n_trials"], states=states)
     if len(study.get_trials(deepcopy=False, states=states)) < search["n_trials"]:
         study.optimize(objective(config, report_dir, extra), callbacks=[stop], catch=())
-    return write_search_report(config, study, report_dir, command)
+    return write_search_report(config, study, report_dir, command, extra)
 
 
-def write_search_report(config: dict, study, report_dir: Path, command: str) -> dict:
+def write_search_report(config: dict, study, report_dir: Path, command: str, extra: list[str]) -> dict:
     """The comparison report of the complete trials, and `best_trial.yaml`; returns the best trial's flags."""
     import optuna
 
@@ -223,13 +240,14 @@ def write_search_report(config: dict, study, report_dir: Path, command: str) -> 
         write_report(config, variants, runs, report_dir, command, [])
     best = study.best_trial
     flags = run_values(config, dict(best.params), Path("runs") / f"{config['name']}-best")
+    rerun = " ".join([str(report_dir / BEST_TRIAL_FILE), *redact_command(extra)])  # the trials' command-line flags
     with atomic_output(report_dir / BEST_TRIAL_FILE) as temporary:
         Path(temporary).write_text(
             f"# Best trial of study '{config['name']}': trial {best.number}, validation score {best.value:.6g}.\n"
-            f"# Rerun: hfclf train {report_dir / BEST_TRIAL_FILE}\n" + yaml.safe_dump(flags, sort_keys=False)
+            f"# Rerun: hfclf train {rerun}\n" + yaml.safe_dump(flags, sort_keys=False)
         )
     print(f"Best trial {best.number}: {best.value:.4f} on validation with {best.params}", flush=True)
-    print(f"Rerun it: hfclf train {report_dir / BEST_TRIAL_FILE}", flush=True)
+    print(f"Rerun it: hfclf train {rerun}", flush=True)
     return flags
 
 
@@ -252,7 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("config", help="search config (.yaml or .json) with a 'search' block")
     parser.add_argument("--report_dir", "--report-dir", help="report folder (default: reports/<config name>)")
     parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<report_dir>/search.db)")
-    parser.add_argument("--worker", type=int, default=0, help="this worker's index, which offsets the sampler seed")
+    parser.add_argument(
+        "--worker",
+        type=int,
+        help="this worker's index, which offsets the sampler seed (default: 0 for the worker that creates the study, a "
+        "random offset for one that joins it)",
+    )
     return parser
 
 

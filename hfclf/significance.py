@@ -7,8 +7,9 @@ seed repeats is an arm of one). Every pair of arms gets one test of the task's m
   difference of the means. The seed moves a fine-tuned model by about as much as the heads differ, so where seeds
   were repeated they, not the examples, are the unit; Welch's test does not assume the arms vary alike.
 - otherwise, per example on one run of each arm (the seed they share, else their first): the exact McNemar test on
-  correct/incorrect (multi-label: the whole label set right), or for regression the Wilcoxon signed-rank test on the
-  absolute errors; the confidence interval is a seeded paired percentile bootstrap of the metric difference.
+  correct/incorrect where the main metric is accuracy, else (multi-label macro-F1, regression Pearson) a seeded paired
+  permutation test of the main metric itself; the confidence interval is a seeded paired percentile bootstrap of the
+  metric difference. The pair is named in the order these runs rank it.
 
 Holm's correction runs over all pairs of a report; variants that no significant pair separates form groups.
 The tests come from scipy and statsmodels.
@@ -28,6 +29,7 @@ from .tasks import LOWER_IS_BETTER, MULTI_LABEL, REGRESSION, Task
 
 ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 1000
+PERMUTATIONS = 2000
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
 
@@ -194,6 +196,12 @@ class PairTest:
         return self.p_holm is not None and self.p_holm < ALPHA
 
 
+def _batch(outcomes: Outcomes) -> int:
+    """Resamples per vectorized call, so that the largest temporary array stays near 10M elements."""
+    classes = outcomes.gold.max(initial=0) + 1 if outcomes.gold.ndim == 1 and outcomes.gold.dtype.kind == "i" else 1
+    return max(1, 10_000_000 // max(outcomes.gold.size * int(classes), 1))
+
+
 def paired_bootstrap(name: str, problem_type: str, a: Outcomes, b: Outcomes) -> tuple[float, float, float]:
     """The difference a - b in a metric on the same examples, with a seeded paired percentile bootstrap interval."""
     from scipy.stats import bootstrap
@@ -212,22 +220,46 @@ def paired_bootstrap(name: str, problem_type: str, a: Outcomes, b: Outcomes) -> 
         confidence_level=CONFIDENCE,
         method="percentile",
         vectorized=True,
-        batch=max(1, 10_000_000 // max(a.gold.size, 1)),  # resamples per call, to bound memory
+        batch=_batch(a),
         rng=np.random.default_rng(BOOTSTRAP_SEED),
     )
     interval = result.confidence_interval
     return observed, float(interval.low), float(interval.high)
 
 
-def per_example_p_value(problem_type: str, a: Outcomes, b: Outcomes) -> tuple[str, float]:
-    """Exact McNemar on correct/incorrect (classification), Wilcoxon signed-rank on absolute errors (regression)."""
-    if problem_type == REGRESSION:
-        from scipy.stats import wilcoxon
+def paired_permutation_p(name: str, problem_type: str, a: Outcomes, b: Outcomes) -> float:
+    """Two-sided p-value of the difference a - b in a metric, by a seeded paired permutation test (approximate
+    randomization): each example's two predictions swap sides at random. Exact when 2**n is at most the resamples."""
+    from scipy.stats import permutation_test
 
-        errors_a, errors_b = np.abs(a.predicted - a.gold), np.abs(b.predicted - b.gold)
-        if np.allclose(errors_a, errors_b):
-            return "Wilcoxon signed-rank on |error|", 1.0
-        return "Wilcoxon signed-rank on |error|", float(wilcoxon(errors_a, errors_b).pvalue)
+    n = len(a.gold)
+    gold = np.concatenate([a.gold, a.gold])
+    stacked = np.concatenate([a.predicted, b.predicted])  # row i: a's prediction of example i; row n + i: b's
+
+    def difference(rows_a, rows_b, axis=-1):
+        rows_a, rows_b = np.moveaxis(rows_a, axis, -1), np.moveaxis(rows_b, axis, -1)
+        return metric_values(name, problem_type, gold[rows_a], stacked[rows_a]) - metric_values(
+            name, problem_type, gold[rows_b], stacked[rows_b]
+        )
+
+    result = permutation_test(
+        (np.arange(n), np.arange(n) + n),
+        difference,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=PERMUTATIONS,
+        alternative="two-sided",
+        batch=_batch(a),
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    return float(result.pvalue)
+
+
+def per_example_p_value(problem_type: str, main: str, a: Outcomes, b: Outcomes) -> tuple[str, float]:
+    """Accuracy: the exact McNemar test on correct/incorrect. Any other main metric (macro-F1 of multi-label,
+    Pearson of regression): a paired permutation test of that metric itself."""
+    if main != "accuracy":
+        return f"paired permutation of {main}", paired_permutation_p(main, problem_type, a, b)
     from statsmodels.stats.contingency_tables import mcnemar
 
     right_a, right_b = correct(problem_type, a), correct(problem_type, b)
@@ -263,6 +295,9 @@ def compare_pair(first: Arm, second: Arm, task: Task, outcomes: dict) -> PairTes
         test = f"Welch t on {len(first.scores)} and {len(second.scores)} seeds"
         units = min(len(first.scores), len(second.scores))
         difference = first.mean - second.mean
+        if np.isnan(np.asarray(first.scores + second.scores, dtype=float)).any():
+            return PairTest(first.name, second.name, main, difference, None, None,
+                            f"{test}: undefined, a run's {main} is NaN", None, units)  # fmt: skip
         if np.var(first.scores) == 0 and np.var(second.scores) == 0:  # the t statistic is undefined
             if difference == 0:
                 return PairTest(first.name, second.name, main, 0.0, 0.0, 0.0, f"{test} (all equal)", 1.0, units)
@@ -278,14 +313,18 @@ def compare_pair(first: Arm, second: Arm, task: Task, outcomes: dict) -> PairTes
             outcomes[arm.run_dirs[k]] = read_outcomes(arm.run_dirs[k], arm.runs[k])
     a, b = outcomes[first.run_dirs[i]], outcomes[second.run_dirs[j]]
     seeds = f"seed {first.seeds[i]}" + ("" if first.seeds[i] == second.seeds[j] else f" vs {second.seeds[j]}")
-    if a.examples != b.examples:
+    if a.examples != b.examples or len(a.gold) < 2:
+        why = "the runs scored different examples" if a.examples != b.examples else "fewer than 2 examples"
         return PairTest(first.name, second.name, main, first.mean - second.mean, None, None,
-                        "not paired: the runs scored different examples", None, 0)  # fmt: skip
+                        f"not paired: {why}", None, 0)  # fmt: skip
     differences = {name: paired_bootstrap(name, task.problem_type, a, b) for name in task.report_metrics}
-    test, p_value = per_example_p_value(task.problem_type, a, b)
+    test, p_value = per_example_p_value(task.problem_type, main, a, b)
     difference, low, high = differences.pop(main)
-    test = f"{test}, {seeds}"
-    return PairTest(first.name, second.name, main, difference, low, high, test, p_value, len(a.gold),
+    if difference < 0 if task.greater_is_better else difference > 0:  # these runs rank the pair the other way
+        first, second = second, first
+        difference, low, high = -difference, -high, -low
+        differences = {name: (-d, -h, -lo) for name, (d, lo, h) in differences.items()}
+    return PairTest(first.name, second.name, main, difference, low, high, f"{test}, {seeds}", p_value, len(a.gold),
                     other_metrics=differences)  # fmt: skip
 
 
@@ -303,7 +342,8 @@ def holm(tests: list[PairTest]) -> None:
 
 def ranked(arms: list[Arm], task: Task) -> list[Arm]:
     """Arms best first by their mean main metric."""
-    return sorted(arms, key=lambda arm: arm.mean, reverse=task.main_metric not in LOWER_IS_BETTER)
+    sign = -1 if task.main_metric not in LOWER_IS_BETTER else 1
+    return sorted(arms, key=lambda arm: (np.isnan(arm.mean), sign * arm.mean if not np.isnan(arm.mean) else 0))
 
 
 def pair_tests(arms: list[Arm], task: Task, stratum=None) -> list[PairTest]:

@@ -152,6 +152,11 @@ class ClassifierTrainer(Trainer):
         self._eval_order = None
         if self.args.world_size > 1:
             return None
+        # Trainer reuses a persistent-worker dataloader without asking for a sampler again, and streams metrics or
+        # keeps batches apart with these flags: outputs could not be put back in order, so keep dataset order.
+        args = self.args
+        if args.dataloader_persistent_workers or args.batch_eval_metrics or not args.eval_do_concat_batches:
+            return SequentialSampler(eval_dataset)
         lengths = token_lengths(eval_dataset)
         if lengths is None:
             return SequentialSampler(eval_dataset)

@@ -544,7 +544,9 @@ CHILD_THREADS = "import torch, hfclf.finetune as f; f.use_the_cores(); print(tor
 def test_launched_workers_use_the_cores(user_set, launched, expected):
     """A launcher's OMP_NUM_THREADS=1 is replaced by the cores (one local process here); the user's own value, or a
     process no launcher started, keeps it."""
-    cores = len(os.sched_getaffinity(0))
+    import psutil
+
+    cores = min(len(os.sched_getaffinity(0)), psutil.cpu_count(logical=False) or os.cpu_count())
     if cores < 2:
         pytest.skip("one core: every case computes with 1 thread, nothing to tell apart")
     worker_env = {"OMP_NUM_THREADS": "1", "LOCAL_WORLD_SIZE": "1", **({"LOCAL_RANK": "0"} if launched else {})}

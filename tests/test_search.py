@@ -69,12 +69,12 @@ def test_pruning_callback_stops_a_lagging_trial():
         metric_for_best_model = "f1_macro"
 
     class State:
-        global_step = 7
+        epoch = 1.5
 
     callback, trial = pruning_callback(Trial()), Trial
     callback.on_evaluate(Args(), State(), None, metrics={"eval_accuracy": 0.9, "eval_f1_macro": 0.5})
-    assert trial.reported == [(0.5, 7)]
-    with pytest.raises(optuna.TrialPruned, match="eval_f1_macro 0.4000 at step 7"):
+    assert trial.reported == [(0.5, 150)]  # the run's own metric, at hundredths of an epoch
+    with pytest.raises(optuna.TrialPruned, match="eval_f1_macro 0.4000 at epoch 1.50"):
         callback.on_evaluate(Args(), State(), None, metrics={"eval_f1_macro": 0.4})
 
 

@@ -32,8 +32,38 @@ def test_exact_mcnemar_matches_the_worked_example():
     gold = np.ones(21, dtype=int)
     a = np.array([1] * 1 + [1] * 1 + [0] * 7 + [0] * 12)
     b = np.array([1] * 1 + [0] * 1 + [1] * 7 + [0] * 12)
-    test, p = per_example_p_value(SINGLE_LABEL, outcomes(gold, a), outcomes(gold, b))
+    test, p = per_example_p_value(SINGLE_LABEL, "accuracy", outcomes(gold, a), outcomes(gold, b))
     assert test == "McNemar (exact)" and p == pytest.approx(18 / 256)
+
+
+@pytest.mark.parametrize("problem_type, name", [(REGRESSION, "pearson"), (MULTI_LABEL, "f1_macro")])
+def test_paired_permutation_matches_full_enumeration(problem_type, name):
+    """With 8 examples every one of the 2**8 swaps is tried: the p-value is the share of swapped assignments whose
+    |difference| reaches the observed one, computed here by hand."""
+    import itertools
+
+    from hfclf.significance import paired_permutation_p
+
+    rng = np.random.default_rng(3)
+    shape = (8, 4) if problem_type == MULTI_LABEL else (8,)
+    if problem_type == MULTI_LABEL:
+        gold, a, b = (rng.random(shape) < 0.5 for _ in range(3))
+    else:
+        gold = rng.normal(size=shape)
+        a, b = gold + 0.3 * rng.normal(size=shape), gold + rng.normal(size=shape)
+    observed = metric_values(name, problem_type, gold, a) - metric_values(name, problem_type, gold, b)
+    reached = 0
+    for swaps in itertools.product((False, True), repeat=8):
+        mask = np.array(swaps).reshape(-1, *([1] * (a.ndim - 1)))
+        x, y = np.where(mask, b, a), np.where(mask, a, b)
+        d = metric_values(name, problem_type, gold, x) - metric_values(name, problem_type, gold, y)
+        reached += abs(d) >= abs(observed) - 1e-12
+    p = paired_permutation_p(name, problem_type, outcomes(gold, a), outcomes(gold, b))
+    assert p == pytest.approx(reached / 2**8)
+    assert per_example_p_value(problem_type, name, outcomes(gold, a), outcomes(gold, b)) == (
+        f"paired permutation of {name}",
+        p,
+    )
 
 
 def test_holm_matches_the_worked_example():

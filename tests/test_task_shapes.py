@@ -256,7 +256,7 @@ def test_comparison_reports_the_shapes_metrics(shape, tmp_path, tiny_encoder_dir
     # the pair is tested on the examples both runs scored, with the shape's own per-example test
     with open(report / "significance.csv") as f:
         (test,) = csv.DictReader(f)
-    expected = "Wilcoxon signed-rank on |error|" if shape == "regression" else "McNemar (exact)"
+    expected = "McNemar (exact)" if main == "accuracy" else f"paired permutation of {main}"
     assert test["metric"] == main and test["test"].startswith(expected) and f"difference in {main}" in readme
     first, second = (json.loads((report / "runs" / test[k] / "results.json").read_text()) for k in ("first", "second"))
     difference = first["test"][f"test_{main}"] - second["test"][f"test_{main}"]

@@ -224,3 +224,29 @@ def test_evaluation_runs_sorted_by_length_and_answers_in_dataset_order(tmp_path)
     assert output.label_ids.tolist() == [row["labels"] for row in rows]
     np.testing.assert_allclose(seen["logits"], alone, atol=1e-5)
     assert seen["labels"].tolist() == [row["labels"] for row in rows]
+
+
+@pytest.mark.parametrize("flags", [{"batch_eval_metrics": True}, {"eval_do_concat_batches": False}])
+def test_evaluation_keeps_dataset_order_where_outputs_could_not_be_restored(tmp_path, flags):
+    from datasets import Dataset
+    from torch.utils.data import SequentialSampler
+
+    dataset = Dataset.from_list([{"input_ids": [1] * n, "labels": 0} for n in (3, 9, 5)])
+    trainer = make_trainer(tmp_path, **flags)
+    assert isinstance(trainer._get_eval_sampler(dataset), SequentialSampler)
+    assert list(make_trainer(tmp_path / "sorted")._get_eval_sampler(dataset)) == [1, 2, 0]
+
+
+def test_peak_memory_is_measured_per_run():
+    import numpy as np
+
+    from hfclf.cost import peak_memory, reset_peak_memory
+
+    reset_peak_memory()
+    before, kind = peak_memory()
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+    during, _ = peak_memory()
+    del block
+    reset_peak_memory()
+    after, _ = peak_memory()
+    assert kind == "process peak RSS" and during >= before + 60 and after < during - 60
