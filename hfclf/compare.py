@@ -31,7 +31,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from .errors import HfclfInputError
+from .errors import HfclfInputError, run_command
 from .files import check_writable, folder_lock, hfclf_files
 from .finetune import run_finetune
 from .report import write_report
@@ -209,15 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; bad input prints one `error:` line and returns exit code 2."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = build_parser().parse_known_args(argv)
-    try:
+
+    def body():
         config = load_config(args.config)
         report_dir = Path(args.report_dir or os.path.join("reports", config["name"]))
         command = " ".join(["hfclf compare", *redact_command(argv)])
         run_comparison(config, report_dir, extra, command, only=args.variants)
-    except HfclfInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+
+    return run_command(body)

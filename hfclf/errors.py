@@ -1,5 +1,8 @@
 """One error type for bad user input, reported as a single line with exit code 2."""
 
+import logging
+import sys
+
 
 class HfclfInputError(ValueError):
     """Bad user input: the message names the problem and the fix, in one line."""
@@ -11,3 +14,15 @@ def first_line(err: BaseException) -> str:
     """The first line of an exception's message (its type name when it has none), for one-line errors."""
     text = str(err).strip()
     return text.splitlines()[0].strip() if text else type(err).__name__
+
+
+def run_command(body) -> int:
+    """A command's entry point around `body()`: INFO logging, and bad input as one `error:` line with its exit code
+    (2) instead of a traceback; 0 when the body returns."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    try:
+        body()
+    except HfclfInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0

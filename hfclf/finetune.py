@@ -20,7 +20,7 @@ import numpy as np
 
 from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
 from .data import DataArguments, column_array, dataset_pair_column, label_names_of, load_raw_datasets, problem_type_of
-from .errors import HfclfInputError, first_line
+from .errors import HfclfInputError, first_line, run_command
 from .files import TEMPORARY_PREFIX, atomic_folder, atomic_output, folder_lock
 from .plots import PER_RUN_PLOT
 from .run_folder import (
@@ -625,11 +625,4 @@ def print_summary(results: RunResults, output_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; bad input prints one `error:` line and returns exit code 2."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    try:
-        model_args, data_args, training_args = parse_args(argv)
-        run_finetune(model_args, data_args, training_args)
-    except HfclfInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+    return run_command(lambda: run_finetune(*parse_args(argv)))

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import HfclfInputError
+from .errors import HfclfInputError, run_command
 from .files import atomic_output, check_writable, folder_lock
 from .finetune import run_finetune
 from .report import write_report
@@ -281,15 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; bad input prints one `error:` line and returns exit code 2."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = build_parser().parse_known_args(argv)
-    try:
+
+    def body():
         config = load_search_config(args.config)
         report_dir = Path(args.report_dir or os.path.join("reports", config["name"]))
         command = " ".join(["hfclf search", *redact_command(argv)])
         run_search(config, report_dir, args.storage, args.worker, extra, command)
-    except HfclfInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+
+    return run_command(body)
