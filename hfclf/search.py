@@ -203,8 +203,8 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
     report_dir.mkdir(parents=True, exist_ok=True)
     storage_url = storage_url or f"sqlite:///{(report_dir / 'search.db').resolve()}"
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if search["pruner"] == "median" else None
-    storage = make_storage(storage_url)
     with folder_lock(report_dir, "Search study", wait=STUDY_LOCK_WAIT_SECONDS):  # one worker creates the tables
+        storage = make_storage(storage_url)
         if worker is None:  # the study's creator gets the config's seed; a worker that joins one, a seed of its own
             joins = config["name"] in optuna.get_all_study_names(storage)
             worker = random.SystemRandom().randrange(1, 2**31) if joins else 0
