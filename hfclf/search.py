@@ -140,9 +140,11 @@ def make_storage(url: str):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    # A worker that dies leaves its trial RUNNING; without a heartbeat it would count towards n_trials forever.
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=60, grace_period=300)
+    if url.startswith("sqlite"):  # one machine; its own writers wait for the file lock instead of failing
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    # Workers on several machines: one that dies leaves its trial RUNNING, which a heartbeat marks failed so that it
+    # stops counting towards n_trials. (Not on SQLite, where the heartbeat's extra writer can fail a busy worker.)
+    return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=300)
 
 
 def pruning_callback(trial):
