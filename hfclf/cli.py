@@ -9,6 +9,7 @@ import logging
 import sys
 
 from .errors import HfclfInputError
+from .onnx_backend import BACKENDS
 
 DESCRIPTION = """Fine-tune, compare, use and share text classifiers on the Hugging Face stack.
 
@@ -85,7 +86,9 @@ EXPORT_EPILOG = """The folder holds model.safetensors, config.json (with auto_ma
 Hub metadata (library_name, pipeline_tag, datasets, metrics, model-index), results table, architecture and pooling,
 labels, training arguments and usage. Checkpoints, optimizer states, training_args.bin and predictions stay behind.
 For a LoRA run it holds the adapter (peft format) and hfclf_lora.json, or with --merge a plain merged model that
-loads without peft. `hfclf push` uploads exactly this folder.
+loads without peft. A model of --arch pooled is also a sentence-transformers model (modules.json and its settings):
+SentenceTransformer(DIR, trust_remote_code=True).encode(texts) gives the vectors of `hfclf embed`. `hfclf push`
+uploads exactly this folder.
 
 examples:
   hfclf export runs/sst2 exported/sst2
@@ -162,6 +165,14 @@ def _model_flags(p, output_help: str) -> None:
         help="Tokens per text (default: the length the model was trained with, at most 512).",
     )
     _flag(p, "--device", default="auto", help="auto (GPU if available), cpu, cuda or cuda:N.")
+    _flag(
+        p,
+        "--backend",
+        default="torch",
+        choices=BACKENDS,
+        help="torch (default), or the ONNX graph of a folder written by `hfclf export --onnx` (onnx-int8: its "
+        "int8-quantized weights, `--int8`) run by ONNX Runtime.",
+    )
     _flag(p, "--output", default=None, help=output_help)
 
 
@@ -216,6 +227,8 @@ def _export_flags(p) -> None:
     _flag(p, "--merge", action="store_true", help="LoRA run: merge the adapter and write a plain model.")
     _flag(p, "--overwrite", action="store_true", help="Replace a non-empty output_dir (once the new one is complete).")
     _flag(p, "--repo-id", default=None, help="Hub repo id to name in the model card's usage (user/name).")
+    _flag(p, "--onnx", action="store_true", help="Also write onnx/classifier.onnx for --backend onnx (hfclf[onnx]).")
+    _flag(p, "--int8", action="store_true", help="Also write onnx/classifier_int8.onnx, int8 weights (implies --onnx).")
 
 
 def _push_flags(p) -> None:
@@ -243,6 +256,7 @@ def _predict(args) -> None:
         max_length=args.max_length,
         device=args.device,
         text_pair_column=args.text_pair_column,
+        backend=args.backend,
     )
 
 
@@ -254,7 +268,9 @@ def _eval(args) -> None:
     if args.output and not args.output.lower().endswith(".json"):
         raise HfclfInputError(f"Unsupported --output '{args.output}'; eval writes its metrics to a .json file.")
     check_output_file(args.output, eval_input_files(data_args), args.model)
-    metrics = evaluate_model(args.model, data_args, args.split, args.batch_size, args.device, args.max_length)
+    metrics = evaluate_model(
+        args.model, data_args, args.split, args.batch_size, args.device, args.max_length, args.backend
+    )
     print(format_metrics(metrics), flush=True)
     if args.output:
         write_json(args.output, metrics)
@@ -275,13 +291,22 @@ def _embed(args) -> None:
         max_length=args.max_length,
         normalize=args.normalize,
         device=args.device,
+        backend=args.backend,
     )
 
 
 def _export(args) -> None:
     from .hub import export
 
-    folder = export(args.run_dir, args.output_dir, merge=args.merge, overwrite=args.overwrite, repo_id=args.repo_id)
+    folder = export(
+        args.run_dir,
+        args.output_dir,
+        merge=args.merge,
+        overwrite=args.overwrite,
+        repo_id=args.repo_id,
+        onnx=args.onnx or args.int8,
+        int8=args.int8,
+    )
     print(f"Exported {args.run_dir} to {folder}", flush=True)
 
 

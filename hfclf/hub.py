@@ -3,7 +3,8 @@
 The exported folder holds the weights (safetensors), config.json (with `auto_map`), the model's own code (so
 `trust_remote_code=True` loading works without hfclf), the tokenizer and a generated model card (README.md); no
 checkpoints, optimizer states, `training_args.bin` or predictions. For a LoRA run it holds the peft adapter, or with
-`merge=True` a plain merged model.
+`merge=True` a plain merged model. A pooled-encoder model is also a sentence-transformers model (see
+[`write_sentence_transformers_files`]).
 
 The Hub token comes from the usual Hugging Face sources (`HF_TOKEN`, `hf auth login`, or `--hub_token` in training)
 and is handed to `huggingface_hub` only: it is never printed nor written into a file.
@@ -19,6 +20,7 @@ from huggingface_hub import HfApi
 from .errors import HfclfInputError
 from .files import atomic_folder, check_writable, read_json
 from .model_card import build_model_card
+from .onnx_backend import export_onnx
 from .run_folder import (
     ADAPTER_CONFIG_FILE,
     ADAPTER_FILES,
@@ -29,6 +31,7 @@ from .run_folder import (
     merge_lora_run,
     read_lora_spec,
 )
+from .sentence_transformers_export import write_sentence_transformers_files
 
 logger = logging.getLogger("hfclf")
 
@@ -41,8 +44,17 @@ def _lora_card_inputs(run) -> dict:
     return {"encoder": read_lora_spec(run.path)["encoder"], "r": adapter.get("r"), "alpha": adapter.get("lora_alpha")}
 
 
-def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, repo_id: str | None = None) -> Path:
-    """Write the shareable folder of a run (see the module docstring) into `output_dir`; returns it.
+def export(
+    run_dir,
+    output_dir,
+    merge: bool = False,
+    overwrite: bool = False,
+    repo_id: str | None = None,
+    onnx: bool = False,
+    int8: bool = False,
+) -> Path:
+    """Write the shareable folder of a run (see the module docstring) into `output_dir`; returns it. With `onnx`,
+    also `onnx/classifier.onnx` (and with `int8` its int8-quantized `onnx/classifier_int8.onnx`) for `--backend onnx`.
 
     The folder is built under a temporary name and renamed into place when complete; with `overwrite`, an existing
     folder is replaced only then.
@@ -75,7 +87,11 @@ def export(run_dir, output_dir, merge: bool = False, overwrite: bool = False, re
         else:
             names = [p.name for p in run_dir.iterdir() if p.suffix in (".safetensors", ".py")]
             _copy_files(run_dir, folder, (CONFIG_FILE, *sorted(names), *TOKENIZER_FILES))
-        (folder / CARD_FILE).write_text(build_model_card(config, run.results, repo_id=repo_id, lora=lora))
+        st_files = write_sentence_transformers_files(folder, config)  # a pooled model: also sentence-transformers
+        card = build_model_card(config, run.results, repo_id=repo_id, lora=lora, sentence_transformers=st_files)
+        if onnx or int8:
+            export_onnx(run_dir, folder, int8=int8)
+        (folder / CARD_FILE).write_text(card)
     logger.info("Exported %s to %s", run_dir, output_dir)
     return output_dir
 

@@ -148,7 +148,7 @@ def _arguments_list(results: RunResults | None) -> list[str]:
     return lines
 
 
-def _usage(repo: str, lora: dict | None, task: Task, pairs: bool) -> list[str]:
+def _usage(repo: str, lora: dict | None, task: Task, pairs: bool, sentence_transformers: bool = False) -> list[str]:
     if lora:
         return [
             "This repository holds a LoRA adapter (peft format, including the trained pooling head and classifier).",
@@ -184,6 +184,21 @@ def _usage(repo: str, lora: dict | None, task: Task, pairs: bool) -> list[str]:
         "",
         "With `hfclf` installed, `import hfclf` registers the classes and `trust_remote_code` is not needed; "
         "`hfclf predict --model DIR --input texts.txt` classifies a file.",
+        *(_sentence_transformers_usage(repo) if sentence_transformers else []),
+    ]
+
+
+def _sentence_transformers_usage(repo: str) -> list[str]:
+    return [
+        "",
+        "It is also a sentence-transformers model, whose embeddings are the pooled vectors of `hfclf embed`:",
+        "",
+        "```python",
+        "from sentence_transformers import SentenceTransformer",
+        "",
+        f'model = SentenceTransformer("{repo}", trust_remote_code=True)',
+        'embeddings = model.encode(["a gripping, beautifully acted film"])',
+        "```",
     ]
 
 
@@ -224,13 +239,18 @@ def _output_section(task: Task, labels: list[str], config: dict) -> str:
 
 
 def build_model_card(
-    config: dict, results: RunResults | None = None, repo_id: str | None = None, lora: dict | None = None
+    config: dict,
+    results: RunResults | None = None,
+    repo_id: str | None = None,
+    lora: dict | None = None,
+    sentence_transformers: bool = False,
 ) -> str:
     """The README.md of an exported model: Hub metadata, results, architecture, labels, arguments, usage, rendered
     from `templates/model_card.md` by `huggingface_hub`'s `ModelCard`.
 
     `config`: the model's config.json (for a LoRA adapter, the base classifier's); `results`: the run's results;
-    `lora`: the encoder and rank of an unmerged adapter.
+    `lora`: the encoder and rank of an unmerged adapter; `sentence_transformers`: the folder is also a
+    sentence-transformers model (usage shown).
     """
     description, pooling, tags = describe_model(config)
     task = get_task(config.get("problem_type"))
@@ -251,6 +271,6 @@ def build_model_card(
         pooling=pooling,
         output=_output_section(task, labels, config),
         training="\n".join(_arguments_list(results)),
-        usage="\n".join(_usage(repo_id or "path/to/this/folder", lora, task, pairs)),
+        usage="\n".join(_usage(repo_id or "path/to/this/folder", lora, task, pairs, sentence_transformers)),
     )
     return str(card)

@@ -16,6 +16,7 @@ import numpy as np
 from .architectures import hfclf_architecture_of
 from .errors import HfclfInputError
 from .files import atomic_output, check_not_input, check_writable
+from .onnx_backend import OnnxClassifier, onnx_file
 from .run_folder import load_run, metric_prefix
 from .scoring import aggregate_windows, decisions, multi_hot_rows, per_label_rows, prediction_rows
 from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
@@ -50,25 +51,30 @@ def resolve_device(name: str = "auto"):
     return device
 
 
-def load_classifier(model_dir, device="cpu"):
-    """(classifier in eval mode on `device`, tokenizer) from a run/exported folder, or a LoRA run (merged)."""
+def load_classifier(model_dir, device="cpu", backend="torch"):
+    """(classifier in eval mode on `device`, tokenizer) from a run/exported folder, or a LoRA run (merged); with
+    `backend` onnx or onnx-int8, the exported ONNX graph run by ONNX Runtime in its place."""
     run = load_run(model_dir)
+    if backend != "torch":
+        return OnnxClassifier(onnx_file(model_dir, backend), run.model_config(), device), run.tokenizer()
     return run.classifier().to(device), run.tokenizer()
 
 
-def load_encoder(model_dir, device="cpu"):
-    """(base model, tokenizer, uses_own_pooling) for embeddings.
+def load_encoder(model_dir, device="cpu", backend="torch"):
+    """(model, tokenizer, gives_pooled_vector) for embeddings: with `gives_pooled_vector`, the output's
+    `pooler_output` is the sentence vector, else the caller mean-pools `last_hidden_state`.
 
-    hfclf models return their pooling head's sentence vector as `pooler_output`; any other model is mean-pooled.
+    hfclf models return their pooling head's sentence vector as `pooler_output`; any other model is mean-pooled (an
+    ONNX graph has that mean built in).
     """
     run = load_run(model_dir)
-    model = run.encoder()
+    model = run.encoder() if backend == "torch" else OnnxClassifier(onnx_file(model_dir, backend), run.model_config())
     own_pooling = hfclf_architecture_of(model.config.model_type) is not None
     if own_pooling:
         logger.info("Embedding with the model's own %s pooling head", getattr(model.config, "pooling", ""))
     else:
         logger.info("%s has no hfclf pooling head; embedding with mean pooling of its token vectors", model_dir)
-    return model.to(device), run.tokenizer(), own_pooling
+    return model.to(device), run.tokenizer(), own_pooling or backend != "torch"
 
 
 def default_max_length(model, tokenizer, requested: int | None = None) -> int:
@@ -253,6 +259,7 @@ def predict(
     max_length=None,
     device="auto",
     text_pair_column=None,
+    backend="torch",
 ) -> list[dict]:
     """Predict `input_path`'s texts; write rows to `output_path`: the text (and its pair), the prediction (`label`
     and `score`; the multi-label `labels` above their thresholds; a regression `value`), the probability of every
@@ -270,7 +277,7 @@ def predict(
     texts = read_texts(input_path, text_column, pair_column=pair_column)
     texts, pairs = texts if pair_column else (texts, None)
     device = resolve_device(device)
-    model, tokenizer = load_classifier(model_dir, device)
+    model, tokenizer = load_classifier(model_dir, device, backend)
     config = model.config
     problem_type = config.problem_type or SINGLE_LABEL
     names = [str(config.id2label[i]) for i in range(config.num_labels)]
@@ -345,7 +352,9 @@ def model_labels(dataset, config) -> np.ndarray:
     return mapping[labels]
 
 
-def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="auto", max_length=None) -> dict:
+def evaluate_model(
+    model_dir, data_args, split="test", batch_size=64, device="auto", max_length=None, backend="torch"
+) -> dict:
     """Metrics of a trained model on a split of labelled data: the same set as training (for its task shape),
     keyed like results.json (`test_accuracy`, `eval_...`). The data is read as the model's training read it (task
     shape, sentence pairs, long texts); documents cut into windows are scored whole."""
@@ -382,7 +391,7 @@ def evaluate_model(model_dir, data_args, split="test", batch_size=64, device="au
         )
     dataset = raw[split]
     device = resolve_device(device)
-    model, tokenizer = load_classifier(model_dir, device)
+    model, tokenizer = load_classifier(model_dir, device, backend)
     pairs = _pairs_of(dataset, model.config)
     labels = model_labels(dataset, model.config)
     logits, loss = classify(model, tokenizer, dataset["text"][:], batch_size, max_length, device, labels, pairs)
@@ -439,6 +448,7 @@ def embed(
     max_length=None,
     normalize=False,
     device="auto",
+    backend="torch",
 ) -> np.ndarray:
     """Pooled sentence vectors of `input_path`'s texts (or of each sentence, with `split`), written to .npy or
     .parquet. Returns the float32 matrix."""
@@ -462,7 +472,7 @@ def embed(
         units = [(d, None, doc) for d, doc in enumerate(documents)]
     texts = [text for _, _, text in units]
     device = resolve_device(device)
-    model, tokenizer, own_pooling = load_encoder(model_dir, device)
+    model, tokenizer, gives_pooled_vector = load_encoder(model_dir, device, backend)
     max_length = default_max_length(model, tokenizer, max_length)
     truncated = sum(len(ids) > max_length for ids in tokenizer(texts)["input_ids"])
     encoded = tokenizer(texts, truncation=True, max_length=max_length)
@@ -473,7 +483,7 @@ def embed(
         for positions, batch in length_sorted_batches(tokenizer, encoded, batch_size, "Embedding"):
             batch = {key: value.to(device) for key, value in batch.items()}
             output = model(**batch)
-            if own_pooling:
+            if gives_pooled_vector:
                 pooled = output.pooler_output
             else:
                 mask = batch["attention_mask"].unsqueeze(-1).to(output.last_hidden_state.dtype)

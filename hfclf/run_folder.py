@@ -196,6 +196,16 @@ class Run:
         """The classifier's config as a dict (for a LoRA run, its base classifier's; no weights are loaded)."""
         return base_config(self.path).to_dict() if self.is_lora else read_json(self.path / CONFIG_FILE)
 
+    def model_config(self):
+        """The classifier's config object (for a LoRA run, its base classifier's); no weights are loaded."""
+        from transformers import AutoConfig
+
+        from . import models  # noqa: F401
+
+        if self.is_lora:
+            return base_config(self.path)
+        return _loading(self.path, "the config", lambda: AutoConfig.from_pretrained(str(self.path)))
+
     @property
     def is_classifier(self) -> bool:
         return self.is_lora or any(

@@ -55,7 +55,7 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     positions = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
     lengths = lengths.unsqueeze(1)
     index = torch.where(positions < lengths, lengths - 1 - positions, positions)
-    return x.gather(1, index.unsqueeze(-1).expand_as(x))
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))  # -1: no fixed length in ONNX export
 
 
 class LSTMLayer(GradientCheckpointingLayer):
