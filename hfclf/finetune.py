@@ -322,6 +322,11 @@ def run_finetune(
     The main process holds the output folder's lock for the whole run, so a second run on the same folder is refused.
     `data_cache`: see [`prepare_data`]; `callbacks`: more `TrainerCallback`s (a search's pruning).
     """
+    from accelerate.state import AcceleratorState
+
+    # `compare` and `search` train several runs in one process, and accelerate keeps one state per process with the
+    # first run's mixed precision: a later `--bf16` run would be refused. The process group (PartialState) stays.
+    AcceleratorState._reset_state(reset_partial_state=False)
     with run_lock(Path(training_args.output_dir), training_args):
         return _run_finetune(model_args, data_args, training_args, data_cache, callbacks or [])
 

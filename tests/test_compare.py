@@ -349,6 +349,18 @@ def test_variants_flag_runs_and_reports_a_subset(tmp_path, tiny_grid, capsys):
     assert err.startswith("error: Unknown variant(s) gru; --variants takes names from: lstm, lstm-max, pooled-mean")
 
 
+def test_variants_may_differ_in_precision(tmp_path, tiny_grid, capsys):
+    """One process trains every variant: a bf16 variant after an fp32 one gets its own mixed precision."""
+    config = yaml.safe_load(tiny_grid.read_text())
+    config["variants"] = [{"name": "fp32", "arch": "lstm", "lstm_hidden_size": 16}]
+    config["grid"] = {"bf16": [False, True]}
+    tiny_grid.write_text(yaml.safe_dump(config))
+    report = tmp_path / "r"
+    assert main([str(tiny_grid), "--report_dir", str(report), "--num_train_epochs", "1"]) == 0, capsys.readouterr().err
+    precisions = {folder.name: RunResults.load(folder).precision for folder in sorted((report / "runs").iterdir())}
+    assert precisions == {"bf16False": "fp32", "bf16True": "bf16"}
+
+
 @pytest.mark.parametrize(
     "path",
     sorted(str(p) for folder in ("recipes/configs", "benchmarks/configs") for p in (ROOT / folder).glob("*.yaml")),
