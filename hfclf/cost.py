@@ -7,8 +7,15 @@ through the same code as `hfclf predict`, and the run's peak memory.
   both from the start of the run (`reset_peak_memory`).
 
 The model runs as it was saved (fp32 weights, no autocast), as `hfclf predict` runs it.
+
+And how close training came to the machine's limit (`training_compute`): the model FLOP/s it achieved (transformers'
+count, 6 x non-embedding parameters x tokens, padding included, over the training time, which includes the
+evaluations during training) next to the measured peak of a large square matmul on the same device, in fp32 and in
+the run's precision.
 """
 
+import functools
+import logging
 import resource
 import time
 
@@ -16,6 +23,10 @@ import numpy as np
 
 LATENCY_TEXTS = 50
 WARM_UP_CALLS = 3
+MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}  # large enough to reach the peak, small enough to take about a second
+MATMUL_SECONDS = 0.5
+
+logger = logging.getLogger("hfclf")
 
 
 def reset_peak_memory() -> None:
@@ -75,4 +86,48 @@ def measure_inference(model, tokenizer, texts: list[str], pairs: list[str] | Non
         "device": str(device),
         "peak_memory_mb": memory,
         "peak_memory": memory_kind,
+    }
+
+
+@functools.cache
+def matmul_peak(device_type: str, precision: str) -> float:
+    """FLOP/s of a large square matmul on this process's `device_type` (cpu, cuda) in `precision` (fp32, bf16,
+    fp16): the best of repeated timings after a warm-up. Measured once per process."""
+    import torch
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    size = MATMUL_SIZE.get(device_type, MATMUL_SIZE["cpu"])
+    a = torch.randn(size, size, device=device_type).to(dtype)
+    b = torch.randn(size, size, device=device_type).to(dtype)
+    synchronize = torch.cuda.synchronize if device_type == "cuda" else (lambda: None)
+    torch.matmul(a, b)
+    synchronize()
+    best, spent = float("inf"), 0.0
+    while spent < MATMUL_SECONDS:
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        synchronize()
+        elapsed = time.perf_counter() - start
+        best, spent = min(best, elapsed), spent + elapsed
+    return 2 * size**3 / best
+
+
+def training_compute(train_metrics: dict, precision: str, device, processes: int, resumed: bool) -> dict:
+    """Achieved model FLOP/s of a finished training and the device's measured matmul peaks (all processes
+    together); empty for a resumed run, whose FLOP count covers steps its time does not."""
+    flops, seconds = train_metrics.get("total_flos"), train_metrics.get("train_runtime")
+    if resumed or not flops or not seconds:
+        if resumed:
+            logger.info("Model FLOP/s not recorded: the run was resumed, so its time covers only part of its steps")
+        return {}
+    device_type = getattr(device, "type", str(device))
+    peaks = {name: processes * matmul_peak(device_type, name) for name in dict.fromkeys(("fp32", precision))}
+    achieved = flops / seconds
+    return {
+        "model_flops_per_second": achieved,
+        "matmul_peak_flops_per_second": peaks,
+        "fraction_of_peak": achieved / peaks[precision],
+        "precision": precision,
+        "device": device_type,
+        "processes": processes,
     }

@@ -35,6 +35,7 @@ from .run_folder import (
     check_weight_files,
     merge_lora_run,
     metric_prefix,
+    precision_of,
     resolve_resume,
     save_lora_run,
 )
@@ -354,7 +355,7 @@ def run_lock(output_dir: Path, training_args):
 def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: list) -> RunResults:
     from transformers import set_seed
 
-    from .cost import reset_peak_memory
+    from .cost import reset_peak_memory, training_compute
     from .hub import take_over_trainer_push
 
     start = time.perf_counter()
@@ -374,6 +375,10 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
     eval_metrics, scored_metrics, split, logits = evaluate_and_predict(trainer, tokenized, model_args, task)
     save_final_model(trainer, output_dir)  # the best model (reloaded at the end), its tokenizer and thresholds
     cost = measure_cost(trainer, raw[split]) if trainer.is_world_process_zero() else {}
+    compute = {}
+    if trainer.is_world_process_zero():
+        precision, processes = precision_of(vars(training_args)), training_args.world_size
+        compute = training_compute(train_metrics, precision, training_args.device, processes, resume is not None)
 
     results = RunResults(
         train=train_metrics,
@@ -400,6 +405,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
         versions=library_versions(),
         log_history=trainer.state.log_history,
         cost=cost,
+        compute=compute,
     )
     if trainer.is_world_process_zero():
         write_run_outputs(results, raw[split], logits, split, trainer, model_args, lora_spec)
@@ -617,6 +623,14 @@ def print_summary(results: RunResults, output_dir: Path) -> None:
             f"Inference: {cost['texts_per_second']:,.1f} texts/s in batches of {cost['batch_size']}, "
             f"{cost['latency_ms_median']:.1f} ms per single text (p95 {cost['latency_ms_p95']:.1f} ms); "
             f"{cost['peak_memory']} {cost['peak_memory_mb']:,.0f} MB"
+        )
+    if results.compute:
+        compute = results.compute
+        peaks = compute["matmul_peak_flops_per_second"]
+        lines.append(
+            f"Compute: {compute['model_flops_per_second'] / 1e9:,.1f} GFLOP/s of model FLOPs in training, "
+            f"{compute['fraction_of_peak']:.0%} of this {compute['device']}'s measured {compute['precision']} matmul "
+            f"peak ({', '.join(f'{name} {value / 1e9:,.0f}' for name, value in peaks.items())} GFLOP/s)"
         )
     task = get_task(results.problem_type)
     for split in ("eval", "test"):

@@ -75,6 +75,11 @@ def split_of(prefix: str) -> str:
 RESULTS_VERSION = 2  # 1: results.json of hfclf releases without a version key (no max_length)
 
 
+def precision_of(training_arguments: dict) -> str:
+    """fp32, bf16 or fp16: the precision a run trained in, from its training arguments."""
+    return next((p for p in ("bf16", "fp16") if training_arguments.get(p)), "fp32")
+
+
 @dataclass
 class RunResults:
     """`results.json`: what a run measured (metrics per split, speeds, log history) and how it was made (every
@@ -104,6 +109,7 @@ class RunResults:
     versions: dict = field(default_factory=dict)
     log_history: list = field(default_factory=list)
     cost: dict = field(default_factory=dict)  # inference speed and peak memory (hfclf.cost), empty when not measured
+    compute: dict = field(default_factory=dict)  # training's model FLOP/s against the matmul peak (hfclf.cost)
     version: int = RESULTS_VERSION
 
     @property
@@ -134,7 +140,7 @@ class RunResults:
 
     @property
     def precision(self) -> str:
-        return next((p for p in ("bf16", "fp16") if self.training_arguments.get(p)), "fp32")
+        return precision_of(self.training_arguments)
 
     def save(self, folder) -> None:
         """Write `results.json` into `folder`, atomically."""

@@ -65,6 +65,16 @@ def test_pooled_run_writes_everything(tmp_path, tiny_encoder_dir, toy_data, caps
     # the toy task is easy: a tiny random encoder learns it in four epochs
     assert results["test"]["test_accuracy"] >= 0.8
     assert "Tokenization:" in stdout and "samples/s" in stdout and "test: accuracy" in stdout
+    # how close training came to the machine's limit: transformers' FLOP count over the training time
+    compute = results["compute"]
+    assert compute["model_flops_per_second"] == pytest.approx(
+        results["train"]["total_flos"] / results["train"]["train_runtime"]
+    )
+    assert compute["fraction_of_peak"] == pytest.approx(
+        compute["model_flops_per_second"] / compute["matmul_peak_flops_per_second"]["fp32"]
+    )
+    assert compute["precision"] == "fp32" and compute["device"] == "cpu" and 0 < compute["fraction_of_peak"] < 1
+    assert "Compute: " in stdout and "GFLOP/s" in stdout
 
     # predictions.csv: one row per test example, probabilities sum to one
     with open(out / "predictions.csv") as f:
@@ -483,6 +493,7 @@ def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data,
     assert state["global_step"] == 8
     assert results["train"]["train_loss"] < 1.0  # two classes: starts near ln 2, not 2 x ln 2
     assert completed.stdout.count("Training:") == 1  # only the main process reports
+    assert results["compute"]["processes"] == 2  # the peak of both processes' devices together
     if "--layerwise_lr_decay" in model_flags:  # both processes built the per-layer groups
         assert completed.stderr.count("Peak learning rates: ") == 2, completed.stderr[-3000:]
 

@@ -250,3 +250,19 @@ def test_peak_memory_is_measured_per_run():
     reset_peak_memory()
     after, _ = peak_memory()
     assert kind == "process peak RSS" and during >= before + 60 and after < during - 60
+
+
+def test_training_compute_against_the_matmul_peak(monkeypatch):
+    import hfclf.cost as cost
+
+    peak = cost.matmul_peak("cpu", "fp32")
+    assert peak > 1e9  # any CPU of this decade does more than 1 GFLOP/s in a large fp32 matmul
+    assert cost.matmul_peak("cpu", "fp32") == peak  # measured once per process
+
+    monkeypatch.setattr(cost, "matmul_peak", lambda device, precision: {"fp32": 100e9, "bf16": 400e9}[precision])
+    metrics = {"total_flos": 6e12, "train_runtime": 120.0}
+    compute = cost.training_compute(metrics, "bf16", torch.device("cpu"), processes=2, resumed=False)
+    assert compute["model_flops_per_second"] == 50e9
+    assert compute["matmul_peak_flops_per_second"] == {"fp32": 200e9, "bf16": 800e9}
+    assert compute["fraction_of_peak"] == 50e9 / 800e9
+    assert cost.training_compute(metrics, "fp32", "cpu", processes=1, resumed=True) == {}
