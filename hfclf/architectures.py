@@ -40,6 +40,7 @@ class BuildInputs:
     pad_token_id: int | None = None
     max_length: int = 512
     word_vectors: bool = True  # the LSTM's word vectors from --model
+    freeze_embeddings: bool = False  # word embeddings get no gradients (a pretrained encoder's, not a config field)
     # Saved with the model for its users (thresholds, target scale, input format), not fields of its config class.
     extras: dict = field(default_factory=dict)
 
@@ -83,6 +84,8 @@ class Architecture:
         """The classifier, labelled and sized as `inputs` say."""
         model = self.make_model(self.config(inputs), inputs)
         model.config.update(inputs.extras)  # also where the model made its own config (LSTM on word vectors)
+        if inputs.freeze_embeddings:  # no gradients and no optimizer state for the word embeddings
+            model.get_input_embeddings().weight.requires_grad_(False)
         return model
 
     def config(self, inputs: BuildInputs) -> PreTrainedConfig:
@@ -245,6 +248,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             size_flags={"classifier_dropout": "classifier_dropout", "attention_hidden_size": "attention_hidden_size"},
             make_config=_pooled_config,
             make_model=_pooled_model,
+            other_flags=("freeze_embeddings",),
             describe=_describe_pooled,
         ),
         Architecture(
@@ -259,6 +263,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             size_flags={},
             make_config=_hf_config,
             make_model=_hf_model,
+            other_flags=("freeze_embeddings",),
         ),
         Architecture(
             name="lstm",

@@ -147,6 +147,7 @@ def build_model(
         pad_token_id=tokenizer.pad_token_id,
         max_length=max_length,
         word_vectors=model_args.word_vectors and model_args.tokenizer != "train",
+        freeze_embeddings=bool(model_args.freeze_embeddings),
         extras=extras or {},
     )
     try:

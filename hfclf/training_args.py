@@ -121,7 +121,14 @@ class ModelArguments:
     )
     freeze_embeddings: bool | None = field(
         default=None,
-        metadata={"help": size_flag_help("freeze_embeddings", "Keep the word vectors fixed"), **OPTIONAL_BOOL},
+        metadata={
+            "help": size_flag_help(
+                "freeze_embeddings",
+                "Keep the word vectors fixed: no gradients, no optimizer state (a pretrained encoder's word "
+                "embeddings; the LSTM's config field)",
+            ),
+            **OPTIONAL_BOOL,
+        },
     )
     d_model: int | None = field(default=None, metadata={"help": size_flag_help("d_model", "Width")})
     num_heads: int | None = field(default=None, metadata={"help": size_flag_help("num_heads", "Attention heads")})

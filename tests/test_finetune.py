@@ -145,6 +145,26 @@ def test_every_architecture_trains(tmp_path, tiny_encoder_dir, toy_data, capsys,
         assert len(tokenizer) < 1000 and model.config.vocab_size == len(tokenizer)
 
 
+def test_freeze_embeddings_keeps_a_pretrained_encoders_word_vectors(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    from transformers import AutoModel
+
+    out = tmp_path / "frozen"
+    argv = ["--model", tiny_encoder_dir, "--freeze_embeddings", "--output_dir", out, *data_flags(toy_data), *QUICK]
+    assert run(argv + ["--learning_rate", "3e-3"], capsys)[0] == 0
+    trained = AutoModelForSequenceClassification.from_pretrained(out)
+    encoder = AutoModel.from_pretrained(tiny_encoder_dir)
+    assert torch.equal(trained.get_input_embeddings().weight, encoder.get_input_embeddings().weight)
+    first_layer = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(trained.model.encoder.get_parameter(first_layer), encoder.get_parameter(first_layer))
+    results = read_results(out)
+    frozen = encoder.get_input_embeddings().weight.numel()
+    assert results["num_trainable_parameters"] == results["num_parameters"] - frozen
+
+    argv = ["--arch", "transformer", "--freeze_embeddings", "--output_dir", tmp_path / "t", *data_flags(toy_data)]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "--freeze_embeddings applies to --arch pooled or hf or lstm" in err
+
+
 def test_same_seed_same_metrics(tmp_path, tiny_encoder_dir, toy_data, capsys):
     metrics = []
     for name in ("a", "b"):
