@@ -49,7 +49,6 @@ PARTS = ("train", "eval", "infer")
 SST2_LABELS = ("negative", "positive")  # the data README: 0 = negative, 1 = positive (hfclf's sst2 names too)
 SST2_FILES = {"train": "train.tsv.gz", "validation": "dev.tsv.gz", "test": "test_labeled.tsv.gz"}
 MAX_LENGTH = 128  # run_classification.py's --max_seq_length default
-SETUP_TRAIN_SAMPLES = 64  # the model scored by the eval and infer parts (timing does not depend on its weights)
 QUICK_SAMPLES = 64
 ONNX_BACKENDS = ("onnx", "onnx-int8")
 
@@ -531,13 +530,14 @@ def predict_backends() -> tuple[list[str], str]:
 
 
 def prepare_model(ctx: Context, need_export: bool) -> None:
-    """Train the small hfclf model that the eval and infer parts score, and export it (with ONNX files when predict
-    has ONNX backends and export offers --onnx)."""
+    """Train the hfclf model that the eval and infer parts score (on the --train_samples sentences, so that the
+    accuracy of each backend means something), and export it (with ONNX files when predict has ONNX backends and
+    export offers --onnx)."""
     ctx.run = ctx.work / "model_run"
     run_setup_command(
         "train",
         hfclf_command(
-            "train", "--dataset", "sst2", "--data_dir", ctx.train_data, "--max_train_samples", SETUP_TRAIN_SAMPLES,
+            "train", "--dataset", "sst2", "--data_dir", ctx.train_data, "--max_train_samples", ctx.args.train_samples,
             "--num_train_epochs", 1, "--measure_inference_texts", 0, "--seed", ctx.args.seed, "--output_dir", ctx.run,
         ),
         ctx,
@@ -582,6 +582,9 @@ def read_hfclf_train(stdout: str, run_dir: Path) -> dict:
         "precision": results.precision,
         # Trainer's train_runtime includes hfclf's per-epoch evaluation (and checkpoint saving); this is the former.
         "eval_in_train_s": sum(entry.get("eval_runtime", 0.0) for entry in history[:end]),
+        # how close training came to the machine's limit (results.json `compute`)
+        "model_gflops": results.compute.get("model_flops_per_second", 0.0) / 1e9,
+        "fraction_of_peak": results.compute.get("fraction_of_peak"),
     }
 
 
@@ -630,10 +633,20 @@ def train_report(variants: list[Variant], runs: dict) -> tuple[list[dict], str]:
                 "precision": results[0]["precision"],
                 "eval_in_train_s": summarize([r.get("eval_in_train_s") for r in results]),
                 "stock_over_this": speed_ratio(stock_s, seconds["median"]),
+                "model_gflops": summarize([r.get("model_gflops") for r in results]),
+                "fraction_of_peak": summarize([r.get("fraction_of_peak") for r in results]),
             }
         )
     table = markdown_table(
-        ["variant", "train s, median (min–max)", "samples/s", "dev accuracy", "precision", "stock / this"],
+        [
+            "variant",
+            "train s, median (min–max)",
+            "samples/s",
+            "dev accuracy",
+            "precision",
+            "model GFLOP/s (of matmul peak)",
+            "stock / this",
+        ],
         [
             [
                 row["variant"] + (f" (`{row['flags']}`)" if row["flags"] else ""),
@@ -641,11 +654,12 @@ def train_report(variants: list[Variant], runs: dict) -> tuple[list[dict], str]:
                 fmt(row["samples_per_s"], ".1f"),
                 points(row["accuracy"]["median"]),
                 row["precision"],
+                _compute_cell(row),
                 fmt(row["stock_over_this"], ".2f", "x"),
             ]
             for row in rows
         ]
-        + skipped_rows(variants, 6),
+        + skipped_rows(variants, 7),
     )
     lines = [table, ""]
     median = {row["variant"]: row["train_s"]["median"] for row in rows}
@@ -658,6 +672,11 @@ def train_report(variants: list[Variant], runs: dict) -> tuple[list[dict], str]:
         inside = this["eval_in_train_s"]["median"]
         lines.append(f"- {ratios} (train time; {variant.name}'s includes {fmt(inside, '.1f')} s of dev evaluation)")
     return rows, "\n".join(lines)
+
+
+def _compute_cell(row: dict) -> str:
+    gflops, fraction = row["model_gflops"]["median"], row["fraction_of_peak"]["median"]
+    return f"{gflops:.1f} ({fraction:.0%})" if gflops and fraction is not None else ""
 
 
 # ------------------------------------------------------------------------------------------------- part: eval
@@ -688,9 +707,10 @@ def eval_variants(ctx: Context) -> list[Variant]:
         argv = ["eval", "--model", str(ctx.run), "--dataset", "sst2", "--data-dir", str(ctx.eval_data)]
         argv += ["--split", split, "--batch-size", str(args.eval_batch_size), "--device", "cpu"]
         argv += ["--output", "{run_dir}/metrics.json"]
-        command = child_command("hfclf_cli", {"argv": argv, "threads": args.threads})
-        info = {"split": short, "method": "hfclf_eval"}
-        variants.append(Variant(f"hfclf_eval-{short}", command, read_hfclf_eval(split), info=info))
+        for method, extra in (("hfclf_eval", []), ("hfclf_eval_bf16", ["--bf16"])):
+            command = child_command("hfclf_cli", {"argv": argv + extra, "threads": args.threads})
+            info = {"split": short, "method": method}
+            variants.append(Variant(f"{method}-{short}", command, read_hfclf_eval(split), info=info))
     return variants
 
 
@@ -765,10 +785,13 @@ def infer_variants(ctx: Context) -> list[Variant]:
     variants = [
         Variant("pipeline", child_command("pipeline", {**spec, "threads": args.threads}), read_predictions(gold, False))
     ]
-    for backend in ctx.backends or ["torch"]:
+    for backend in [*(ctx.backends or ["torch"]), "torch-bf16"]:
         argv = ["predict", "--model", str(ctx.exported), "--input", str(texts)]
         argv += ["--output", "{run_dir}/predictions.jsonl", "--batch-size", str(args.infer_batch_size)]
-        argv += ["--device", "cpu", *(["--backend", backend] if ctx.backends else [])]
+        if backend == "torch-bf16":
+            argv += ["--device", "cpu", "--bf16"]
+        else:
+            argv += ["--device", "cpu", *(["--backend", backend] if ctx.backends else [])]
         command = child_command("hfclf_cli", {"argv": argv, "threads": args.threads})
         variants.append(Variant(f"hfclf_predict_{backend}", command, read_predictions(gold, True)))
     for skipped in ctx.skipped:

@@ -173,6 +173,13 @@ def _model_flags(p, output_help: str) -> None:
         help="torch (default), or the ONNX graph of a folder written by `hfclf export --onnx` (onnx-int8: its "
         "int8-quantized weights, `--int8`) run by ONNX Runtime.",
     )
+    _flag(
+        p,
+        "--bf16",
+        action="store_true",
+        help="Compute in bf16 autocast (--backend torch): about 2x faster on CPUs with AVX512-BF16 or AMX and on "
+        "GPUs, probabilities within about 1e-2 of fp32 (default: fp32).",
+    )
     _flag(p, "--output", default=None, help=output_help)
 
 
@@ -257,6 +264,7 @@ def _predict(args) -> None:
         device=args.device,
         text_pair_column=args.text_pair_column,
         backend=args.backend,
+        bf16=args.bf16,
     )
 
 
@@ -269,7 +277,7 @@ def _eval(args) -> None:
         raise HfclfInputError(f"Unsupported --output '{args.output}'; eval writes its metrics to a .json file.")
     check_output_file(args.output, eval_input_files(data_args), args.model)
     metrics = evaluate_model(
-        args.model, data_args, args.split, args.batch_size, args.device, args.max_length, args.backend
+        args.model, data_args, args.split, args.batch_size, args.device, args.max_length, args.backend, args.bf16
     )
     print(format_metrics(metrics), flush=True)
     if args.output:
@@ -292,6 +300,7 @@ def _embed(args) -> None:
         normalize=args.normalize,
         device=args.device,
         backend=args.backend,
+        bf16=args.bf16,
     )
 
 
@@ -398,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     try:
+        if getattr(args, "bf16", False) and args.backend != "torch":
+            raise HfclfInputError(
+                f"--bf16 applies to --backend torch, not {args.backend} (its graph has its own types)."
+            )
         SUBCOMMANDS[args.command][2](args)
         return 0
     except HfclfInputError as err:

@@ -6,7 +6,8 @@ through the same code as `hfclf predict`, and the run's peak memory.
 - peak memory: the device's peak allocation on a GPU, the process's peak resident memory on a CPU (data included),
   both from the start of the run (`reset_peak_memory`).
 
-The model runs as it was saved (fp32 weights, no autocast), as `hfclf predict` runs it.
+The model runs as training left it: fp32 weights, and for a bf16/fp16 run under the autocast that accelerate wrapped
+its forward in, so a bf16 run's inference is measured in bf16 (`hfclf predict --bf16` runs it that way too).
 
 And how close training came to the machine's limit (`training_compute`): the model FLOP/s it achieved (transformers'
 count, 6 x non-embedding parameters x tokens, padding included, over the training time, which includes the

@@ -367,6 +367,8 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
     resume = resolve_resume(output_dir, training_args.resume_from_checkpoint, learning_rate_groups(training_args))
     hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     set_seed(training_args.seed)
+    if training_args.bf16 and getattr(training_args, "bf16_guessed", False):
+        logger.info("Training in bf16 autocast: this CPU computes bf16 natively. Pass --bf16 false to train in fp32.")
 
     raw, tokenizer, tokenized, tokenize_stats = prepare_data(model_args, data_args, training_args, data_cache)
     task = task_of_run(raw["train"], model_args, training_args)

@@ -215,10 +215,25 @@ def input_format(config) -> dict:
     return {"text_columns": None, "text_pair_column": None, "long_text": "truncate", **saved}
 
 
-def classify(model, tokenizer, texts, batch_size=64, max_length=None, device="cpu", labels=None, pairs=None):
+def running(device, bf16: bool = False):
+    """`torch.no_grad()`, and with `bf16` also bf16 autocast on `device` (fp32 weights, bf16 matmuls)."""
+    import contextlib
+
+    import torch
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.no_grad())
+    if bf16:
+        stack.enter_context(torch.autocast(torch.device(device).type, dtype=torch.bfloat16))
+    return stack
+
+
+def classify(
+    model, tokenizer, texts, batch_size=64, max_length=None, device="cpu", labels=None, pairs=None, bf16=False
+):
     """Logits (in input order) of `texts` (and their `pairs`), long texts cut as in the model's training (documents
     cut into windows are scored from the mean of their windows' logits); with `labels`, also the mean loss as the model
-    computes it."""
+    computes it. `bf16`: compute in bf16 autocast."""
     import torch
 
     from .tokenization import LongText, encode_texts
@@ -231,7 +246,7 @@ def classify(model, tokenizer, texts, batch_size=64, max_length=None, device="cp
     logits = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
     loss_sum = 0.0
     targets = None if labels is None else np.asarray(labels)[rows]
-    with torch.no_grad():
+    with running(device, bf16):
         for positions, batch in length_sorted_batches(tokenizer, encoded, batch_size, "Predicting"):
             batch = {key: value.to(device) for key, value in batch.items()}
             if targets is not None:
@@ -260,6 +275,7 @@ def predict(
     device="auto",
     text_pair_column=None,
     backend="torch",
+    bf16=False,
 ) -> list[dict]:
     """Predict `input_path`'s texts; write rows to `output_path`: the text (and its pair), the prediction (`label`
     and `score`; the multi-label `labels` above their thresholds; a regression `value`), the probability of every
@@ -283,7 +299,7 @@ def predict(
     names = [str(config.id2label[i]) for i in range(config.num_labels)]
     if top_k and (problem_type == REGRESSION or not 0 < top_k <= len(names)):
         raise HfclfInputError(f"--top-k must be between 1 and the number of labels ({len(names)}), got {top_k}.")
-    logits, _ = classify(model, tokenizer, texts, batch_size, max_length, device, pairs=pairs)
+    logits, _ = classify(model, tokenizer, texts, batch_size, max_length, device, pairs=pairs, bf16=bf16)
     predictions = prediction_rows(logits, problem_type, names, getattr(config, "thresholds", None), top_k)
     first = {"text": texts} if pairs is None else {"text": texts, "text_pair": pairs}
     rows = [{**{key: values[i] for key, values in first.items()}, **row} for i, row in enumerate(predictions)]
@@ -353,7 +369,7 @@ def model_labels(dataset, config) -> np.ndarray:
 
 
 def evaluate_model(
-    model_dir, data_args, split="test", batch_size=64, device="auto", max_length=None, backend="torch"
+    model_dir, data_args, split="test", batch_size=64, device="auto", max_length=None, backend="torch", bf16=False
 ) -> dict:
     """Metrics of a trained model on a split of labelled data: the same set as training (for its task shape),
     keyed like results.json (`test_accuracy`, `eval_...`). The data is read as the model's training read it (task
@@ -394,7 +410,7 @@ def evaluate_model(
     model, tokenizer = load_classifier(model_dir, device, backend)
     pairs = _pairs_of(dataset, model.config)
     labels = model_labels(dataset, model.config)
-    logits, loss = classify(model, tokenizer, dataset["text"][:], batch_size, max_length, device, labels, pairs)
+    logits, loss = classify(model, tokenizer, dataset["text"][:], batch_size, max_length, device, labels, pairs, bf16)
     thresholds = getattr(model.config, "thresholds", None)
     problem_type = model.config.problem_type or SINGLE_LABEL
     scores = build_compute_metrics(problem_type, thresholds=thresholds)((logits, labels))
@@ -449,10 +465,10 @@ def embed(
     normalize=False,
     device="auto",
     backend="torch",
+    bf16=False,
 ) -> np.ndarray:
     """Pooled sentence vectors of `input_path`'s texts (or of each sentence, with `split`), written to .npy or
     .parquet. Returns the float32 matrix."""
-    import torch
 
     suffix = Path(output_path).suffix.lower()
     if suffix not in EMBED_OUTPUT_SUFFIXES:
@@ -479,7 +495,7 @@ def embed(
     if truncated:
         logger.warning("%d of %d texts are longer than %d tokens and were truncated", truncated, len(texts), max_length)
     vectors = None
-    with torch.no_grad():
+    with running(device, bf16):
         for positions, batch in length_sorted_batches(tokenizer, encoded, batch_size, "Embedding"):
             batch = {key: value.to(device) for key, value in batch.items()}
             output = model(**batch)

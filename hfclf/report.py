@@ -243,9 +243,9 @@ def cost_section(rows: list[dict], runs: list[RunResults], task: Task) -> list[s
     return [
         "## Cost",
         "",
-        f"Measured after training on {devices}, the model as saved: throughput on the first "
-        f"{first['throughput_texts']:,} texts of the {rows[0]['split']} split in length-sorted batches of "
-        f"{first['batch_size']} (`texts_per_s`), latency of one text at a time over the first "
+        f"Measured after training on {devices}, as training left the model (a bf16 run under bf16 autocast): "
+        f"throughput on the first {first['throughput_texts']:,} texts of the {rows[0]['split']} split in "
+        f"length-sorted batches of {first['batch_size']} (`texts_per_s`), latency of one text at a time over the first "
         f"{first['latency_texts']} (`latency_ms` median, `latency_p95_ms`), and the run's peak memory "
         f"(`peak_memory_mb`: {first['peak_memory']}). Parameters and train time are in the table.",
         "",

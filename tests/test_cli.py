@@ -15,7 +15,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from hfclf.cli import COMMANDS, main
 from hfclf.predict import split_sentences
 
+# fp32: predict and eval are checked against the model's plain fp32 forward and the run's own metrics
 QUICK = ["--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--max_length", "32", "--seed", "3"]
+QUICK += ["--bf16", "false"]
 TEXTS = ["a great and moving film", "dull , boring plot", "the acting was really wonderful and fun"]
 
 
@@ -104,6 +106,27 @@ def test_predict_csv_to_csv_in_input_order_with_top_k(run_dir, tmp_path, capsys)
     assert rows["label"].tolist() == [names[i] for i in probabilities.argmax(-1)]
     assert (rows["top1_label"] == rows["label"]).all()
     assert (rows["top1_score"] >= rows["top2_score"]).all()
+
+
+def test_predict_and_eval_in_bf16_autocast(run_dir, toy_data, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(TEXTS))
+    out = tmp_path / "out.csv"
+    code, _, err = cli(["predict", "--model", run_dir, "--input", source, "--output", out, "--bf16"], capsys)
+    assert code == 0, err
+    probabilities, names = reference_probabilities(run_dir, TEXTS)
+    bf16 = pd.read_csv(out)[[f"prob_{n}" for n in names]].to_numpy()
+    assert not np.allclose(bf16, probabilities, atol=1e-6)  # it did compute in bf16
+    np.testing.assert_allclose(bf16, probabilities, atol=2e-2)
+
+    metrics = tmp_path / "metrics.json"
+    argv = ["eval", "--model", run_dir, "--test-file", toy_data["test"], "--output", metrics, "--bf16"]
+    assert cli(argv, capsys)[0] == 0
+    expected = json.loads((run_dir / "results.json").read_text())["test"]
+    assert json.loads(metrics.read_text())["test_loss"] == pytest.approx(expected["test_loss"], abs=2e-2)
+
+    code, _, err = cli(["predict", "--model", run_dir, "--input", source, "--bf16", "--backend", "onnx"], capsys)
+    assert "--bf16 applies to --backend torch" in one_error_line(code, err)
 
 
 def test_predict_txt_and_stdin_to_jsonl(run_dir, tmp_path, capsys, monkeypatch):

@@ -288,6 +288,7 @@ def test_report_shows_seed_spread(tmp_path, tiny_encoder_dir, toy_data):
     # runs from different machines or precisions say so in the table
     variants = expand_variants(config)
     runs = [RunResults.load(report / "runs" / v["name"]) for v in variants]
+    runs[0].arguments["training"]["bf16"] = False
     runs[1].hardware = "1 x NVIDIA H100 80GB HBM3"
     runs[1].arguments["training"]["bf16"] = True
     rows = [summary_row(variant, run, ["seed"]) for variant, run in zip(variants, runs)]

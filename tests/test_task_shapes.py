@@ -18,6 +18,7 @@ from hfclf.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_task
 from hfclf.tokenization import LongText, encode_texts
 
 QUICK = ["--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--seed", "3", "--learning_rate", "1e-3"]
+QUICK += ["--bf16", "false"]  # fp32: predict and eval, which compute in fp32, must reproduce the runs' numbers
 # The flags of each shape's run, its problem type, and the columns `hfclf eval --test-file` is told (or guesses).
 SHAPES = {
     "multi_label": (["--threshold", "tune_per_label", "--max_length", "32"], MULTI_LABEL, []),

@@ -70,3 +70,42 @@ def test_compare_merges_model_config_field_by_field():
     assert merged == {"model_config": {"num_layers": 1, "dropout": 0.3}}
     config = {"name": "g", "grid": {"model_config": [{"num_layers": 1}, {"num_layers": 2, "dropout": 0.1}]}}
     assert [v["name"] for v in expand_variants(config)] == ["numlayers1", "numlayers2-dropout0.1"]
+
+
+@pytest.mark.parametrize(
+    "native, flags, launcher, expected",
+    [
+        (True, [], None, True),  # a CPU with native bf16 trains in bf16 autocast by default
+        (False, [], None, False),  # one without it keeps fp32
+        (True, ["--bf16", "false"], None, False),  # fp32 is one flag away
+        (False, ["--bf16"], None, True),  # and bf16 is asked for anywhere
+        (True, ["--fp16"], None, False),  # fp16 asked for: never both
+        (True, [], "fp16", False),  # `accelerate launch --mixed_precision fp16` decides
+    ],
+)
+def test_bf16_default_follows_the_cpu(monkeypatch, tmp_path, native, flags, launcher, expected):
+    import hfclf.training_args as training_args
+
+    if training_args._accelerator_available():
+        pytest.skip("an accelerator is present: the default there is transformers' (fp32)")
+    monkeypatch.setattr(training_args, "cpu_computes_bf16", lambda: native)
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    if launcher:
+        monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", launcher)
+    if "--fp16" in flags:  # Trainer refuses fp16 on a CPU; the default must still not turn bf16 on beside it
+        monkeypatch.setattr(training_args.TrainingArguments, "__post_init__", lambda self: None)
+    _, _, args = parse_args(["--train_file", "t.csv", "--output_dir", str(tmp_path / "o"), *flags])
+    assert args.bf16 is expected
+    assert args.bf16_guessed is ("--bf16" not in flags)
+
+
+def test_cpu_flags_are_read():
+    from pathlib import Path
+
+    from hfclf.training_args import cpu_computes_bf16
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo on this system: the default is fp32")
+    flags = next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split()
+    assert cpu_computes_bf16() == bool({"avx512_bf16", "amx_bf16"} & set(flags))
