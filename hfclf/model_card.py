@@ -10,7 +10,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .architectures import describe_model, model_hub_id
-from .run_folder import RunResults, split_of
+from .run_folder import RunResults, input_format, split_of
 from .tables import markdown_table
 from .tasks import MULTI_LABEL, REGRESSION, Task, get_task
 from .training_args import LEARNING_RATE_GROUP_FLAGS
@@ -256,7 +256,7 @@ def build_model_card(
     task = get_task(config.get("problem_type"))
     id2label = config.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] or (results.label_names if results else [])
-    pairs = bool((config.get("input_format") or {}).get("text_pair_column"))
+    pairs = bool(input_format(config)["text_pair_column"])
     card = ModelCard.from_template(
         _card_data(results, repo_id, [*tags, task.problem_type.replace("_", "-")], lora, task),
         template_path=str(TEMPLATE),

@@ -17,7 +17,7 @@ from .architectures import hfclf_architecture_of
 from .errors import HfclfInputError
 from .files import atomic_output, check_not_input, check_writable
 from .onnx_backend import OnnxClassifier, onnx_file
-from .run_folder import load_run, metric_prefix
+from .run_folder import default_max_length, input_format, load_run, metric_prefix
 from .scoring import aggregate_windows, decisions, multi_hot_rows, per_label_rows, prediction_rows
 from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
@@ -75,22 +75,6 @@ def load_encoder(model_dir, device="cpu", backend="torch"):
     else:
         logger.info("%s has no hfclf pooling head; embedding with mean pooling of its token vectors", model_dir)
     return model.to(device), run.tokenizer(), own_pooling or backend != "torch"
-
-
-def default_max_length(model, tokenizer, requested: int | None = None) -> int:
-    """Tokens per text: --max-length if given, else the length the model was trained with (its tokenizer's
-    `model_max_length`, at most 512); capped by the model's positions."""
-    limits = [requested or 512]
-    if requested is None and 0 < (tokenizer.model_max_length or 0) < 1_000_000:
-        limits.append(tokenizer.model_max_length)
-    config = model.config
-    for cfg in (config, getattr(config, "encoder_config", None)):
-        positions = getattr(cfg, "max_position_embeddings", None)
-        if positions:
-            # RoBERTa-style encoders reserve padding_idx + 1 positions
-            offset = (getattr(cfg, "pad_token_id", 0) or 0) + 1 if getattr(cfg, "model_type", "") == "roberta" else 0
-            limits.append(positions - offset)
-    return max(1, min(limits))
 
 
 # --------------------------------------------------------------------------------------------------------- input
@@ -206,13 +190,6 @@ def length_sorted_batches(tokenizer, encoded: dict, batch_size: int, desc: str):
             features = [{key: encoded[key][i] for key in keys} for i in positions]
             yield positions, tokenizer.pad(features, return_tensors="pt")
             bar.update(len(positions))
-
-
-def input_format(config) -> dict:
-    """How a model's texts were given in training (pair column, long-text strategy), saved on its config (an object
-    or a dict)."""
-    saved = (config.get("input_format") if isinstance(config, dict) else getattr(config, "input_format", None)) or {}
-    return {"text_columns": None, "text_pair_column": None, "long_text": "truncate", **saved}
 
 
 def running(device, bf16: bool = False):

@@ -162,6 +162,29 @@ class RunResults:
         return cls(**{**{key: value for key, value in raw.items() if key in known}, "version": version})
 
 
+def input_format(config) -> dict:
+    """How a model's texts were given in training (pair column, long-text strategy), saved on its config (an object
+    or a dict)."""
+    saved = (config.get("input_format") if isinstance(config, dict) else getattr(config, "input_format", None)) or {}
+    return {"text_columns": None, "text_pair_column": None, "long_text": "truncate", **saved}
+
+
+def default_max_length(model, tokenizer, requested: int | None = None) -> int:
+    """Tokens per text: --max-length if given, else the length the model was trained with (its tokenizer's
+    `model_max_length`, at most 512); capped by the model's positions."""
+    limits = [requested or 512]
+    if requested is None and 0 < (tokenizer.model_max_length or 0) < 1_000_000:
+        limits.append(tokenizer.model_max_length)
+    config = model.config
+    for cfg in (config, getattr(config, "encoder_config", None)):
+        positions = getattr(cfg, "max_position_embeddings", None)
+        if positions:
+            # RoBERTa-style encoders reserve padding_idx + 1 positions
+            offset = (getattr(cfg, "pad_token_id", 0) or 0) + 1 if getattr(cfg, "model_type", "") == "roberta" else 0
+            limits.append(positions - offset)
+    return max(1, min(limits))
+
+
 # ------------------------------------------------------------------------------------------------------ loading a run
 
 

@@ -36,6 +36,7 @@ from types import SimpleNamespace
 
 from .files import write_json
 from .models import PooledEncoderConfig
+from .run_folder import default_max_length, input_format
 
 logger = logging.getLogger("hfclf")
 
@@ -55,8 +56,6 @@ def write_sentence_transformers_files(folder: Path, config: dict) -> bool:
     """Write the sentence-transformers files into the exported model `folder` (module docstring), whose config.json
     is `config`; returns whether it wrote them (only for a full pooled-encoder model of single texts)."""
     from transformers import AutoTokenizer
-
-    from .predict import default_max_length, input_format
 
     folder = Path(folder)
     if config.get("model_type") != PooledEncoderConfig.model_type or not (folder / "config.json").is_file():
