@@ -177,8 +177,8 @@ def _model_flags(p, output_help: str) -> None:
         p,
         "--bf16",
         action="store_true",
-        help="Compute in bf16 autocast (--backend torch): about 2x faster on CPUs with AVX512-BF16 or AMX and on "
-        "GPUs, probabilities within about 1e-2 of fp32 (default: fp32).",
+        help="Compute in bf16 autocast (--backend torch): about 1.8x faster on CPUs with AVX512-BF16 or AMX, "
+        "probabilities within about 1e-2 of fp32 (default: fp32).",
     )
     _flag(p, "--output", default=None, help=output_help)
 
