@@ -100,7 +100,8 @@ def matmul_peak(device_type: str, precision: str) -> float:
     size = MATMUL_SIZE.get(device_type, MATMUL_SIZE["cpu"])
     a = torch.randn(size, size, device=device_type).to(dtype)
     b = torch.randn(size, size, device=device_type).to(dtype)
-    synchronize = torch.cuda.synchronize if device_type == "cuda" else (lambda: None)
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6: synchronize any accelerator (CUDA, MPS, XPU)
+    synchronize = (lambda: None) if device_type == "cpu" else (accelerator or torch.cuda).synchronize
     torch.matmul(a, b)
     synchronize()
     best, spent = float("inf"), 0.0
@@ -115,7 +116,8 @@ def matmul_peak(device_type: str, precision: str) -> float:
 
 def training_compute(train_metrics: dict, precision: str, device, processes: int, resumed: bool) -> dict:
     """Achieved model FLOP/s of a finished training and the device's measured matmul peaks (all processes
-    together); empty for a resumed run, whose FLOP count covers steps its time does not."""
+    together: each process's peak, measured by the first with its own threads, times the processes, which on a CPU
+    share the cores); empty for a resumed run, whose FLOP count covers steps its time does not."""
     flops, seconds = train_metrics.get("total_flos"), train_metrics.get("train_runtime")
     if resumed or not flops or not seconds:
         if resumed:

@@ -364,7 +364,10 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
     use_the_cores()
     output_dir = Path(training_args.output_dir)
     check_output_dir(training_args)
-    resume = resolve_resume(output_dir, training_args.resume_from_checkpoint, learning_rate_groups(training_args))
+    precision = precision_of(vars(training_args))
+    resume = resolve_resume(
+        output_dir, training_args.resume_from_checkpoint, learning_rate_groups(training_args), precision
+    )
     hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     set_seed(training_args.seed)
     if training_args.bf16 and getattr(training_args, "bf16_guessed", False):
@@ -380,7 +383,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
     cost = measure_cost(trainer, raw[split]) if trainer.is_world_process_zero() else {}
     compute = {}
     if trainer.is_world_process_zero():
-        precision, processes = precision_of(vars(training_args)), training_args.world_size
+        processes = training_args.world_size
         compute = training_compute(train_metrics, precision, training_args.device, processes, resume is not None)
 
     results = RunResults(

@@ -61,20 +61,21 @@ def _graph_module(classifier, own_pooling: bool):
         def __init__(self):
             super().__init__()
             self.classifier = classifier
-            self.pooled = None
-            if own_pooling:  # the pooled vector is computed inside the forward pass; keep it on the way
-                classifier.base_model.register_forward_hook(self._keep_pooled)
+            self.encoded = None
+            # the encoder's output is computed inside the classifier's forward pass; keep it on the way
+            classifier.base_model.register_forward_hook(self._keep_encoded)
 
-        def _keep_pooled(self, module, args, output):
-            self.pooled = output.pooler_output
+        def _keep_encoded(self, module, args, output):
+            self.encoded = output
 
         def forward(self, input_ids, attention_mask, token_type_ids=None):
             inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
             if token_type_ids is not None:
                 inputs["token_type_ids"] = token_type_ids
-            output = self.classifier(**inputs, output_hidden_states=not own_pooling, return_dict=True)
-            pooled = self.pooled if own_pooling else masked_mean(output.hidden_states[-1], attention_mask)
-            return output.logits, pooled
+            logits = self.classifier(**inputs, return_dict=True).logits
+            if own_pooling:  # hfclf's pooled vector, as `hfclf embed` gives it
+                return logits, self.encoded.pooler_output
+            return logits, masked_mean(self.encoded.last_hidden_state, attention_mask)  # embed's mean pooling
 
     return Graph().eval()
 

@@ -68,7 +68,10 @@ def load_encoder(model_dir, device="cpu", backend="torch"):
     ONNX graph has that mean built in).
     """
     run = load_run(model_dir)
-    model = run.encoder() if backend == "torch" else OnnxClassifier(onnx_file(model_dir, backend), run.model_config())
+    if backend == "torch":
+        model = run.encoder()
+    else:
+        model = OnnxClassifier(onnx_file(model_dir, backend), run.model_config(), device)
     own_pooling = hfclf_architecture_of(model.config.model_type) is not None
     if own_pooling:
         logger.info("Embedding with the model's own %s pooling head", getattr(model.config, "pooling", ""))

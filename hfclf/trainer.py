@@ -15,7 +15,13 @@ from transformers.trainer_pt_utils import get_length_grouped_indices, nested_gat
 from transformers.trainer_utils import TrainOutput, rotate_checkpoints
 
 from .errors import HfclfInputError
-from .run_folder import CHECKPOINT_PREFIX, CHECKPOINT_RECORD, read_checkpoint_record, write_checkpoint_record
+from .run_folder import (
+    CHECKPOINT_PREFIX,
+    CHECKPOINT_RECORD,
+    precision_of,
+    read_checkpoint_record,
+    write_checkpoint_record,
+)
 from .training_args import learning_rate_groups, splits_learning_rates
 
 logger = logging.getLogger(__name__)
@@ -273,6 +279,7 @@ class ClassifierTrainer(Trainer):
                 "training_stopped": bool(self.control.should_training_stop),
                 "save_only_model": self.args.save_only_model,
                 "learning_rate_groups": learning_rate_groups(self.args),
+                "precision": precision_of(vars(self.args)),
             },
         )
         rotate_checkpoints(

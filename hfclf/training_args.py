@@ -355,9 +355,10 @@ class ClassifierTrainingArguments(TrainingArguments):
             raise ValueError(
                 f"--layerwise-lr-decay must be in (0, 1], got {self.layerwise_lr_decay}; 1 turns it off, 0.9 is common."
             )
-        self.bf16_guessed = self.bf16 is None  # the run logs it and how to override it
-        if self.bf16 is None:
-            self.bf16 = bf16_by_default(self)
+        launcher_precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")  # `accelerate launch --mixed_precision`
+        self.bf16_guessed = self.bf16 is None and launcher_precision == "no"  # the run logs it and how to override it
+        if self.bf16 is None:  # the launcher's choice, else this machine's default; recorded in results.json either way
+            self.bf16 = launcher_precision == "bf16" or (launcher_precision == "no" and bf16_by_default(self))
         if not _accelerator_available():
             # Several processes (torchrun, `accelerate launch --multi_gpu`) on a machine without an accelerator:
             # train one model with DDP over gloo instead of N independent copies.
@@ -392,21 +393,19 @@ def _check_numbers(args: ClassifierTrainingArguments) -> None:
             raise ValueError(f"--{flag.replace('_', '-')} must be {expected}, got {getattr(args, flag)}.")
 
 
-def cpu_computes_bf16() -> bool:
+def cpu_computes_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether this CPU has native bf16 arithmetic (AVX512-BF16 or AMX-BF16), read from /proc/cpuinfo (Linux)."""
     try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+        flags = next(line for line in Path(cpuinfo).read_text().splitlines() if line.startswith("flags"))
     except (OSError, StopIteration):
         return False
     return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
 
 
 def bf16_by_default(args: TrainingArguments) -> bool:
-    """bf16 autocast unless asked otherwise: only when training on a CPU with native bf16, and not when fp16 is asked
-    for (also by `accelerate launch --mixed_precision`)."""
+    """bf16 autocast unless asked otherwise: only when training on a CPU with native bf16, and not beside fp16."""
     on_cpu = args.use_cpu or not _accelerator_available()
-    launcher_precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
-    return on_cpu and not args.fp16 and launcher_precision == "no" and cpu_computes_bf16()
+    return on_cpu and not args.fp16 and cpu_computes_bf16()
 
 
 def _accelerator_available() -> bool:

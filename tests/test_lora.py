@@ -16,6 +16,7 @@ from hfclf.lora import apply_lora, default_target_modules, load_base_model, load
 from hfclf.predict import classify
 
 QUICK = ["--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--max_length", "32", "--seed", "11"]
+QUICK += ["--bf16", "false"]  # fp32: the runs' metrics are checked against plain fp32 forwards
 LORA = ["--lora", "--lora_r", "4", "--lora_alpha", "8", "--merge_lora", "--learning_rate", "1e-2"]
 
 

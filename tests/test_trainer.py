@@ -193,6 +193,20 @@ def test_resume_with_other_rates_is_refused(tmp_path, tiny_encoder_dir, toy_data
     assert sorted(str(path) for path in out.rglob("*")) == files  # nothing written
 
 
+def test_resume_in_another_precision_is_refused(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    """The default precision depends on the CPU: a checkpoint resumed elsewhere must not switch it silently."""
+    from test_finetune import QUICK, data_flags, run
+
+    out = tmp_path / "run"
+    argv = ["--model", tiny_encoder_dir, "--output_dir", out, *data_flags(toy_data), *QUICK]
+    assert run([*argv, "--bf16", "false"], capsys)[0] == 0
+    files = sorted(str(path) for path in out.rglob("*"))
+    code, _, stderr = run([*argv, "--resume_from_checkpoint", "auto", "--num_train_epochs", "3", "--bf16"], capsys)
+    assert code == 2
+    assert "was trained in fp32 but this run would train in bf16; pass --bf16 false" in stderr.splitlines()[-1]
+    assert sorted(str(path) for path in out.rglob("*")) == files  # nothing written
+
+
 def test_evaluation_runs_sorted_by_length_and_answers_in_dataset_order(tmp_path):
     """Batches of similar length, longest first, and every output (predictions, labels, what metrics see) back in
     dataset order: the same as scoring each row alone."""

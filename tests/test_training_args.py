@@ -96,16 +96,23 @@ def test_bf16_default_follows_the_cpu(monkeypatch, tmp_path, native, flags, laun
         monkeypatch.setattr(training_args.TrainingArguments, "__post_init__", lambda self: None)
     _, _, args = parse_args(["--train_file", "t.csv", "--output_dir", str(tmp_path / "o"), *flags])
     assert args.bf16 is expected
-    assert args.bf16_guessed is ("--bf16" not in flags)
+    assert args.bf16_guessed is ("--bf16" not in flags and launcher is None)
 
 
-def test_cpu_flags_are_read():
-    from pathlib import Path
-
+def test_cpu_flags_are_read(tmp_path):
     from hfclf.training_args import cpu_computes_bf16
 
-    cpuinfo = Path("/proc/cpuinfo")
-    if not cpuinfo.is_file():
-        pytest.skip("no /proc/cpuinfo on this system: the default is fp32")
-    flags = next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split()
-    assert cpu_computes_bf16() == bool({"avx512_bf16", "amx_bf16"} & set(flags))
+    for flags, expected in (("fpu avx2 avx512f avx512_bf16", True), ("fpu amx_bf16 amx_tile", True), ("avx2", False)):
+        (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        assert cpu_computes_bf16(str(tmp_path / "cpuinfo")) is expected
+    assert cpu_computes_bf16(str(tmp_path / "missing")) is False  # not Linux: fp32
+
+
+def test_launcher_precision_is_recorded(monkeypatch, tmp_path):
+    """`accelerate launch --mixed_precision bf16` trains in bf16: results.json must say so, not fp32."""
+    import hfclf.training_args as training_args
+
+    monkeypatch.setattr(training_args, "cpu_computes_bf16", lambda: False)
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    _, _, args = parse_args(["--train_file", "t.csv", "--output_dir", str(tmp_path / "o")])
+    assert args.bf16 is True and args.bf16_guessed is False
