@@ -159,3 +159,39 @@ def test_onnx_backend_bad_use_is_one_clear_error(tmp_path, minilm_tokenizer, cap
     assert not out.exists()
     code, _, err = cli(["predict", "--model", exported, "--input", source, "--backend", "tensorrt"], capsys)
     assert code == 2 and "--backend" in error_line(err)
+
+
+def test_onnx_sentence_pairs_and_long_text_windows(tmp_path, minilm_tokenizer, capsys):
+    """A pair model gets its segment ids through the graph; a windows model is scored from the mean of its windows'
+    logits, the same with both backends."""
+    pairs = save_model(
+        tmp_path / "pairs",
+        tiny_pooled_config("mean"),
+        minilm_tokenizer,
+        input_format={"text_columns": ["premise"], "text_pair_column": "hypothesis", "long_text": "truncate"},
+    )
+    windows = save_model(
+        tmp_path / "windows",
+        tiny_transformer_config("mean"),
+        minilm_tokenizer,
+        input_format={"text_columns": ["text"], "long_text": "windows", "stride": 4},
+    )
+    settings = json.loads((windows / "tokenizer_config.json").read_text())
+    settings["model_max_length"] = 16  # the training length: longer texts are cut into 16-token windows
+    (windows / "tokenizer_config.json").write_text(json.dumps(settings))
+    long_texts = [" ".join([t] * 3) for t in TEXTS]
+    assert max(len(ids) for ids in minilm_tokenizer(long_texts)["input_ids"]) > 2 * 16  # several windows each
+    table = pd.DataFrame({"premise": TEXTS, "hypothesis": list(reversed(TEXTS)), "text": long_texts})
+    source = tmp_path / "in.csv"
+    table.to_csv(source, index=False)
+    for run in (pairs, windows):
+        exported = tmp_path / f"{run.name}-exported"
+        assert cli(["export", run, exported, "--onnx"], capsys)[0] == 0
+        graph_inputs = [i.name for i in onnx.load(exported / "onnx" / "classifier.onnx").graph.input]
+        assert "token_type_ids" in graph_inputs  # the BERT tokenizer's segment ids reach the encoder
+        rows = {
+            backend: predictions(exported, source, tmp_path / f"{run.name}-{backend}.csv", backend, capsys)
+            for backend in ("torch", "onnx")
+        }
+        np.testing.assert_allclose(probabilities(rows["onnx"]), probabilities(rows["torch"]), atol=1e-5)
+        assert len(rows["onnx"]) == len(TEXTS)  # one row per document, windows or not
