@@ -370,7 +370,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
     )
     hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     set_seed(training_args.seed)
-    if training_args.bf16 and getattr(training_args, "bf16_guessed", False):
+    if training_args.bf16 and training_args.bf16_guessed:
         logger.info("Training in bf16 autocast: this CPU computes bf16 natively. Pass --bf16 false to train in fp32.")
 
     raw, tokenizer, tokenized, tokenize_stats = prepare_data(model_args, data_args, training_args, data_cache)

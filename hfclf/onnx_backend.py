@@ -160,7 +160,11 @@ class OnnxClassifier:
             ) from None
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.config = config
-        self.path = path
+
+    @classmethod
+    def from_run(cls, run, backend: str, device="cpu") -> "OnnxClassifier":
+        """The graph of `backend` in the folder of `run` (a `run_folder.Run`), with the classifier's config."""
+        return cls(onnx_file(run.path, backend), run.model_config(), device)
 
     def __call__(self, labels=None, **batch):
         import torch

@@ -16,7 +16,7 @@ import numpy as np
 from .architectures import hfclf_architecture_of
 from .errors import HfclfInputError
 from .files import atomic_output, check_not_input, check_writable
-from .onnx_backend import OnnxClassifier, onnx_file
+from .onnx_backend import OnnxClassifier
 from .run_folder import default_max_length, input_format, load_run, metric_prefix
 from .scoring import aggregate_windows, decisions, multi_hot_rows, per_label_rows, prediction_rows
 from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
@@ -56,7 +56,7 @@ def load_classifier(model_dir, device="cpu", backend="torch"):
     `backend` onnx or onnx-int8, the exported ONNX graph run by ONNX Runtime in its place."""
     run = load_run(model_dir)
     if backend != "torch":
-        return OnnxClassifier(onnx_file(model_dir, backend), run.model_config(), device), run.tokenizer()
+        return OnnxClassifier.from_run(run, backend, device), run.tokenizer()
     return run.classifier().to(device), run.tokenizer()
 
 
@@ -68,10 +68,7 @@ def load_encoder(model_dir, device="cpu", backend="torch"):
     ONNX graph has that mean built in).
     """
     run = load_run(model_dir)
-    if backend == "torch":
-        model = run.encoder()
-    else:
-        model = OnnxClassifier(onnx_file(model_dir, backend), run.model_config(), device)
+    model = run.encoder() if backend == "torch" else OnnxClassifier.from_run(run, backend, device)
     own_pooling = hfclf_architecture_of(model.config.model_type) is not None
     if own_pooling:
         logger.info("Embedding with the model's own %s pooling head", getattr(model.config, "pooling", ""))
@@ -449,7 +446,6 @@ def embed(
 ) -> np.ndarray:
     """Pooled sentence vectors of `input_path`'s texts (or of each sentence, with `split`), written to .npy or
     .parquet. Returns the float32 matrix."""
-
     suffix = Path(output_path).suffix.lower()
     if suffix not in EMBED_OUTPUT_SUFFIXES:
         raise HfclfInputError(f"Unsupported --output '{output_path}'; use a .npy or .parquet file.")
