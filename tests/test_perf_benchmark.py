@@ -54,11 +54,18 @@ def test_train_report_ratios(perf):
         name: [{"train_s": s, "train_samples": 2000, "accuracy": 0.8, "precision": "fp32"} for s in values]
         for name, values in seconds.items()
     }
+    for run in runs["hfclf"]:
+        run["eval_in_train_s"] = 2.0  # already inside its train_s
+    for name in ("stock", "stock_dynamic", "lab_loop"):
+        for run in runs[name]:
+            run["eval_s"] = 5.0  # after its train_s
     rows, text = perf.train_report(variants, runs)
     by_name = {row["variant"]: row for row in rows}
     assert by_name["hfclf"]["stock_over_this"] == pytest.approx(31 / 11)
     assert by_name["hfclf"]["samples_per_s"] == pytest.approx(2000 / 11)
+    assert by_name["hfclf"]["with_eval_s"]["median"] == 11 and by_name["stock_dynamic"]["with_eval_s"]["median"] == 25
     assert "stock / hfclf = 2.82x" in text and "lab_loop / hfclf = 3.64x" in text
+    assert "with the dev evaluation on both sides: stock / hfclf = 3.27x, stock_dynamic / hfclf = 2.27x" in text
 
 
 def test_arguments(perf, sst2_dir):
