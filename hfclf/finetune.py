@@ -210,7 +210,7 @@ def use_the_cores() -> None:
 def reuse_freed_memory() -> None:
     """On Linux with glibc, keep the memory a training step frees for the next step. glibc returns every block over
     32 MiB (a BERT word-embedding gradient is 45 MiB) to the system when freed, so each step faults its pages in
-    again: about 7% of a MiniLM training step on this project's CPU (docs/PERFORMANCE.md). Peak memory is
+    again (a few percent of a MiniLM training step on this project's CPU, docs/PERFORMANCE.md). Peak memory is
     unchanged; the process keeps it until it ends."""
     import ctypes
 
