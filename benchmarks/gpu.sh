@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The accuracy benchmarks of docs/RESULTS.md, as run on a lent GPU machine (one H100) through the device tool.
+# The accuracy benchmarks of docs/RESULTS.md and the speed benchmark of docs/PERFORMANCE.md (stage perf), as run on a
+# lent GPU machine (one H100) through the device tool.
 # The machine has no network: the MiniLM weights (fp16 copy, see stage_minilm.py), the benchmark data and the
 # wheels of hfclf's missing dependencies travel in .bench/ (not committed). Usage: bash benchmarks/gpu.sh STAGE
 set -euo pipefail
@@ -30,6 +31,12 @@ parallel_variants() {  # CONFIG REPORT_DIR MODEL VARIANT...: one compare process
     done
 }
 case $stage in
+  perf)  # issue 15's GPU section: benchmarks/perf.py on the GPU (bf16), absolute times; PARTS/REPEATS to fit the budget
+    python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
+    mkdir -p reports
+    python3 benchmarks/perf.py --device cuda --model /tmp/minilm --data_dir $data --parts "${PARTS:-train,eval,infer}" \
+        --repeats "${REPEATS:-3}" --work_dir /tmp/perf --output "reports/perf_gpu_${PARTS:-all}.json" \
+        > "reports/perf_gpu_${PARTS:-all}.md" ;;
   sst2)
     python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
     python3 recipes/compare.py recipes/configs/sst2_pooling.yaml --data_dir $data --model /tmp/minilm \

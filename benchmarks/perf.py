@@ -5,6 +5,7 @@
     python benchmarks/perf.py --data_dir ../shared/data --output perf.json      # all parts, 3 repeats: hours on 2 cores
     python benchmarks/perf.py --parts train --variant bf16="--bf16 true" --variant adamw="--optim adamw_torch"
     python benchmarks/perf.py --quick --output /tmp/perf_quick.json             # smoke run: 64 sentences, 1 repeat
+    python benchmarks/perf.py --device cuda --model /tmp/minilm --output perf_gpu.json   # on a GPU (bf16)
 
 Every measured run is its own subprocess (no warm state is shared), times itself and hands back one JSON line on
 stdout (hfclf train: its run folder's results.json). The variants of a part alternate (A B C A B C ...) for
@@ -190,6 +191,7 @@ def child_stock_train(spec: dict) -> dict:
         seed=spec["seed"],
         report_to="none",
         save_strategy="no",
+        bf16=spec.get("bf16", False),  # --device cuda: bf16, as a GPU user runs the example
     )
     trainer = Trainer(
         model=model,
@@ -207,7 +209,7 @@ def child_stock_train(spec: dict) -> dict:
         "train_samples": len(train),
         "accuracy": eval_metrics["eval_accuracy"],
         "eval_s": eval_metrics["eval_runtime"],
-        "precision": "fp32",
+        "precision": "bf16" if spec.get("bf16") else "fp32",
     }
 
 
@@ -244,12 +246,15 @@ def child_lab_train(spec: dict) -> dict:
     loader = torch.utils.data.DataLoader(
         lab_dataset(texts, labels, tokenizer), batch_size=spec["batch_size"], shuffle=True
     )
+    device = torch.device(spec.get("device", "cpu"))
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec["learning_rate"])
     model.train()
     start = time.perf_counter()
     for batch in loader:
         optimizer.zero_grad()
-        loss = model(**batch).loss
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec.get("bf16", False)):
+            loss = model(**{key: value.to(device) for key, value in batch.items()}).loss
         loss.backward()
         optimizer.step()
     train_s = time.perf_counter() - start
@@ -258,17 +263,18 @@ def child_lab_train(spec: dict) -> dict:
     dev = torch.utils.data.DataLoader(lab_dataset(dev_texts, dev_labels, tokenizer), batch_size=spec["batch_size"])
     model.eval()
     correct, start = 0, time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec.get("bf16", False)):
         for batch in dev:
-            gold = batch.pop("labels")
-            correct += int((model(**batch).logits.argmax(-1) == gold).sum())
+            gold = batch.pop("labels").to(device)
+            logits = model(**{key: value.to(device) for key, value in batch.items()}).logits
+            correct += int((logits.argmax(-1) == gold).sum())
     eval_s = time.perf_counter() - start
     return {
         "train_s": train_s,
         "train_samples": len(texts),
         "accuracy": correct / len(dev_texts),
         "eval_s": eval_s,
-        "precision": "fp32",
+        "precision": "bf16" if spec.get("bf16") else "fp32",
     }
 
 
@@ -299,7 +305,10 @@ def child_stock_eval(spec: dict) -> dict:
     )
     tokenize_s = time.perf_counter() - start
     args = TrainingArguments(
-        output_dir=spec["output_dir"], per_device_eval_batch_size=spec["batch_size"], report_to="none"
+        output_dir=spec["output_dir"],
+        per_device_eval_batch_size=spec["batch_size"],
+        report_to="none",
+        bf16=spec.get("bf16", False),
     )
     trainer = Trainer(
         model=model,
@@ -372,11 +381,18 @@ def child_hfclf_cli(spec: dict) -> dict:
 def child_pipeline(spec: dict) -> dict:
     """`transformers.pipeline("text-classification")` on an exported folder (trust_remote_code), batch_size 32."""
     child_setup(spec)
+    import torch
     from transformers import pipeline
 
     start = time.perf_counter()
+    on_gpu = spec.get("device", "cpu") == "cuda"
     classifier = pipeline(
-        "text-classification", model=spec["model"], trust_remote_code=True, batch_size=spec["batch_size"], device=-1
+        "text-classification",
+        model=spec["model"],
+        trust_remote_code=True,
+        batch_size=spec["batch_size"],
+        device=0 if on_gpu else -1,
+        dtype=torch.bfloat16 if on_gpu else "auto",  # on a GPU in bf16, as hfclf predict --bf16 there
     )
     load_s = time.perf_counter() - start
     texts = Path(spec["input"]).read_text(encoding="utf-8").splitlines()
@@ -518,8 +534,10 @@ def run_setup_command(name: str, command: list[str], ctx: Context) -> None:
         raise RuntimeError(f"setup step {name} failed (exit {done.returncode}):\n{tail}")
 
 
-def predict_backends() -> tuple[list[str], str]:
+def predict_backends(device: str = "cpu") -> tuple[list[str], str]:
     """The `hfclf predict --backend` values to measure (empty: the flag does not exist), and why ONNX is skipped."""
+    if device == "cuda":
+        return ["torch"], "ONNX Runtime here is its CPU build; --device cuda measures torch"
     match = re.search(r"--backend \{([^}]*)\}", hfclf_help("predict"))
     if not match:
         return [], "`hfclf predict --help` does not list --backend yet"
@@ -539,12 +557,13 @@ def prepare_model(ctx: Context, need_export: bool) -> None:
         hfclf_command(
             "train", "--dataset", "sst2", "--data_dir", ctx.train_data, "--max_train_samples", ctx.args.train_samples,
             "--num_train_epochs", 1, "--measure_inference_texts", 0, "--seed", ctx.args.seed, "--output_dir", ctx.run,
+            "--model", ctx.model,
         ),
         ctx,
     )  # fmt: skip
     if not need_export:
         return
-    ctx.backends, reason = predict_backends()
+    ctx.backends, reason = predict_backends(ctx.args.device)
     export_help = hfclf_help("export")
     onnx_flags = []
     if any(b in ONNX_BACKENDS for b in ctx.backends):
@@ -599,6 +618,7 @@ def train_variants(ctx: Context) -> list[Variant]:
         "seed": args.seed,
         "threads": args.threads,
         "output_dir": "{run_dir}/out",
+        **device_spec(args),
     }
     variants = [
         Variant("stock", child_command("stock_train", {**spec, "pad_to_max_length": True}), last_json_line),
@@ -609,6 +629,7 @@ def train_variants(ctx: Context) -> list[Variant]:
         "train", "--dataset", "sst2", "--data_dir", ctx.train_data, "--max_train_samples", args.train_samples,
         "--num_train_epochs", 1, "--per_device_train_batch_size", args.batch_size, "--learning_rate",
         args.learning_rate, "--seed", args.seed, "--measure_inference_texts", 0, "--output_dir", "{run_dir}/run",
+        "--model", ctx.model, *(["--bf16", "true"] if args.device == "cuda" else []),
     )  # fmt: skip
     for name, flags in [("hfclf", args.hfclf_args), *args.variant]:
         variant = Variant(name, common + shlex.split(flags), read_hfclf_train, info={"hfclf": True, "flags": flags})
@@ -715,12 +736,12 @@ def eval_variants(ctx: Context) -> list[Variant]:
     for split, short in EVAL_SPLITS.items():
         file = ctx.eval_data / "sst2" / SST2_FILES[split]
         spec = {"model": str(ctx.run), "file": str(file), "batch_size": args.eval_batch_size, "threads": args.threads}
-        spec["output_dir"] = "{run_dir}/out"
+        spec.update(output_dir="{run_dir}/out", **device_spec(args))
         for name, pad in (("stock_pad128", True), ("stock_dynamic", False)):
             command = child_command("stock_eval", {**spec, "pad_to_max_length": pad})
             variants.append(Variant(f"{name}-{short}", command, last_json_line, info={"split": short, "method": name}))
         argv = ["eval", "--model", str(ctx.run), "--dataset", "sst2", "--data-dir", str(ctx.eval_data)]
-        argv += ["--split", split, "--batch-size", str(args.eval_batch_size), "--device", "cpu"]
+        argv += ["--split", split, "--batch-size", str(args.eval_batch_size), "--device", args.device]
         argv += ["--output", "{run_dir}/metrics.json"]
         for method, extra in (("hfclf_eval", []), ("hfclf_eval_bf16", ["--bf16"])):
             command = child_command("hfclf_cli", {"argv": argv + extra, "threads": args.threads})
@@ -796,7 +817,7 @@ def read_predictions(gold: list[int], from_file: bool):
 def infer_variants(ctx: Context) -> list[Variant]:
     args = ctx.args
     texts, gold = infer_inputs(ctx)
-    spec = {"model": str(ctx.exported), "input": str(texts), "batch_size": args.infer_batch_size}
+    spec = {"model": str(ctx.exported), "input": str(texts), "batch_size": args.infer_batch_size, **device_spec(args)}
     variants = [
         Variant("pipeline", child_command("pipeline", {**spec, "threads": args.threads}), read_predictions(gold, False))
     ]
@@ -804,9 +825,9 @@ def infer_variants(ctx: Context) -> list[Variant]:
         argv = ["predict", "--model", str(ctx.exported), "--input", str(texts)]
         argv += ["--output", "{run_dir}/predictions.jsonl", "--batch-size", str(args.infer_batch_size)]
         if backend == "torch-bf16":
-            argv += ["--device", "cpu", "--bf16"]
+            argv += ["--device", args.device, "--bf16"]
         else:
-            argv += ["--device", "cpu", *(["--backend", backend] if ctx.backends else [])]
+            argv += ["--device", args.device, *(["--backend", backend] if ctx.backends else [])]
         command = child_command("hfclf_cli", {"argv": argv, "threads": args.threads})
         variants.append(Variant(f"hfclf_predict_{backend}", command, read_predictions(gold, True)))
     for skipped in ctx.skipped:
@@ -872,7 +893,13 @@ def lscpu_fields() -> dict:
     return {key.strip(): value.strip() for key, value in pairs if key.strip() in wanted}
 
 
-def hardware_info(threads: int) -> dict:
+def gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0)
+
+
+def hardware_info(threads: int, device: str = "cpu") -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     def installed(name):
@@ -889,7 +916,8 @@ def hardware_info(threads: int) -> dict:
         **lscpu_fields(),
         "cpu_bf16": [flag for flag in ("avx512_bf16", "amx_bf16") if re.search(rf"\b{flag}\b", flags)],
         "torch_threads": threads,
-        "gpu": "hidden (CUDA_VISIBLE_DEVICES=''): a CPU benchmark",
+        "device": device,
+        "gpu": gpu_name() if device == "cuda" else "hidden (CUDA_VISIBLE_DEVICES=''): a CPU benchmark",
         "python": platform.python_version(),
         **{name: installed(name) for name in ("torch", "transformers", "datasets", "tokenizers", "onnxruntime")},
     }
@@ -905,7 +933,8 @@ def header_lines(command: str, hardware: dict, settings: dict, bf16_used: list[s
         f"Hardware: {hardware['cpu']}, {hardware['usable_cpus']} usable of {hardware['logical_cpus']} logical "
         f"CPUs ({cores or 'topology unknown'}), CPU bf16: {', '.join(hardware['cpu_bf16']) or 'no'}; "
         f"torch {hardware['torch']} with {hardware['torch_threads']} threads, transformers "
-        f"{hardware['transformers']}, onnxruntime {hardware['onnxruntime'] or 'not installed'}; no GPU used",
+        f"{hardware['transformers']}, onnxruntime {hardware['onnxruntime'] or 'not installed'}; "
+        + (f"GPU: {hardware['gpu']}" if hardware.get("device") == "cuda" else "no GPU used"),
         "Settings: " + ", ".join(f"{key} {value}" for key, value in shown.items() if value not in ("", {}, None)),
     ]
     if bf16_used is not None:
@@ -955,6 +984,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--batch_size", type=int, default=32, help="Training batch size (default 32).")
     add("--eval_batch_size", type=int, default=32, help="Batch size of every evaluation method (default 32).")
     add("--infer_batch_size", type=int, default=32, help="Batch size of pipeline and hfclf predict (default 32).")
+    add(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cpu (default: the GPU is hidden from every run) or cuda: every run on the first GPU, training (stock, "
+        "lab loop, hfclf) and the pipeline in bf16, hfclf eval/predict in fp32 and with --bf16; ONNX is skipped "
+        "(ONNX Runtime's CPU build).",
+    )
+    add("--model", default=None, help="MiniLM folder (default: the embedded all-MiniLM-L6-v2).")
     add("--learning_rate", type=float, default=5e-5)
     add("--seed", type=int, default=42)
     add("--hfclf_args", default="", help='Extra `hfclf train` flags of the "hfclf" variant, e.g. "--bf16 true".')
@@ -964,6 +1002,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--work_dir", default=None, help="Keep the staged data, model and logs here (default: a temporary folder).")
     add("--output", default="results.json", help="JSON results file, written atomically (default results.json).")
     return parser
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -978,12 +1022,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"variant names must be unique: {', '.join(names)}")
     if not (Path(args.data_dir) / "sst2").is_dir():
         parser.error(f"no sst2/ folder in --data_dir {args.data_dir}")
+    if args.device == "cuda" and not cuda_available():
+        parser.error("--device cuda: torch sees no CUDA GPU here; run on a GPU machine or drop --device")
     return args
 
 
-def child_environment(threads: int) -> dict:
+def child_environment(threads: int, device: str = "cpu") -> dict:
     threads = str(threads)
-    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU benchmark even on a machine with a GPU
+    return env
+
+
+def device_spec(args: argparse.Namespace) -> dict:
+    """What a child run needs to know of --device: where to compute, and bf16 on a GPU."""
+    return {"device": args.device, "bf16": args.device == "cuda"}
 
 
 def write_results(path: str, results: dict) -> None:
@@ -1003,7 +1057,7 @@ def write_results(path: str, results: dict) -> None:
 def prepare(ctx: Context) -> None:
     args = ctx.args
     data_dir = Path(args.data_dir)
-    ctx.model = minilm_path()
+    ctx.model = args.model or minilm_path()
     ctx.train_data = stage_data(data_dir, ctx.work / "data_train", args.train_samples, args.eval_samples, test=False)
     if "eval" in args.parts or "infer" in args.parts:
         ctx.eval_data = stage_data(data_dir, ctx.work / "data_eval", args.train_samples, args.eval_samples, test=True)
@@ -1038,14 +1092,14 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(argv[1], argv[2])
     args = parse_args(argv)
     command = shlex.join(["python", os.path.relpath(HERE), *argv])
-    settings = {key: getattr(args, key) for key in ("train_samples", "eval_samples", "repeats", "batch_size",
+    settings = {key: getattr(args, key) for key in ("device", "train_samples", "eval_samples", "repeats", "batch_size",
                 "eval_batch_size", "infer_batch_size", "learning_rate", "seed", "parts", "hfclf_args")}  # fmt: skip
     settings["variants"] = dict(args.variant)
-    hardware = hardware_info(args.threads)
+    hardware = hardware_info(args.threads, args.device)
     print(header_lines(command, hardware, settings, None), flush=True)
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="hfclf-perf-"))
     work.mkdir(parents=True, exist_ok=True)
-    ctx = Context(args=args, work=work.resolve(), env=child_environment(args.threads))
+    ctx = Context(args=args, work=work.resolve(), env=child_environment(args.threads, args.device))
     try:
         prepare(ctx)
         results = run_parts(ctx, command, hardware, settings)

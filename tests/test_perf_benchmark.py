@@ -128,3 +128,49 @@ def test_onnx_rows_follow_predict_help(perf, monkeypatch):
     assert perf.predict_backends() == ([], "`hfclf predict --help` does not list --backend yet")
     monkeypatch.setattr(perf, "hfclf_help", lambda command: "[--backend {torch,onnx}] [--output OUTPUT]")
     assert perf.predict_backends() == (["torch", "onnx"], "`hfclf predict --backend` does not offer onnx-int8")
+    backends, reason = perf.predict_backends("cuda")
+    assert backends == ["torch"] and reason.startswith("ONNX Runtime here is its CPU build")
+
+
+def child_spec(command: list[str]) -> dict:
+    """The JSON spec a child run is started with (`perf.py --child KIND SPEC`)."""
+    return json.loads(command[-1])
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_device_reaches_every_run(perf, sst2_dir, tmp_path, monkeypatch, device):
+    """--device cuda puts every run on the GPU, training and the pipeline in bf16, and skips ONNX; the default keeps
+    the GPU hidden and everything on the CPU as before."""
+    monkeypatch.setattr(perf, "cuda_available", lambda: True)
+    args = perf.parse_args(["--data_dir", str(sst2_dir), "--device", device, "--model", "/models/minilm"])
+    env = perf.child_environment(2, device)
+    assert ("CUDA_VISIBLE_DEVICES" in env and env["CUDA_VISIBLE_DEVICES"] == "") == (device == "cpu")
+    ctx = perf.Context(args=args, work=tmp_path, env=env, model=args.model, train_data=sst2_dir, eval_data=sst2_dir)
+    ctx.run, ctx.exported, ctx.backends = tmp_path / "run", tmp_path / "exported", ["torch", "onnx", "onnx-int8"]
+    on_gpu = device == "cuda"
+
+    train = {v.name: v.command for v in perf.train_variants(ctx)}
+    for name in ("stock", "stock_dynamic", "lab_loop"):
+        spec = child_spec(train[name])
+        assert (spec["device"], spec["bf16"], spec["model"]) == (device, on_gpu, "/models/minilm")
+    hfclf_words = train["hfclf"]
+    assert hfclf_words[hfclf_words.index("--model") + 1] == "/models/minilm"
+    assert ("--bf16" in hfclf_words) == on_gpu  # a GPU trains in fp32 unless asked; the CPU decides by itself
+
+    for variant in perf.eval_variants(ctx):
+        if variant.name.startswith("stock"):
+            assert child_spec(variant.command)["bf16"] == on_gpu
+        else:
+            words = child_spec(variant.command)["argv"]
+            assert words[words.index("--device") + 1] == device
+
+    infer = {v.name: v.command for v in perf.infer_variants(ctx)}
+    assert child_spec(infer["pipeline"])["device"] == device
+    predict = child_spec(infer["hfclf_predict_torch"])["argv"]
+    assert predict[predict.index("--device") + 1] == device
+
+
+def test_device_cuda_needs_a_gpu(perf, sst2_dir, monkeypatch):
+    monkeypatch.setattr(perf, "cuda_available", lambda: False)
+    with pytest.raises(SystemExit):
+        perf.parse_args(["--data_dir", str(sst2_dir), "--device", "cuda"])
