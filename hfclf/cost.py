@@ -30,12 +30,40 @@ MATMUL_SECONDS = 0.5
 logger = logging.getLogger("hfclf")
 
 
+def _glibc():
+    """The C library when it is glibc (Linux), else None (its malloc settings below do not apply)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None  # another C library (musl)
+
+
+def keep_freed_memory() -> None:
+    """Keep the memory a training step frees for the next step (glibc). glibc returns every freed block over 32 MiB
+    (a BERT word-embedding gradient is 45 MiB) to the system, so each step faults its pages in again: a few percent
+    of a MiniLM training step on this project's CPU (docs/PERFORMANCE.md). The peak is unchanged;
+    `reset_peak_memory` hands what is kept back before the next run is measured."""
+    libc = _glibc()
+    if libc is not None:
+        m_trim_threshold, m_mmap_max = -1, -4  # glibc's malloc.h
+        libc.mallopt(m_mmap_max, 0)  # large blocks from the heap, not fresh mappings...
+        libc.mallopt(m_trim_threshold, 2**31 - 1)  # ... and the heap is not shrunk when they are freed
+
+
 def reset_peak_memory() -> None:
     """Start measuring a run's peak memory afresh: several runs (a comparison, a search) share one process."""
     import torch
 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)  # what `keep_freed_memory` kept from an earlier run is not this run's memory
     try:
         with open("/proc/self/clear_refs", "w") as f:  # Linux: resets the process's peak resident memory (VmHWM)
             f.write("5")

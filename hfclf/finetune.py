@@ -207,24 +207,6 @@ def use_the_cores() -> None:
         )  # fmt: skip
 
 
-def reuse_freed_memory() -> None:
-    """On Linux with glibc, keep the memory a training step frees for the next step. glibc returns every block over
-    32 MiB (a BERT word-embedding gradient is 45 MiB) to the system when freed, so each step faults its pages in
-    again (a few percent of a MiniLM training step on this project's CPU, docs/PERFORMANCE.md). Peak memory is
-    unchanged; the process keeps it until it ends."""
-    import ctypes
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return  # not glibc (musl): its allocator has no such settings
-    m_trim_threshold, m_mmap_max = -1, -4  # glibc's malloc.h
-    libc.mallopt(m_mmap_max, 0)  # large blocks from the heap, not fresh mappings...
-    libc.mallopt(m_trim_threshold, 2**31 - 1)  # ... and the heap is not shrunk when they are freed
-
-
 def hardware_description() -> str:
     import torch
 
@@ -374,14 +356,14 @@ def run_lock(output_dir: Path, training_args):
 def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: list) -> RunResults:
     from transformers import set_seed
 
-    from .cost import reset_peak_memory, training_compute
+    from .cost import keep_freed_memory, reset_peak_memory, training_compute
     from .hub import take_over_trainer_push
 
     start = time.perf_counter()
     reset_peak_memory()
     use_the_cores()
     if training_args.device.type == "cpu":
-        reuse_freed_memory()
+        keep_freed_memory()
     output_dir = Path(training_args.output_dir)
     check_output_dir(training_args)
     precision = precision_of(vars(training_args))

@@ -597,36 +597,6 @@ def test_launched_workers_use_the_cores(user_set, launched, expected):
     assert int(out) == (cores if expected == "cores" else expected)
 
 
-CHILD_MAPPED = """
-import ctypes, sys, torch, hfclf.finetune as f
-
-class MallInfo2(ctypes.Structure):
-    names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"  # glibc's struct mallinfo2
-    _fields_ = [(name, ctypes.c_size_t) for name in names.split()]
-
-libc = ctypes.CDLL("libc.so.6")
-libc.mallinfo2.restype = MallInfo2
-if "--reuse" in sys.argv:
-    f.reuse_freed_memory()
-before = libc.mallinfo2().hblkhd
-block = torch.empty(64 * 2**20, dtype=torch.uint8)  # larger than glibc's largest mapping threshold (32 MiB)
-print(libc.mallinfo2().hblkhd - before)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator settings: Linux only")
-def test_training_keeps_large_freed_blocks_for_the_next_step():
-    """glibc serves a 64 MiB block from a fresh mapping (given back when freed, faulted in again on the next step);
-    after reuse_freed_memory() it comes from the heap, which keeps it."""
-
-    def mapped(*flags):
-        run = subprocess.run([sys.executable, "-c", CHILD_MAPPED, *flags], capture_output=True, text=True, check=True)
-        return int(run.stdout)
-
-    assert mapped() >= 64 * 2**20
-    assert mapped("--reuse") == 0
-
-
 def test_bf16_on_a_cpu_only_machine_needs_no_other_flag(tmp_path):
     from hfclf.training_args import ClassifierTrainingArguments
 

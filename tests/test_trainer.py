@@ -1,6 +1,8 @@
 """ClassifierTrainer's learning-rate groups: a separate head rate and layer-wise decay of the encoder's rate."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -254,8 +256,9 @@ def test_evaluation_keeps_dataset_order_where_outputs_could_not_be_restored(tmp_
 def test_peak_memory_is_measured_per_run():
     import numpy as np
 
-    from hfclf.cost import peak_memory, reset_peak_memory
+    from hfclf.cost import keep_freed_memory, peak_memory, reset_peak_memory
 
+    keep_freed_memory()  # as an earlier training in this process left it: freed memory is kept, not unmapped
     reset_peak_memory()
     before, kind = peak_memory()
     block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
@@ -264,6 +267,36 @@ def test_peak_memory_is_measured_per_run():
     reset_peak_memory()
     after, _ = peak_memory()
     assert kind == "process peak RSS" and during >= before + 60 and after < during - 60
+
+
+CHILD_MAPPED = """
+import ctypes, sys, torch, hfclf.cost as cost
+
+class MallInfo2(ctypes.Structure):
+    names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"  # glibc's struct mallinfo2
+    _fields_ = [(name, ctypes.c_size_t) for name in names.split()]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+if "--reuse" in sys.argv:
+    cost.keep_freed_memory()
+before = libc.mallinfo2().hblkhd
+block = torch.empty(64 * 2**20, dtype=torch.uint8)  # larger than glibc's largest mapping threshold (32 MiB)
+print(libc.mallinfo2().hblkhd - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator settings: Linux only")
+def test_training_keeps_large_freed_blocks_for_the_next_step():
+    """glibc serves a 64 MiB block from a fresh mapping (given back when freed, faulted in again on the next step);
+    after keep_freed_memory() it comes from the heap, which keeps it."""
+
+    def mapped(*flags):
+        run = subprocess.run([sys.executable, "-c", CHILD_MAPPED, *flags], capture_output=True, text=True, check=True)
+        return int(run.stdout)
+
+    assert mapped() >= 64 * 2**20
+    assert mapped("--reuse") == 0
 
 
 def test_training_compute_against_the_matmul_peak(monkeypatch):
