@@ -4,7 +4,8 @@ through the same code as `hfclf predict`, and the run's peak memory.
 - throughput: the first `texts` examples of the reported split scored in length-sorted batches (texts/s);
 - latency: the first `LATENCY_TEXTS` of them one at a time, tokenization included (median and 95th percentile, ms);
 - peak memory: the device's peak allocation on a GPU, the process's peak resident memory on a CPU (data included),
-  both from the start of the run (`reset_peak_memory`).
+  both from the start of the run (`reset_peak_memory`). On a CPU, training keeps the memory a step frees for the next
+  step (`keep_freed_memory`).
 
 The model runs as training left it: fp32 weights, and for a bf16/fp16 run under the autocast that accelerate wrapped
 its forward in, so a bf16 run's inference is measured in bf16 (`hfclf predict --bf16` runs it that way too).
@@ -15,9 +16,11 @@ evaluations during training) next to the measured peak of a large square matmul 
 the run's precision.
 """
 
+import ctypes
 import functools
 import logging
 import resource
+import sys
 import time
 
 import numpy as np
@@ -32,9 +35,6 @@ logger = logging.getLogger("hfclf")
 
 def _glibc():
     """The C library when it is glibc (Linux), else None (its malloc settings below do not apply)."""
-    import ctypes
-    import sys
-
     if not sys.platform.startswith("linux"):
         return None
     try:
