@@ -491,9 +491,7 @@ def latest_complete_checkpoint(output_dir, warn: bool = True) -> Path | None:
     return None
 
 
-def resolve_resume(
-    output_dir, resume: str | None, learning_rate_groups: dict, precision: str | None = None
-) -> str | None:
+def resolve_resume(output_dir, resume: str | None, learning_rate_groups: dict, precision: str) -> str | None:
     """The checkpoint to resume from for `--resume_from_checkpoint` (a folder, or `auto`), checked to be complete
     and made with the same `learning_rate_groups` (flag: value) and `precision` as this run; None to start fresh."""
     if not resume:
@@ -522,11 +520,11 @@ def resolve_resume(
     return str(checkpoint)
 
 
-def _check_precision(checkpoint: Path, precision: str | None) -> None:
+def _check_precision(checkpoint: Path, precision: str) -> None:
     """A resumed run computes in its checkpoint's precision, so that it ends where an uninterrupted run would (the
     default precision depends on the CPU, so a checkpoint moved to another machine could otherwise switch)."""
     saved = read_checkpoint_record(checkpoint).get("precision")
-    if precision is not None and saved is not None and saved != precision:
+    if saved is not None and saved != precision:  # checkpoints from before the record kept it have none
         flag = {"bf16": "--bf16 true", "fp16": "--fp16 true"}.get(saved, "--bf16 false")
         raise HfclfInputError(
             f"{checkpoint} was trained in {saved} but this run would train in {precision}; pass {flag} to resume it in "

@@ -338,8 +338,8 @@ class ClassifierTrainingArguments(TrainingArguments):
         default=None,
         metadata={
             "help": "bf16 mixed precision (autocast). Default: on when training on a CPU that computes bf16 natively "
-            "(AVX512-BF16 or AMX) with no GPU, where it trains about 1.4x and evaluates about 1.7x faster at the same "
-            "accuracy (docs/PERFORMANCE.md); off elsewhere. --bf16 false trains in fp32.",
+            "(AVX512-BF16 or AMX) with no GPU, where it trains about 1.4 to 1.5x and evaluates about 1.7x faster at "
+            "the same accuracy (docs/PERFORMANCE.md); off elsewhere. --bf16 false trains in fp32.",
             **OPTIONAL_BOOL,
         },
     )
