@@ -278,7 +278,7 @@ class MallInfo2(ctypes.Structure):
 
 libc = ctypes.CDLL("libc.so.6")
 libc.mallinfo2.restype = MallInfo2
-if "--reuse" in sys.argv:
+if "--keep" in sys.argv:
     cost.keep_freed_memory()
 before = libc.mallinfo2().hblkhd
 block = torch.empty(64 * 2**20, dtype=torch.uint8)  # larger than glibc's largest mapping threshold (32 MiB)
@@ -296,7 +296,7 @@ def test_training_keeps_large_freed_blocks_for_the_next_step():
         return int(run.stdout)
 
     assert mapped() >= 64 * 2**20
-    assert mapped("--reuse") == 0
+    assert mapped("--keep") == 0
 
 
 def test_training_compute_against_the_matmul_peak(monkeypatch):
