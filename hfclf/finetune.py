@@ -353,28 +353,39 @@ def run_lock(output_dir: Path, training_args):
         yield
 
 
-def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: list) -> RunResults:
+def start_run(training_args) -> tuple[str | None, dict | None, str]:
+    """Set the process up for a training run and check its folder before anything is computed: `(the checkpoint to
+    resume from or None, the Hub push settings or None, the precision)`."""
     from transformers import set_seed
 
-    from .cost import keep_freed_memory, reset_peak_memory, training_compute
+    from .cost import keep_freed_memory, reset_peak_memory
     from .hub import take_over_trainer_push
 
-    start = time.perf_counter()
     reset_peak_memory()
     use_the_cores()
     if training_args.device.type == "cpu":
         keep_freed_memory()
-    output_dir = Path(training_args.output_dir)
     check_output_dir(training_args)
     precision = precision_of(vars(training_args))
     resume = resolve_resume(
-        output_dir, training_args.resume_from_checkpoint, learning_rate_groups(training_args), precision
+        Path(training_args.output_dir),
+        training_args.resume_from_checkpoint,
+        learning_rate_groups(training_args),
+        precision,
     )
     hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     set_seed(training_args.seed)
     if training_args.bf16 and training_args.bf16_guessed:
         logger.info("Training in bf16 autocast: this CPU computes bf16 natively. Pass --bf16 false to train in fp32.")
+    return resume, hub_push, precision
 
+
+def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: list) -> RunResults:
+    from .cost import training_compute
+
+    start = time.perf_counter()
+    resume, hub_push, precision = start_run(training_args)
+    output_dir = Path(training_args.output_dir)
     raw, tokenizer, tokenized, tokenize_stats = prepare_data(model_args, data_args, training_args, data_cache)
     task = task_of_run(raw["train"], model_args, training_args)
     model, lora_spec = build_classifier(model_args, data_args, tokenizer, raw["train"], tokenize_stats["max_length"])
