@@ -32,7 +32,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from .errors import HfclfInputError, run_command
-from .files import check_writable, folder_lock, hfclf_files
+from .files import check_writable, folder_lock, hfclf_files, remove_dead_lock
 from .finetune import run_finetune
 from .report import write_report
 from .run_folder import RESULTS_FILE, RunResults, latest_complete_checkpoint
@@ -164,6 +164,8 @@ def run_comparison(
         for name, run_dir in run_dirs.items():
             if main_process and not (run_dir / RESULTS_FILE).exists():
                 held.enter_context(folder_lock(run_dir, f"Variant folder of {name}"))
+            elif main_process:
+                remove_dead_lock(run_dir)  # a killed comparison held it from before the variant finished
         finished = {name for name, run_dir in run_dirs.items() if (run_dir / RESULTS_FILE).exists()}  # now held
         data_cache = {}
         for index, variant in enumerate(variants, start=1):

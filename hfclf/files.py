@@ -6,14 +6,16 @@ renamed over the target at the end, so a crash (even `kill -9`) leaves either th
 truncated one.
 """
 
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .errors import HfclfInputError, first_line
@@ -57,10 +59,12 @@ def atomic_output(path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; when the block ends without an error it is renamed to `path`.
 
     The parent folder is created when missing. On an error the temporary file is removed and `path` is untouched.
+    What a killed process left while writing `path` (a temporary file naming it and its process) is removed first.
     """
     path = Path(path)
     created = make_folder(path.parent)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}-{path.name}.")
+    remove_dead_temporaries(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}-{path.name}.{_writer()}.")
     os.close(fd)
     temporary = Path(temporary)
     try:
@@ -71,6 +75,35 @@ def atomic_output(path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
         remove_if_empty(path.parent, created)
         raise
+
+
+def _writer() -> str:
+    """This process, as named in its temporary files: its id and a tag of its host."""
+    return f"{os.getpid()}-{hashlib.sha1(_hostname().encode()).hexdigest()[:8]}"
+
+
+def remove_dead_temporaries(path) -> None:
+    """Remove the temporary files that processes on this host, killed while writing `path`, left next to it."""
+    path = Path(path)
+    host = _writer().partition("-")[2]
+    ours = re.compile(rf"{re.escape(TEMPORARY_PREFIX)}-{re.escape(path.name)}\.(\d+)-{host}\.")
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            writer = ours.match(entry.name)
+            if writer and entry.is_file(follow_symlinks=False) and not _running(int(writer.group(1))):
+                Path(entry.path).unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    if os.name == "nt" or pid == os.getpid():  # on Windows, os.kill(pid, 0) would send the process Ctrl+C
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 def write_text(path, text: str) -> Path:
@@ -246,6 +279,13 @@ def folder_lock(folder, what: str = "Output folder", wait: float = 0.0) -> Itera
         if handle is not None:
             handle.close()
         remove_if_empty(folder, created)
+
+
+def remove_dead_lock(folder) -> None:
+    """Remove the lock file that a killed process left in `folder` (a live holder keeps it, and removes it itself)."""
+    if (Path(folder) / LOCK_FILE).exists():
+        with suppress(HfclfInputError), folder_lock(folder):
+            pass
 
 
 def _make_lock_folder(folder: Path, what: str) -> Path | None:

@@ -557,6 +557,8 @@ def check_output_dir(training_args) -> None:
     if not contents:
         return
     resume = training_args.resume_from_checkpoint
+    if RESULTS_FILE in contents and (resume or not training_args.overwrite_output_dir):
+        _check_finished_run(output_dir, resume)
     if resume and resume != "auto":
         return
     if resume == "auto" and latest_complete_checkpoint(output_dir, warn=False) is not None:
@@ -573,6 +575,21 @@ def check_output_dir(training_args) -> None:
     raise HfclfInputError(
         f"Output directory {output_dir} {state} and is not empty. Pass --overwrite-output-dir to replace "
         f"its files, {fix}or choose another --output-dir."
+    )
+
+
+def _check_finished_run(output_dir: Path, resume: str | None) -> None:
+    """A finished run is final: resuming it would train nothing and rewrite its results."""
+    further = f"or train further from its model with --model {output_dir} --output-dir NEW_FOLDER"
+    if resume:
+        raise HfclfInputError(
+            f"Output directory {output_dir} holds a finished run ({RESULTS_FILE}), so there is nothing to resume. "
+            f"Choose another --output-dir, train it again from the start with --overwrite-output-dir (without "
+            f"--resume-from-checkpoint), {further}."
+        )
+    raise HfclfInputError(
+        f"Output directory {output_dir} holds a finished run ({RESULTS_FILE}). Choose another --output-dir, pass "
+        f"--overwrite-output-dir to train it again from the start, {further}."
     )
 
 

@@ -1,11 +1,13 @@
 """What survives crashes, races and hostile folders: exact resume after `kill -9`, complete checkpoints, locks, atomic
 outputs, no unpickling and no stored token (README, "Guarantees")."""
 
+import hashlib
 import json
 import os
 import pickle
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +20,15 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from hfclf.errors import HfclfInputError
-from hfclf.files import LOCK_FILE, TEMPORARY_PREFIX, atomic_folder, atomic_output, folder_lock, write_text
+from hfclf.files import (
+    LOCK_FILE,
+    TEMPORARY_PREFIX,
+    atomic_folder,
+    atomic_output,
+    folder_lock,
+    remove_dead_lock,
+    write_text,
+)
 from hfclf.finetune import main
 from hfclf.run_folder import CHECKPOINT_RECORD, checkpoint_problem, latest_complete_checkpoint, read_checkpoint_record
 
@@ -276,6 +286,29 @@ def test_overwriting_a_folder_removes_the_previous_runs_state(tmp_path, checkpoi
     assert read_results(out)["arguments"]["training"]["seed"] == 99 and (out / "notes.txt").read_text() == "mine"
 
 
+def folder_contents(folder: Path) -> dict:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_finished_run_is_final(tmp_path, checkpointed_run, capsys):
+    """The same command again, or a resume of any checkpoint, would train nothing and rewrite the finished run's
+    results: each is refused with one line naming the ways on, and the folder stays as it was."""
+    source, argv = checkpointed_run
+    out = tmp_path / "run"
+    shutil.copytree(source, out)
+    before = folder_contents(out)
+    argv = [*map(str, argv), "--output_dir", str(out)]
+    further = f"or train further from its model with --model {out} --output-dir NEW_FOLDER."
+    for resume in ([], ["--resume_from_checkpoint", "auto"], ["--resume_from_checkpoint", str(out / "checkpoint-12")]):
+        for overwrite in ([], ["--overwrite_output_dir"]) if resume else ([],):
+            assert main([*argv, *resume, *overwrite, "--num_train_epochs", "4"]) == 2
+            error = capsys.readouterr().err.strip().splitlines()
+            assert error[-1].startswith(f"error: Output directory {out} holds a finished run (results.json)")
+            assert error[-1].endswith(further) and sum("error:" in line for line in error) == 1
+            assert ("nothing to resume" in error[-1]) == bool(resume)
+    assert folder_contents(out) == before  # nothing rewritten
+
+
 def test_an_error_leaves_no_folders_behind(tmp_path, checkpointed_run, capsys):
     _, argv = checkpointed_run
     out = tmp_path / "new" / "deeper" / "run"
@@ -431,6 +464,23 @@ def test_a_second_compare_on_the_same_report_is_refused_at_once(tmp_path, tiny_e
     assert compare(argv) == 0  # the killed comparison's locks are taken over
     assert caplog.text.count(f"from process {first.pid}") == 2
     assert all((report / "runs" / name / "results.json").is_file() for name in ("a", "b"))
+    # killed after variant a finished, while it still held a's folder: the rerun skips a and removes that lock
+    (report / "runs" / "a" / LOCK_FILE).write_text(f"process {first.pid} on this host")
+    assert compare(argv) == 0
+    assert "a: finished earlier, skipped" in caplog.text and not (report / "runs" / "a" / LOCK_FILE).exists()
+
+
+def test_a_live_lock_is_not_removed_as_dead(tmp_path):
+    folder = tmp_path / "run"
+    holder = hold_lock(folder)
+    try:
+        remove_dead_lock(folder)
+        assert (folder / LOCK_FILE).read_text() == f"process {holder.pid} on {socket.gethostname()}"
+    finally:
+        holder.kill()
+        holder.wait()
+    remove_dead_lock(folder)
+    assert not (folder / LOCK_FILE).exists()
 
 
 # ---------------------------------------------------------------------------------------------- atomic outputs
@@ -445,6 +495,30 @@ def test_atomic_output_leaves_the_old_file_on_a_crash(tmp_path):
     assert path.read_text() == "good" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
     write_text(path, "better")
     assert path.read_text() == "better" and oct(path.stat().st_mode & 0o777) != "0o600"
+
+
+def test_a_write_removes_what_killed_writers_of_the_same_file_left(tmp_path):
+    """A process killed while writing leaves its temporary file; the next write of that file removes it, and keeps
+    those of live processes, of other hosts and of other files."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+    left = {
+        "dead": f"{TEMPORARY_PREFIX}-predictions.csv.{dead.pid}-{host}.k1ll3d",
+        "live": f"{TEMPORARY_PREFIX}-predictions.csv.{live.pid}-{host}.wr1t1n",
+        "other host": f"{TEMPORARY_PREFIX}-predictions.csv.{dead.pid}-00000000.r3m0t3",
+        "other file": f"{TEMPORARY_PREFIX}-predictions.csv.gz.{dead.pid}-{host}.0th3r",
+    }
+    try:
+        for name in left.values():
+            (tmp_path / name).write_text("half-writ")
+        write_text(tmp_path / "predictions.csv", "text,label")
+        kept = {p.name for p in tmp_path.iterdir()}
+    finally:
+        live.kill()
+        live.wait()
+    assert kept == {"predictions.csv", left["live"], left["other host"], left["other file"]}
 
 
 def test_atomic_folder_replaces_only_when_complete(tmp_path):

@@ -187,6 +187,7 @@ def test_resume_with_other_rates_is_refused(tmp_path, tiny_encoder_dir, toy_data
     out = tmp_path / "run"
     argv = ["--model", tiny_encoder_dir, "--output_dir", out, *data_flags(toy_data), *QUICK]
     assert run([*argv, "--layerwise_lr_decay", "0.5"], capsys)[0] == 0
+    (out / "results.json").unlink()  # an unfinished run: a finished one is never resumed
     files = sorted(str(path) for path in out.rglob("*"))
     resume = [*argv, "--resume_from_checkpoint", "auto", "--num_train_epochs", "3"]
     code, _, stderr = run([*resume, "--layerwise_lr_decay", "0.9"], capsys)
@@ -202,6 +203,7 @@ def test_resume_in_another_precision_is_refused(tmp_path, tiny_encoder_dir, toy_
     out = tmp_path / "run"
     argv = ["--model", tiny_encoder_dir, "--output_dir", out, *data_flags(toy_data), *QUICK]
     assert run([*argv, "--bf16", "false"], capsys)[0] == 0
+    (out / "results.json").unlink()  # an unfinished run: a finished one is never resumed
     files = sorted(str(path) for path in out.rglob("*"))
     code, _, stderr = run([*argv, "--resume_from_checkpoint", "auto", "--num_train_epochs", "3", "--bf16"], capsys)
     assert code == 2
