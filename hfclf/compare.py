@@ -27,14 +27,15 @@ import argparse
 import itertools
 import logging
 import os
+import re
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 
 from .errors import HfclfInputError, run_command
-from .files import check_writable, folder_lock, hfclf_files, remove_dead_lock
+from .files import folder_lock, hfclf_files, remove_dead_lock
 from .finetune import run_finetune
-from .report import write_report
+from .report import check_report_folder, variant_folder, write_report
 from .run_folder import RESULTS_FILE, RunResults, latest_complete_checkpoint
 from .training_args import (
     ClassifierTrainingArguments,
@@ -48,6 +49,8 @@ from .training_args import (
 
 logger = logging.getLogger("hfclf")
 
+# A variant's name is its run folder's name: no path separators, not hidden, not . or ..
+VARIANT_NAME = re.compile(r"[\w=+-][\w.=+-]*")
 # How long a report waits for another compare process that is writing the same report folder.
 REPORT_LOCK_WAIT_SECONDS = 120
 
@@ -84,13 +87,19 @@ def load_config(path: str) -> dict:
 
 def expand_variants(config: dict) -> list[dict]:
     """Every variant as `{"name": ..., "flags": {...}}`, the grid multiplied onto the listed variants."""
-    variants = config.get("variants") or [{"name": config["name"]}]
+    variants = config.get("variants") or [{"name": _folder_name(config["name"])}]
     grid = config.get("grid") or {}
     keys = list(grid)
     expanded = []
-    for variant in variants:
+    for number, variant in enumerate(variants, start=1):
         variant = dict(variant)
+        if "name" not in variant:
+            logger.info("Variant %d has no 'name', so it is called 'run'; give it a 'name' to choose.", number)
         base_name = str(variant.pop("name", "")) or "run"
+        if not VARIANT_NAME.fullmatch(base_name):
+            raise HfclfInputError(
+                f"Variant name '{base_name}' is not a folder name; use letters, digits and . _ - = + only."
+            )
         for values in itertools.product(*(grid[key] for key in keys)):
             flags = merge_flags(variant, dict(zip(keys, values)))
             suffix = "-".join(_name_part(key, value) for key, value in zip(keys, values))
@@ -107,7 +116,12 @@ def _name_part(key: str, value) -> str:
     """How a grid value names its variants: `learning_rate: 1e-4` -> learningrate1e-4; a mapping by its items."""
     if isinstance(value, dict):
         return "-".join(_name_part(inner, inner_value) for inner, inner_value in value.items())
-    return f"{key.replace('_', '')}{value}"
+    return _folder_name(f"{key.replace('_', '')}{value}")
+
+
+def _folder_name(text: str) -> str:
+    """`text` as a folder name: every character that is not a letter, a digit or . _ - = + becomes _."""
+    return re.sub(r"[^\w.=+-]", "_", text).lstrip(".") or "_"
 
 
 def prepare_resume(training_args: ClassifierTrainingArguments) -> None:
@@ -146,10 +160,8 @@ def run_comparison(
     """
     variants = select_variants(expand_variants(config), only)
     check_run_folder_flags(config, extra, "compare")
-    if report_dir.exists() and not report_dir.is_dir():
-        raise HfclfInputError(f"--report_dir {report_dir} is a file; pass a folder path.")
-    check_writable(report_dir, "Report folder")
-    run_dirs = {variant["name"]: report_dir / "runs" / variant["name"] for variant in variants}
+    check_report_folder(report_dir)
+    run_dirs = {variant["name"]: variant_folder(report_dir, variant["name"]) for variant in variants}
     # Parse every variant's flags before training any (or writing anything), so a typo in the last one does not
     # wait for the others.
     arguments = {}

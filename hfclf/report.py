@@ -12,7 +12,7 @@ from pathlib import Path
 from .curves import Curve, curves_of, default_targets, size_flag
 from .data import DataArguments
 from .errors import HfclfInputError
-from .files import atomic_output, write_text
+from .files import atomic_output, check_writable, hfclf_files, write_text
 from .plots import (
     COST_PLOT,
     LEARNING_CURVE_PLOT,
@@ -358,6 +358,30 @@ def table_columns(rows: list[dict], task: Task) -> list[str]:
     return [*IDENTITY_COLUMNS, *varying, *metrics]
 
 
+RUNS_FOLDER = "runs"  # a report's run folders: <report_dir>/runs/<variant or trial>
+
+
+def variant_folder(report_dir: Path, name: str) -> Path:
+    """The run folder of a report's variant (or search trial)."""
+    return Path(report_dir) / RUNS_FOLDER / name
+
+
+def check_report_folder(report_dir: Path, own: tuple[str, ...] = ()) -> None:
+    """Refuse a `--report_dir` that is a file, cannot be written, or holds other files than an hfclf report: a report
+    goes into a new or empty folder, or over an earlier report (which has a runs/ folder, or one of the `own` files)."""
+    if report_dir.exists() and not report_dir.is_dir():
+        raise HfclfInputError(f"--report_dir {report_dir} is a file; pass a folder path.")
+    if report_dir.is_dir() and not any((report_dir / name).exists() for name in (RUNS_FOLDER, *own)):
+        others = sorted({p.name for p in report_dir.iterdir()} - hfclf_files(report_dir))
+        if others:
+            raise HfclfInputError(
+                f"--report_dir {report_dir} holds files that are not an hfclf report ({', '.join(others[:3])}"
+                f"{', ...' if len(others) > 3 else ''}), which the report would overwrite; choose a new or empty "
+                "folder."
+            )
+    check_writable(report_dir, "Report folder")
+
+
 def write_report(
     config: dict,
     variants: list[dict],
@@ -371,7 +395,7 @@ def write_report(
     task = task_of_runs(runs)
     flag_keys = list(dict.fromkeys(key for variant in variants for key in variant_flags(variant)))
     rows = [summary_row(variant, results, flag_keys) for variant, results in zip(variants, runs)]
-    run_dirs = [report_dir / "runs" / variant["name"] for variant in variants]
+    run_dirs = [variant_folder(report_dir, variant["name"]) for variant in variants]
     arms = arms_of(variants, runs, run_dirs, variant_flags, task)
     flag = size_flag(variants, variant_flags)
     curves = curves_of(arms, variants, variant_flags, flag) if flag else []
@@ -457,7 +481,7 @@ def write_plots(config, variants, runs, rows, report_dir: Path, task: Task) -> l
     images = [bars]
     per_run = PER_RUN_PLOT.get(task.problem_type)
     for variant in variants:
-        source = report_dir / "runs" / variant["name"] / per_run.file if per_run else None
+        source = variant_folder(report_dir, variant["name"]) / per_run.file if per_run else None
         if source and source.exists():
             target = report_dir / f"{per_run.copy_prefix}_{variant['name']}.png"
             with atomic_output(target) as temporary:

@@ -35,9 +35,9 @@ from pathlib import Path
 import yaml
 
 from .errors import HfclfInputError, run_command
-from .files import atomic_output, check_writable, folder_lock
+from .files import atomic_output, folder_lock
 from .finetune import run_finetune
-from .report import write_report
+from .report import check_report_folder, variant_folder, write_report
 from .run_folder import RESULTS_FILE, RunResults
 from .training_args import check_run_folder_flags, parse_values, read_mapping_file, redact_command, run_values
 
@@ -47,6 +47,7 @@ SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
 SEARCH_KEYS = {"sampler", "n_trials", "pruner", "seed", "params", "direction"}
 BEST_TRIAL_FILE = "best_trial.yaml"
+STUDY_FILE = "search.db"  # the study's SQLite storage in the report folder, unless --storage names another
 STUDY_LOCK_WAIT_SECONDS = 120
 
 
@@ -174,7 +175,7 @@ def objective(config: dict, report_dir: Path, extra: list[str]):
 
     def run_trial(trial) -> float:
         values = suggest(trial, config["search"]["params"])
-        run_dir = report_dir / "runs" / f"trial-{trial.number}"
+        run_dir = variant_folder(report_dir, f"trial-{trial.number}")
         model_args, data_args, training_args = parse_values(run_values(config, values, run_dir), extra,
                                                             source=f"trial {trial.number}")  # fmt: skip
         higher = training_args.greater_is_better  # None until the run resolves "auto" (every main metric: higher)
@@ -201,9 +202,9 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
 
     search = config["search"]
     check_run_folder_flags(config, extra, "search")
-    check_writable(report_dir, "Report folder")
+    check_report_folder(report_dir, own=(STUDY_FILE,))
     report_dir.mkdir(parents=True, exist_ok=True)
-    storage_url = storage_url or f"sqlite:///{(report_dir / 'search.db').resolve()}"
+    storage_url = storage_url or f"sqlite:///{(report_dir / STUDY_FILE).resolve()}"
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if search["pruner"] == "median" else None
     with folder_lock(report_dir, "Search study", wait=STUDY_LOCK_WAIT_SECONDS):  # one worker creates the tables
         storage = make_storage(storage_url)
@@ -233,11 +234,11 @@ def write_search_report(config: dict, study, report_dir: Path, command: str, ext
     import optuna
 
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
-    complete = [t for t in complete if (report_dir / "runs" / f"trial-{t.number}" / RESULTS_FILE).exists()]
+    complete = [t for t in complete if (variant_folder(report_dir, f"trial-{t.number}") / RESULTS_FILE).exists()]
     if not complete:
         raise HfclfInputError(f"No trial of study '{config['name']}' completed; see the log above for why.")
     variants = [{"name": f"trial-{t.number}", "flags": dict(t.params)} for t in complete]
-    runs = [RunResults.load(report_dir / "runs" / variant["name"]) for variant in variants]
+    runs = [RunResults.load(variant_folder(report_dir, variant["name"])) for variant in variants]
     with folder_lock(report_dir, "Report folder", wait=STUDY_LOCK_WAIT_SECONDS):
         write_report(config, variants, runs, report_dir, command, [])
     best = study.best_trial
@@ -271,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("config", help="search config (.yaml or .json) with a 'search' block")
     parser.add_argument("--report_dir", "--report-dir", help="report folder (default: reports/<config name>)")
-    parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<report_dir>/search.db)")
+    parser.add_argument("--storage", help=f"Optuna storage URL (default: sqlite:///<report_dir>/{STUDY_FILE})")
     parser.add_argument(
         "--worker",
         type=int,

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -96,6 +97,37 @@ def test_report_dir_that_is_a_file_is_refused(tmp_path, tiny_grid, capsys):
     assert main([str(tiny_grid), "--report_dir", str(report)]) == 2
     assert "is a file; pass a folder path" in capsys.readouterr().err
     assert report.read_text() == "my notes"
+
+
+def test_a_folder_of_other_files_is_not_a_report_dir(tmp_path, tiny_grid, capsys):
+    """A report writes README.md, results.csv, ...: over an earlier report, never over someone else's files."""
+    report = tmp_path / "myproject"
+    report.mkdir()
+    (report / "README.md").write_text("my project")
+    assert main([str(tiny_grid), "--report_dir", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"error: --report_dir {report} holds files that are not an hfclf report (README.md), which the report would "
+        "overwrite; choose a new or empty folder."
+    )
+    assert [p.name for p in report.iterdir()] == ["README.md"] and (report / "README.md").read_text() == "my project"
+
+
+@pytest.mark.parametrize("name", ["../../victim", "a/b", ".hidden", "..", "my variant"])
+def test_a_variant_name_must_be_a_folder_name(name):
+    """A variant's name is its run folder under <report_dir>/runs: it must not lead anywhere else."""
+    with pytest.raises(HfclfInputError, match=f"Variant name '{re.escape(name)}' is not a folder name"):
+        expand_variants({"name": "x", "variants": [{"name": name}, {"name": "ok"}]})
+
+
+def test_grid_values_and_config_names_become_folder_names(caplog):
+    caplog.set_level("INFO", logger="hfclf")
+    grid = {"model": ["../models/mini", "user/bert"]}
+    names = [v["name"] for v in expand_variants({"name": "../my grid", "grid": grid})]
+    assert names == ["model.._models_mini", "modeluser_bert"]
+    assert [v["name"] for v in expand_variants({"name": "../my grid", "variants": [{"seed": 1}]})] == ["run"]
+    assert "Variant 1 has no 'name', so it is called 'run'; give it a 'name' to choose." in caplog.text
+    assert [v["name"] for v in expand_variants({"name": "../my grid"})] == ["_my_grid"]
 
 
 def test_report_command_hides_the_token(tmp_path, tiny_grid, capsys):
