@@ -33,6 +33,7 @@ from .run_folder import (
     base_model_spec,
     check_output_dir,
     check_weight_files,
+    clear_output_dir,
     merge_lora_run,
     metric_prefix,
     precision_of,
@@ -390,6 +391,9 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
     task = task_of_run(raw["train"], model_args, training_args)
     model, lora_spec = build_classifier(model_args, data_args, tokenizer, raw["train"], tokenize_stats["max_length"])
     trainer = build_trainer(model, tokenizer, tokenized, model_args, training_args, task, callbacks)
+    if trainer.is_world_process_zero():
+        clear_output_dir(training_args)  # only now that every input is checked: a refused run removes nothing
+    trainer.accelerator.wait_for_everyone()
     train_metrics = trainer.train(resume_from_checkpoint=resume).metrics
     eval_metrics, scored_metrics, split, logits = evaluate_and_predict(trainer, tokenized, model_args, task)
     save_final_model(trainer, output_dir)  # the best model (reloaded at the end), its tokenizer and thresholds

@@ -546,30 +546,46 @@ def _check_learning_rate_groups(checkpoint: Path, learning_rate_groups: dict) ->
 
 
 def check_output_dir(training_args) -> None:
-    """Refuse to write into a non-empty output directory unless asked to overwrite or resume from a checkpoint.
+    """Refuse to write into a non-empty output directory unless asked to overwrite or resume from a checkpoint, and
+    refuse a finished run (see [`clear_output_dir`] for what is removed once the run's inputs are checked)."""
+    _stale_files(training_args)
 
-    With `--overwrite_output_dir` (and no resume), what a previous run left that could pass for this run's state is
-    removed first: its checkpoints, results, predictions and LoRA files. With `--resume_from_checkpoint auto` and
-    only unfinished checkpoints (a run killed while saving its first one), those are removed and the run starts over.
+
+def clear_output_dir(training_args) -> None:
+    """Remove what a previous run left that could pass for this run's state, once every input of the run has been
+    checked (so that a refused run removes nothing).
+
+    With `--overwrite_output_dir` (and no resume) that is its checkpoints, results, predictions and LoRA files. With
+    `--resume_from_checkpoint auto` and only unfinished checkpoints (a run killed while saving its first one), those
+    are removed and the run starts over.
     """
+    names, what = _stale_files(training_args)
+    if names:
+        output_dir = Path(training_args.output_dir)
+        logger.warning("Removing %s from %s: %s", what, output_dir, ", ".join(sorted(names)))
+        for name in names:
+            path = output_dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _stale_files(training_args) -> tuple[set[str], str]:
+    """The names in the output directory that this run must remove first, and why; raises when it may not use it."""
     output_dir = Path(training_args.output_dir)
     contents = {p.name for p in output_dir.iterdir()} - hfclf_files(output_dir) if output_dir.is_dir() else set()
     if not contents:
-        return
+        return set(), ""
     resume = training_args.resume_from_checkpoint
     if RESULTS_FILE in contents and (resume or not training_args.overwrite_output_dir):
         _check_finished_run(output_dir, resume)
     if resume and resume != "auto":
-        return
+        return set(), ""
     if resume == "auto" and latest_complete_checkpoint(output_dir, warn=False) is not None:
-        return
+        return set(), ""
     if resume == "auto" and contents == {p.name for p in checkpoints(output_dir)}:
-        _remove(output_dir, contents, "unfinished checkpoints of a run that stopped before completing one")
-        return
+        return contents, "unfinished checkpoints of a run that stopped before completing one"
     if training_args.overwrite_output_dir:
         previous = {name for name in contents if checkpoint_step(name) >= 0 or name in PREVIOUS_RUN_FILES}
-        _remove(output_dir, previous, "what the previous run left (--overwrite-output-dir)")
-        return
+        return previous, "what the previous run left (--overwrite-output-dir)"
     state = "has no complete checkpoint to resume from" if resume else "already exists"
     fix = "" if resume else "--resume-from-checkpoint auto to continue a run that saved checkpoints, "
     raise HfclfInputError(
@@ -595,13 +611,3 @@ def _check_finished_run(output_dir: Path, resume: str | None) -> None:
 
 # Files of a finished or unfinished run that a new run in the same folder must not inherit.
 PREVIOUS_RUN_FILES = {RESULTS_FILE, PREDICTIONS_FILE, *ADAPTER_FILES, LORA_INFO_FILE, MERGED_SUBDIR}
-
-
-def _remove(folder: Path, names: set[str], what: str) -> None:
-
-    if not names:
-        return
-    logger.warning("Removing %s from %s: %s", what, folder, ", ".join(sorted(names)))
-    for name in names:
-        path = folder / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()

@@ -309,6 +309,17 @@ def test_a_finished_run_is_final(tmp_path, checkpointed_run, capsys):
     assert folder_contents(out) == before  # nothing rewritten
 
 
+def test_overwriting_removes_nothing_when_the_new_run_is_refused(tmp_path, checkpointed_run, capsys):
+    """--overwrite-output-dir removes the previous run only once the new run's inputs are checked."""
+    source, argv = checkpointed_run
+    out = tmp_path / "run"
+    shutil.copytree(source, out)
+    before = folder_contents(out)
+    code = main([*map(str, argv), "--output_dir", str(out), "--overwrite_output_dir", "--text_columns", "nope"])
+    assert code == 2 and "nope" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert folder_contents(out) == before
+
+
 def test_an_error_leaves_no_folders_behind(tmp_path, checkpointed_run, capsys):
     _, argv = checkpointed_run
     out = tmp_path / "new" / "deeper" / "run"
