@@ -529,9 +529,18 @@ def _read_table(
     keep_blank_lines: bool = False,
     quoted: bool = False,
 ) -> pd.DataFrame:
-    """Read a csv/tsv/json/jsonl/parquet file (optionally gzipped) into a DataFrame; `keep_blank_lines` keeps a blank
-    line of a csv/tsv as an empty row (so that rows stay aligned with the input's lines). TSV fields are read without
-    quoting unless `quoted`."""
+    """Read a csv/tsv/json/jsonl/parquet file (optionally gzipped) into a DataFrame of at least one row;
+    `keep_blank_lines` keeps a blank line of a csv/tsv as an empty row (so that rows stay aligned with the input's
+    lines). TSV fields are read without quoting unless `quoted`."""
+    frame = _parse_table(path, description, column_names, keep_blank_lines, quoted)
+    if len(frame) == 0:
+        raise HfclfInputError(f"The {description} has no rows (a header only?); pass a file with at least one example.")
+    return frame
+
+
+def _parse_table(
+    path: Path, description: str, column_names: Optional[tuple[str, ...]], keep_blank_lines: bool, quoted: bool
+) -> pd.DataFrame:
     if path.is_dir():
         raise HfclfInputError(f"The {description} is a folder, not a file. Pass the path of the file inside it.")
     name = path.name.lower()

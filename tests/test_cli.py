@@ -217,6 +217,9 @@ def test_eval_maps_labels_by_name_and_rejects_unknown(run_dir, toy_data, tmp_pat
     assert "--dataset" in one_error_line(*cli(["eval", "--model", run_dir], capsys)[::2])
     message = one_error_line(*cli(["eval", "--model", run_dir, "--test-file", tmp_path / "nope.csv"], capsys)[::2])
     assert "does not exist" in message
+    (header := tmp_path / "header.csv").write_text("text,sentiment\n")
+    message = one_error_line(*cli(["eval", "--model", run_dir, "--test-file", header], capsys)[::2])
+    assert message.startswith(f"error: The test file {header} has no rows (a header only?)")
 
 
 def test_eval_named_dataset(run_dir, data_dir, capsys):

@@ -117,6 +117,16 @@ def test_empty_text_and_missing_label_errors(tmp_path):
         load_raw_datasets(DataArguments(train_file=path))
 
 
+@pytest.mark.parametrize("split", ["train", "validation", "test"])
+def test_a_file_with_a_header_only_is_one_clear_error(tmp_path, split):
+    rows = write(pd.DataFrame({"text": ["a", "b", "c", "d"], "label": [0, 1, 0, 1]}), tmp_path / "rows.csv")
+    header = tmp_path / "header.csv"
+    header.write_text("text,label\n")
+    files = {"train_file": rows, "validation_file": rows, "test_file": rows, f"{split}_file": header}
+    with pytest.raises(HfclfInputError, match=f"^The {split} file {header} has no rows"):
+        load_raw_datasets(DataArguments(**files))
+
+
 def test_file_errors(tmp_path):
     with pytest.raises(HfclfInputError, match=r"Unsupported type .*\.csv, \.tsv, \.json, \.jsonl, \.parquet"):
         load_raw_datasets(DataArguments(train_file=str(tmp_path / "data.xlsx")))
