@@ -64,14 +64,9 @@ def detect_problem_type(frames: dict) -> str:
         detected, why = REGRESSION, f"labels are numbers with fractions ({labels.nunique()} distinct values)"
     else:
         detected, why = SINGLE_LABEL, f"each example has one of {labels.astype(str).nunique()} classes"
-    others = ", ".join(problem_type for problem_type in TASKS if problem_type != detected)
-    logger.info(
-        "Detected %s: %s. Pass --problem_type %s to choose otherwise (%s).",
-        TASKS[detected].description,
-        why,
-        detected,
-        others,
-    )
+    others = " or ".join(problem_type for problem_type in TASKS if problem_type != detected)
+    description = TASKS[detected].description
+    logger.info("Detected %s: %s. Pass --problem_type %s to choose otherwise.", description, why, others)
     return detected
 
 
@@ -184,13 +179,10 @@ def _encode_single_label(frames: dict, label_names: list[str] | None) -> list[st
     source = "the training data" if "train" in frames else "the data"
     if all(values is not None for values in integer.values()):
         values = np.unique(np.concatenate([_as_integer_labels(df["label"]).to_numpy() for df in reference]))
-        if values[0] == 1 and values[-1] == len(values):
-            logger.warning(
-                "Labels are 1..%d; treating them as 1-based and shifting to 0..%d.", len(values), len(values) - 1
-            )
-        elif not np.array_equal(values, np.arange(len(values))):
-            logger.warning(
-                "Labels %s are not 0..n-1; mapping them to 0..%d in sorted order.", values.tolist(), len(values) - 1
+        if not np.array_equal(values, np.arange(len(values))):  # the names stay the values: nothing is reinterpreted
+            shown = f"1..{len(values)}" if values[0] == 1 and values[-1] == len(values) else str(values.tolist())
+            logger.info(
+                "Labels %s are class names: class ids 0..%d stand for them in sorted order.", shown, len(values) - 1
             )
         categories = values.tolist()
         for split, (df, description) in frames.items():
@@ -239,9 +231,11 @@ def _check_label_ids(label: pd.Series, label_names: list[str], description: str)
         return values
     if values.min() >= 1 and values.max() == num_labels:
         logger.warning(
-            "Labels of %s are 1..%d; treating them as 1-based and shifting to 0..%d.",
+            "Labels of %s are 1..%d; treating them as 1-based class ids (1 is %s) and shifting to 0..%d. Write the "
+            "class names in the data to avoid this guess.",
             description,
             num_labels,
+            label_names[0],
             num_labels - 1,
         )
         return values - 1

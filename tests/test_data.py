@@ -81,13 +81,15 @@ def test_text_columns_joined_and_string_labels(tmp_path):
     assert raw["test"]["label"][:] == [0, 1, 0]
 
 
-def test_one_based_labels_are_shifted(tmp_path, caplog):
+def test_integer_labels_keep_their_names(tmp_path, caplog):
+    """Labels 1..4 are classes named 1..4 (ids 0..3): the model's labels are the data's, so nothing is guessed."""
+    caplog.set_level("INFO", logger="hfclf")
     df = pd.DataFrame({"text": list("abcdefgh"), "label": [1, 2, 3, 4, 1, 2, 3, 4]})
     path = write(df, tmp_path / "train.csv")
     raw = load_raw_datasets(DataArguments(train_file=path, validation_file=path))
     assert raw["validation"]["label"][:] == [0, 1, 2, 3, 0, 1, 2, 3]
     assert raw["validation"].features["label"].names == ["1", "2", "3", "4"]
-    assert "1-based" in caplog.text
+    assert "Labels 1..4 are class names: class ids 0..3 stand for them in sorted order." in caplog.text
 
 
 def test_unseen_label_error_names_the_label(tmp_path):

@@ -471,7 +471,9 @@ def test_detected_shape_and_guessed_columns_are_logged(tmp_path, shapes, caplog)
     caplog.set_level(logging.INFO, logger="hfclf")
     load_raw_datasets(DataArguments(**{f"{split}_file": str(path) for split, path in shapes["regression"].items()}))
     messages = caplog.text
-    assert "Detected regression" in messages and "--problem_type" in messages
+    others = "single_label_classification or multi_label_classification"
+    assert "Detected regression: labels are numbers with fractions" in messages
+    assert f"Pass --problem_type {others} to choose otherwise." in messages
     assert "Using column 'score' as the label; pass --label-column" in messages
     assert "Using column 'text' as the texts" not in messages and "Using column 'text' as the text" in messages
 
