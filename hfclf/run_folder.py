@@ -203,7 +203,31 @@ def load_run(path) -> "Run":
             f"{path} has no {CONFIG_FILE}, so it is not a saved model; pass the output folder of `hfclf train`."
         )
     check_weight_files(path)
+    if not run.is_lora:
+        _check_head_size(path, run.config)
     return run
+
+
+# The classification head's bias, by the names transformers' sequence classifiers give it (hfclf's, BERT, RoBERTa).
+HEAD_BIASES = ("classifier.bias", "classifier.out_proj.bias")
+
+
+def _check_head_size(folder: Path, config: dict) -> None:
+    """The classification head has one output per label of config.json (files of two models mixed in one folder fail
+    here, with the numbers, instead of in transformers' loading report)."""
+    from safetensors import safe_open
+
+    labels = len(config.get("id2label") or {}) or config.get("num_labels")
+    for path in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as weights:
+            for name in set(HEAD_BIASES) & set(weights.keys()):
+                outputs = weights.get_slice(name).get_shape()[0]
+                if labels and outputs != labels:
+                    raise HfclfInputError(
+                        f"{folder / CONFIG_FILE} has {labels} labels but the classifier in {path.name} has {outputs} "
+                        "outputs: the files come from different models. Restore the model's own config.json, or "
+                        "train or export the model again."
+                    )
 
 
 @dataclass

@@ -360,6 +360,27 @@ def test_damaged_model_files_are_one_clear_error(damaged_runs, toy_data, tmp_pat
         assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
 
 
+def test_a_config_with_other_labels_than_the_weights_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    shutil.copytree(run_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = {"0": "neg", "1": "neutral", "2": "pos"}
+    config["label2id"] = {"neg": 0, "neutral": 1, "pos": 2}
+    (folder / "config.json").write_text(json.dumps(config))
+    texts = tmp_path / "in.txt"
+    texts.write_text("\n".join(TEXTS))
+    expected = f"error: {folder / 'config.json'} has 3 labels but the classifier in model.safetensors has 2 outputs"
+    for command in (
+        ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
+        ["eval", "--model", folder, "--test-file", toy_data["test"]],
+        ["export", folder, tmp_path / "exported"],
+    ):
+        code, _, err = cli(command, capsys)
+        assert one_error_line(code, err).startswith(expected), command
+        assert "LOAD REPORT" not in err
+    assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "exported")]
+
+
 def test_an_output_that_is_an_input_is_refused(run_dir, toy_data, tmp_path, capsys):
     table = tmp_path / "reviews.csv"
     pd.DataFrame({"review": TEXTS, "note": ["keep", "these", "columns"]}).to_csv(table, index=False)
