@@ -17,7 +17,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from .errors import HfclfInputError
+from .errors import HfclfInputError, first_line
 from .files import atomic_folder, check_writable, read_json
 from .model_card import build_model_card
 from .onnx_backend import export_onnx
@@ -67,7 +67,11 @@ def export(
             f"Export folder {output_dir} is or contains the run folder {run_dir} (or the current directory), which "
             "--overwrite would delete; choose a new folder, e.g. exports/<name>."
         )
-    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())) and not overwrite:
+    if repo_id is not None:
+        check_repo_id(repo_id)  # the card names it in its model-index and loading snippet
+    if output_dir.exists() and not output_dir.is_dir():
+        raise HfclfInputError(f"Export folder {output_dir} is a file; pass a folder path.")
+    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
         raise HfclfInputError(
             f"Export folder {output_dir} already exists and is not empty. Pass --overwrite to replace it, or "
             "choose another folder."
@@ -133,8 +137,15 @@ def push(
 
 
 def check_repo_id(repo_id: str) -> None:
+    """A one-line error unless `repo_id` is a valid Hub model id with a namespace (user/name or org/name)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     if "/" not in repo_id:
         raise HfclfInputError(f"Hub repo id '{repo_id}' needs a namespace; pass it as user/name or org/name.")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise HfclfInputError(f"Hub repo id '{repo_id}' is not valid: {first_line(err)}") from None
 
 
 def take_over_trainer_push(training_args) -> dict | None:

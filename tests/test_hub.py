@@ -206,6 +206,18 @@ def test_push_to_hub_without_namespace_fails_before_training(tiny_encoder_dir, t
     assert not out.exists()
 
 
+def test_export_refuses_a_bad_repo_id_and_a_file_target(pushed_run, tmp_path, capfd):
+    run_dir = pushed_run[0]
+    code, _, err = run_cli(["export", run_dir, tmp_path / "e", "--repo-id", "user/not a name!"], capfd)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: Hub repo id 'user/not a name!' is not valid: ")
+    (target := tmp_path / "notes.txt").write_text("mine")
+    for overwrite in ([], ["--overwrite"]):
+        code, _, err = run_cli(["export", run_dir, target, *overwrite], capfd)
+        error = err.strip().splitlines()[-1]
+        assert code == 2 and error == f"error: Export folder {target} is a file; pass a folder path."
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"] and target.read_text() == "mine"
+
+
 def test_hub_token_flag_is_redacted():
     from hfclf.training_args import redact_command
 
