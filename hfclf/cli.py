@@ -201,7 +201,13 @@ def _predict_flags(p) -> None:
     _model_flags(p, "Output file: .csv, .tsv or .jsonl (default: JSON lines on stdout).")
     _text_input_flags(p)
     _pair_flag(p, "--input")
-    _flag(p, "--top-k", type=_whole_number(0), default=0, help="Also write the K most likely labels and their scores.")
+    _flag(
+        p,
+        "--top-k",
+        type=_whole_number(0),
+        default=0,
+        help="Also write the K most likely labels and their scores (default 0: none).",
+    )
 
 
 def _eval_flags(p) -> None:

@@ -274,7 +274,9 @@ def predict(
     config = model.config
     problem_type = config.problem_type or SINGLE_LABEL
     names = [str(config.id2label[i]) for i in range(config.num_labels)]
-    if top_k and (problem_type == REGRESSION or not 0 < top_k <= len(names)):
+    if top_k and problem_type == REGRESSION:
+        raise HfclfInputError("--top-k ranks labels, and this model predicts a number (regression); drop --top-k.")
+    if top_k and not 0 < top_k <= len(names):
         raise HfclfInputError(f"--top-k must be between 1 and the number of labels ({len(names)}), got {top_k}.")
     logits, _ = classify(model, tokenizer, texts, batch_size, max_length, device, pairs=pairs, bf16=bf16)
     predictions = prediction_rows(logits, problem_type, names, getattr(config, "thresholds", None), top_k)

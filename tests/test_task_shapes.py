@@ -135,6 +135,11 @@ def test_predict_agrees_with_the_runs_predictions(shape_run, tmp_path, capsys):
     elif shape == "regression":
         assert [row["value"] for row in rows] == pytest.approx([float(v) for v in expected], abs=1e-4)
         assert all("prob_score" not in row for row in rows)
+        argv = ["predict", "--model", run_dir, "--input", paths["test"], "--output", tmp_path / "top.jsonl"]
+        code, _, err = cli([*argv, "--top-k", "1"], capsys)
+        assert code == 2 and err.strip().splitlines()[-1] == (
+            "error: --top-k ranks labels, and this model predicts a number (regression); drop --top-k."
+        )
     else:
         assert [row["label"] for row in rows] == expected
     if shape == "pairs":  # both texts are read from the columns the model was trained on
