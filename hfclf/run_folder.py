@@ -202,6 +202,11 @@ def load_run(path) -> "Run":
         raise HfclfInputError(
             f"{path} has no {CONFIG_FILE}, so it is not a saved model; pass the output folder of `hfclf train`."
         )
+    elif "model_type" not in run.config:
+        raise HfclfInputError(
+            f"{path / CONFIG_FILE} has no model_type, so no model class can read it; restore the model's own "
+            f"{CONFIG_FILE}, or train or export the model again."
+        )
     check_weight_files(path)
     if not run.is_lora:
         _check_head_size(path, run.config)

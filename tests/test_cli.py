@@ -360,7 +360,7 @@ def test_damaged_model_files_are_one_clear_error(damaged_runs, toy_data, tmp_pat
         assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
 
 
-def test_a_config_with_other_labels_than_the_weights_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
+def test_a_config_that_does_not_fit_the_weights_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
     folder = tmp_path / "mixed"
     shutil.copytree(run_dir, folder)
     config = json.loads((folder / "config.json").read_text())
@@ -379,6 +379,11 @@ def test_a_config_with_other_labels_than_the_weights_is_one_clear_error(run_dir,
         assert one_error_line(code, err).startswith(expected), command
         assert "LOAD REPORT" not in err
     assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "exported")]
+    typeless = tmp_path / "typeless"
+    shutil.copytree(run_dir, typeless)
+    (typeless / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "model_type"}))
+    message = one_error_line(*cli(["predict", "--model", typeless, "--input", texts], capsys)[::2])
+    assert message.startswith(f"error: {typeless / 'config.json'} has no model_type, so no model class can read it")
 
 
 def test_an_output_that_is_an_input_is_refused(run_dir, toy_data, tmp_path, capsys):
