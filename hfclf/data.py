@@ -258,17 +258,21 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def load_raw_datasets(data_args: DataArguments, seed: int = 42, need_train: bool = True) -> datasets.DatasetDict:
+def load_raw_datasets(
+    data_args: DataArguments, seed: int = 42, need_train: bool = True, task_source: str | None = None
+) -> datasets.DatasetDict:
     """
     Load, validate and split the data described by `data_args`.
 
     Returns a `DatasetDict` with the splits `train` (if present), `validation` (carved out of train when
     missing) and `test` (if present); each has the columns `text`, `text_pair` (sentence pairs only) and `label`:
     a `ClassLabel`, a `Sequence(ClassLabel)` (multi-label) or a float (regression), see `hfclf.labels`. The
-    same `seed` always gives the same splits. Pass `need_train=False` when only evaluating.
+    same `seed` always gives the same splits. Pass `need_train=False` when only evaluating, and `task_source` (e.g.
+    "the model in runs/x") when that sets `data_args.problem_type`, so that data of another shape is refused with
+    the right fix.
     """
     _check_split_arguments(data_args)
-    frames, label_names, problem_type = _load_frames(data_args, need_train)
+    frames, label_names, problem_type = _load_frames(data_args, need_train, task_source)
     if need_train and "train" not in frames:
         raise HfclfInputError("No training data. Pass --dataset NAME or --train-file PATH.")
     if not frames:
@@ -277,7 +281,7 @@ def load_raw_datasets(data_args: DataArguments, seed: int = 42, need_train: bool
         )
 
     label_column = data_args.label_column or "label"
-    label, names, problem_type = encode_labels(frames, label_names, problem_type, label_column)
+    label, names, problem_type = encode_labels(frames, label_names, problem_type, label_column, task_source)
     columns = {"text": datasets.Value("string")}
     if "text_pair" in next(iter(frames.values()))[0]:
         columns["text_pair"] = datasets.Value("string")
@@ -345,7 +349,7 @@ def _user_columns(data_args: DataArguments) -> Columns:
     )
 
 
-def _load_frames(data_args: DataArguments, need_train: bool):
+def _load_frames(data_args: DataArguments, need_train: bool, task_source: str | None = None):
     """
     Read every available split into `{split: (DataFrame[text, (text_pair,) label], description)}`.
 
@@ -359,7 +363,8 @@ def _load_frames(data_args: DataArguments, need_train: bool):
     }
     columns = _user_columns(data_args)
     if columns.labels and data_args.problem_type not in (None, MULTI_LABEL):
-        raise HfclfInputError("--label-columns means multi-label classification; drop --problem-type or them.")
+        fix = "drop --problem-type or them" if task_source is None else f"{task_source} does not; drop them"
+        raise HfclfInputError(f"--label-columns means multi-label classification; {fix}.")
     frames, label_names, problem_type = {}, None, data_args.problem_type or (MULTI_LABEL if columns.labels else None)
 
     if data_args.dataset:

@@ -26,12 +26,19 @@ logger = logging.getLogger("hfclf")
 LIST_SEPARATORS = re.compile(r"\s*[,;]\s*")
 
 
-def encode_labels(frames: dict, label_names: list[str] | None, problem_type: str | None, label_column: str = "label"):
+def encode_labels(
+    frames: dict,
+    label_names: list[str] | None,
+    problem_type: str | None,
+    label_column: str = "label",
+    task_source: str | None = None,
+):
     """Encode the `label` column of every split (`{split: (DataFrame, description)}`) in place.
 
-    `label_names`: the classes of a named dataset (None: taken from the data). Returns `(feature, names,
-    problem_type)`: the `datasets` feature of the encoded labels, the class names (for regression, the name of the
-    value), and the task shape.
+    `label_names`: the classes of a named dataset (None: taken from the data). `task_source`: what set
+    `problem_type` when it is not `--problem_type` (e.g. "the model in runs/x"), for the errors of data that does not
+    fit it. Returns `(feature, names, problem_type)`: the `datasets` feature of the encoded labels, the class names
+    (for regression, the name of the value), and the task shape.
     """
     if problem_type is None:
         problem_type = detect_problem_type(frames)
@@ -39,13 +46,21 @@ def encode_labels(frames: dict, label_names: list[str] | None, problem_type: str
         raise HfclfInputError(f"Unknown --problem-type '{problem_type}'; choose one of: {', '.join(TASKS)}.")
     if problem_type == REGRESSION:
         for df, description in frames.values():
-            df["label"] = _numbers(df["label"], description)
+            df["label"] = _numbers(df["label"], description, task_source)
         return datasets.Value("float32"), [label_column], problem_type
     if problem_type == MULTI_LABEL:
         names = _encode_multi_label(frames, label_names)
         return datasets.Sequence(datasets.ClassLabel(names=names)), names, problem_type
-    names = _encode_single_label(frames, label_names)
+    names = _encode_single_label(frames, label_names, task_source)
     return datasets.ClassLabel(names=names), names, problem_type
+
+
+def other_task_fix(problem_type: str, flag_advice: str, task_source: str | None) -> str:
+    """How to fix data that does not fit `problem_type`: pass --problem_type with `flag_advice`, or, when a model
+    sets the task shape (`task_source`), use data of that shape."""
+    if task_source is None:
+        return f"pass --problem_type {flag_advice}"
+    return f"use data of that shape: {task_source} does {TASKS[problem_type].description}"
 
 
 def detect_problem_type(frames: dict) -> str:
@@ -125,7 +140,7 @@ def _encode_multi_label(frames: dict, label_names: list[str] | None) -> list[str
     return label_names
 
 
-def _numbers(label: pd.Series, description: str) -> np.ndarray:
+def _numbers(label: pd.Series, description: str, task_source: str | None = None) -> np.ndarray:
     """Regression targets as float32; anything that is not a number is an error naming it."""
     values = pd.to_numeric(label, errors="coerce")
     bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
@@ -133,8 +148,8 @@ def _numbers(label: pd.Series, description: str) -> np.ndarray:
         first = label[bad].iloc[0]
         raise HfclfInputError(
             f"{int(bad.sum())} labels of {description} are not numbers (e.g. {first!r} at row index "
-            f"{int(np.argmax(bad.to_numpy()))}); a regression target must be a number. Fix them, or pass "
-            "--problem_type single_label_classification to treat the labels as classes."
+            f"{int(np.argmax(bad.to_numpy()))}); a regression target must be a number. Fix them, or "
+            f"{other_task_fix(REGRESSION, 'single_label_classification to treat the labels as classes', task_source)}."
         )
     return values.to_numpy(dtype=np.float32)
 
@@ -153,7 +168,7 @@ def _as_integer_labels(label: pd.Series) -> pd.Series | None:
     return None
 
 
-def _encode_single_label(frames: dict, label_names: list[str] | None) -> list[str]:
+def _encode_single_label(frames: dict, label_names: list[str] | None, task_source: str | None = None) -> list[str]:
     """Replace every split's labels by class ids 0..n-1 in place; return the class names."""
     integer = {split: _as_integer_labels(df["label"]) for split, (df, _) in frames.items()}
     for split, (df, description) in frames.items():
@@ -162,7 +177,8 @@ def _encode_single_label(frames: dict, label_names: list[str] | None) -> list[st
             examples = ", ".join(f"{v:g}" for v in values[:4])
             raise HfclfInputError(
                 f"The labels of {description} are non-integer numbers ({len(values)} distinct values, e.g. "
-                f"{examples}), which cannot be classes; pass --problem_type regression to predict them as numbers."
+                f"{examples}), which cannot be classes; "
+                f"{other_task_fix(SINGLE_LABEL, 'regression to predict them as numbers', task_source)}."
             )
 
     if label_names is not None:

@@ -369,7 +369,8 @@ def evaluate_model(
             text_columns=",".join(fmt["text_columns"] or []) or None,
             text_pair_column=data_args.text_pair_column or fmt["text_pair_column"],
         )
-    raw = load_raw_datasets(replace(data_args, validation_fraction=0.0), need_train=False)
+    task_source = f"the model in {model_dir}"
+    raw = load_raw_datasets(replace(data_args, validation_fraction=0.0), need_train=False, task_source=task_source)
     if split == "validation" and "validation" not in raw and "train" in raw:
         # The run's validation was carved out of train with its own seed and fraction; a different carve would
         # score examples the model trained on.
@@ -379,7 +380,7 @@ def evaluate_model(
                 "seed that carved it out of train; evaluate on --split test."
             )
         carve = replace(data_args, validation_fraction=run.results.data_arguments["validation_fraction"])
-        raw = load_raw_datasets(carve, seed=run.results.seed, need_train=False)
+        raw = load_raw_datasets(carve, seed=run.results.seed, need_train=False, task_source=task_source)
     if split not in raw:
         raise HfclfInputError(
             f"The data has no {split} split (it has: {', '.join(raw)}); pass --split with one of those."

@@ -121,6 +121,28 @@ def test_eval_reproduces_the_runs_test_metrics(shape_run, capsys):
         assert [float(line.split()[3]) for line in table] == pytest.approx(per_label["f1"].tolist(), abs=1e-4)
 
 
+@pytest.mark.parametrize("shape_run", ["regression", "long", "pairs"], indirect=True)
+def test_eval_on_data_of_another_shape_names_the_models_shape(shape_run, shapes, tmp_path, capsys):
+    """eval takes the task shape from the model: data of another shape is refused with that, not with a flag that
+    eval does not have."""
+    shape, run_dir, paths = shape_run
+    model = f"the model in {run_dir}"
+    cases = {
+        "regression": (["--test-file", shapes["long"]["test"]], f"use data of that shape: {model} does regression."),
+        "long": (
+            ["--test-file", shapes["regression"]["test"], "--label-column", "score"],
+            f"use data of that shape: {model} does single-label classification.",
+        ),
+        "pairs": (
+            ["--test-file", shapes["multi_label"]["test"], "--label-columns", "negative,neutral"],
+            f"--label-columns means multi-label classification; {model} does not; drop them.",
+        ),
+    }
+    flags, ending = cases[shape]
+    message = one_error_line(*cli(["eval", "--model", run_dir, *flags], capsys)[::2])
+    assert message.endswith(ending) and "--problem" not in message
+
+
 def test_predict_agrees_with_the_runs_predictions(shape_run, tmp_path, capsys):
     shape, run_dir, paths = shape_run
     output = tmp_path / "predicted.jsonl"
