@@ -63,7 +63,7 @@ def atomic_output(path) -> Iterator[Path]:
     """
     path = Path(path)
     created = make_folder(path.parent)
-    remove_dead_temporaries(path)
+    _remove_dead_temporaries(path)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}-{path.name}.{_writer()}.")
     os.close(fd)
     temporary = Path(temporary)
@@ -82,7 +82,7 @@ def _writer() -> str:
     return f"{os.getpid()}-{hashlib.sha1(_hostname().encode()).hexdigest()[:8]}"
 
 
-def remove_dead_temporaries(path) -> None:
+def _remove_dead_temporaries(path) -> None:
     """Remove the temporary files that processes on this host, killed while writing `path`, left next to it."""
     path = Path(path)
     host = _writer().partition("-")[2]
