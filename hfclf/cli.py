@@ -137,10 +137,12 @@ def _flag(parser, name: str, **kwargs):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="hfclf", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=_Formatter)
+    parser = _Parser(
+        prog="hfclf", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=_Formatter, allow_abbrev=False
+    )
     sub = parser.add_subparsers(dest="command", metavar="<command>", title="commands")
     for name in ("train", "compare", "search"):
-        sub.add_parser(name, help=COMMANDS[name], add_help=False)
+        sub.add_parser(name, help=COMMANDS[name], add_help=False, allow_abbrev=False)
     for name, (epilog, add_flags, _) in SUBCOMMANDS.items():
         command = sub.add_parser(
             name,
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
             description=COMMANDS[name].capitalize() + ".",
             epilog=epilog,
             formatter_class=_Formatter,
+            allow_abbrev=False,
         )
         add_flags(command)
     return parser

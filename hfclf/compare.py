@@ -202,6 +202,7 @@ def run_comparison(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="hfclf compare",
         description="Run a grid of fine-tuning variants from a YAML config and write a comparison report.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

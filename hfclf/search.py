@@ -259,6 +259,7 @@ def write_search_report(config: dict, study, report_dir: Path, command: str, ext
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="hfclf search",
         description="Search hyperparameters with Optuna; every trial is a fine-tuning run.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

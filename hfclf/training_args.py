@@ -481,6 +481,7 @@ def _typed_values(parser: HfArgumentParser, values: dict, source: str) -> dict:
     # (from the annotations: `HfArgumentParser` narrows the fields' own types, e.g. `str | list[str]` to `str`)
     hints = {name: hint for dtype in parser.dataclass_types for name, hint in typing.get_type_hints(dtype).items()}
     takes_lists = {name for name, hint in hints.items() if "list" in str(hint)}
+    takes_mappings = {name for name, hint in hints.items() if "dict" in str(hint)}
     typed = {}
     for key, value in values.items():
         key = key.replace("-", "_")
@@ -490,6 +491,8 @@ def _typed_values(parser: HfArgumentParser, values: dict, source: str) -> dict:
             continue
         action = actions[key]
         if isinstance(value, dict):
+            if key not in takes_mappings:
+                raise HfclfInputError(f"argument --{key} takes one value, not a mapping ({value!r}, in {source}).")
             typed[key] = value
             continue
         if isinstance(value, list) and action.nargs not in ("+", "*") and key not in takes_lists:
@@ -512,13 +515,14 @@ def _typed_values(parser: HfArgumentParser, values: dict, source: str) -> dict:
 
 
 def _parser(types, source: str) -> HfArgumentParser:
-    """An `HfArgumentParser` whose usage errors are one `HfclfInputError` line (not a usage text and exit)."""
+    """An `HfArgumentParser` whose usage errors are one `HfclfInputError` line (not a usage text and exit), and that
+    takes flags only as written in full."""
 
     class Parser(HfArgumentParser):
         def error(self, message):
             raise HfclfInputError(f"{message} (in {source}); see --help for every flag and its type.")
 
-    return Parser(types)
+    return Parser(types, allow_abbrev=False)  # a prefix of a flag would slip past the checks of given flags
 
 
 def _flags_in(argv) -> set[str]:

@@ -22,10 +22,19 @@ def test_file_values_are_typed_and_checked_like_words():
         "per_device_train_batch_size": (8.5, "invalid int value: 8.5"),
         "lora_target_modules": (["query", "value"], "takes one value, not a list"),
         "num_train_epochz": (3, "Unknown flag 'num_train_epochz'"),
+        "seed": ({"x": 1}, "argument --seed takes one value, not a mapping"),
+        "config_overrides": ({"num_hidden_layers": 1}, "argument --config_overrides takes one value, not a mapping"),
     }
     for key, (value, message) in refused.items():
         with pytest.raises(HfclfInputError, match=message):
             parse_values({**BASE, key: value}, source="run.yaml")
+
+
+def test_a_flag_is_taken_only_as_written_in_full():
+    """argparse would take a prefix (--lora_alp for --lora_alpha), which the checks of given flags would not see."""
+    for prefix in ("--lora_alp", "--lstm_lay"):
+        with pytest.raises(HfclfInputError, match=f"unrecognized arguments: {prefix} 16"):
+            parse_args(["--train_file", "t.csv", prefix, "16"])
 
 
 def test_null_size_flags_are_not_given():
