@@ -64,7 +64,7 @@ def atomic_output(path) -> Iterator[Path]:
     path = Path(path)
     created = make_folder(path.parent)
     _remove_dead_temporaries(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}-{path.name}.{_writer()}.")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}-{path.name}.{process_tag()}.")
     os.close(fd)
     temporary = Path(temporary)
     try:
@@ -77,20 +77,26 @@ def atomic_output(path) -> Iterator[Path]:
         raise
 
 
-def _writer() -> str:
-    """This process, as named in its temporary files: its id and a tag of its host."""
+def process_tag() -> str:
+    """This process as hfclf names it in what it leaves behind (temporary files, search trials): its id and a tag
+    of its host."""
     return f"{os.getpid()}-{hashlib.sha1(_hostname().encode()).hexdigest()[:8]}"
+
+
+def died_here(tag: str) -> bool:
+    """Whether the process named by `tag` (a [`process_tag`]) ran on this host and is no longer running."""
+    pid, _, host = tag.partition("-")
+    return pid.isdigit() and host == process_tag().partition("-")[2] and not _running(int(pid))
 
 
 def _remove_dead_temporaries(path) -> None:
     """Remove the temporary files that processes on this host, killed while writing `path`, left next to it."""
     path = Path(path)
-    host = _writer().partition("-")[2]
-    ours = re.compile(rf"{re.escape(TEMPORARY_PREFIX)}-{re.escape(path.name)}\.(\d+)-{host}\.")
+    ours = re.compile(rf"{re.escape(TEMPORARY_PREFIX)}-{re.escape(path.name)}\.(\d+-[0-9a-f]{{8}})\.")
     with os.scandir(path.parent) as entries:
         for entry in entries:
             writer = ours.match(entry.name)
-            if writer and entry.is_file(follow_symlinks=False) and not _running(int(writer.group(1))):
+            if writer and entry.is_file(follow_symlinks=False) and died_here(writer.group(1)):
                 Path(entry.path).unlink(missing_ok=True)
 
 

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import HfclfInputError, run_command
-from .files import atomic_output, folder_lock
+from .errors import HfclfInputError, first_line, run_command
+from .files import atomic_output, died_here, folder_lock, process_tag
 from .finetune import run_finetune
 from .report import check_report_folder, variant_folder, write_report
 from .run_folder import RESULTS_FILE, RunResults
@@ -49,6 +49,7 @@ SEARCH_KEYS = {"sampler", "n_trials", "pruner", "seed", "params", "direction"}
 BEST_TRIAL_FILE = "best_trial.yaml"
 STUDY_FILE = "search.db"  # the study's SQLite storage in the report folder, unless --storage names another
 STUDY_LOCK_WAIT_SECONDS = 120
+WORKER_ATTR = "hfclf_worker"  # the trial's user attribute naming the process that runs it
 
 
 def load_search_config(path: str) -> dict:
@@ -99,10 +100,43 @@ def check_param(name: str, spec, sampler: str) -> None:
             f"search.params.{name} must be a list of choices or a range '{{low: ..., high: ...}}' (with optional "
             "log: true or step), e.g. '{low: 1e-5, high: 1e-3, log: true}'."
         )
+    for key in ("low", "high", "step"):  # YAML reads 1e-5 (without a dot) as a string
+        if isinstance(spec.get(key), str):
+            try:
+                spec[key] = float(spec[key])
+            except ValueError:
+                pass
     if not all(type(spec[key]) in (int, float) for key in ("low", "high")) or not spec["low"] < spec["high"]:
         raise HfclfInputError(f"search.params.{name}: low and high must be numbers with low < high, got {spec}.")
     if spec.get("log") and spec.get("step") is not None:
         raise HfclfInputError(f"search.params.{name}: a log range takes no step; drop one of them.")
+    if spec.get("step") is not None and not (type(spec["step"]) in (int, float) and spec["step"] > 0):
+        raise HfclfInputError(f"search.params.{name}: step must be a positive number, got {spec['step']!r}.")
+
+
+def check_trials(config: dict, extra: list[str]) -> None:
+    """Parse every value that a trial can take (each choice; each range's ends) as the trials' flags would be parsed,
+    and the direction against the metric, before a study or a run is written."""
+    params = config["search"]["params"]
+    first = {name: spec[0] if isinstance(spec, list) else spec["low"] for name, spec in params.items()}
+    for name, spec in params.items():
+        for value in spec if isinstance(spec, list) else (spec["low"], spec["high"]):
+            values = run_values(config, {**first, name: value}, "runs/check")
+            try:
+                training_args = parse_values(values, extra, source=f"search.params.{name}")[2]
+            except HfclfInputError as err:
+                raise HfclfInputError(f"search.params.{name}: {value!r}: {err}") from None
+            check_direction(config, training_args)
+
+
+def check_direction(config: dict, training_args) -> None:
+    """search.direction must agree with whether the trials' `metric_for_best_model` is higher when better."""
+    higher = training_args.greater_is_better  # None until the run resolves "auto" (every main metric: higher)
+    if higher is not None and (config["search"]["direction"] == "maximize") != higher:
+        raise HfclfInputError(
+            f"search.direction is {config['search']['direction']} but --metric_for_best_model "
+            f"{training_args.metric_for_best_model} is {'higher' if higher else 'lower'} when better; make them agree."
+        )
 
 
 def suggest(trial, params: dict) -> dict:
@@ -133,8 +167,19 @@ def make_sampler(search: dict, worker: int):
 
 
 def make_storage(url: str):
-    """An Optuna storage from a URL: `journal:PATH` is a journal file (shared disks); the rest are databases,
-    SQLite waiting for its lock instead of failing when workers write at once."""
+    """An Optuna storage from a URL (one clear error when it cannot be opened)."""
+    try:
+        return _storage(url)
+    except Exception as err:  # a URL's scheme, driver or path: sqlalchemy's, Optuna's or the OS's own errors
+        raise HfclfInputError(
+            f"--storage {url} cannot be opened ({first_line(err)}); pass sqlite:///FILE, journal:PATH or a database "
+            "URL that this machine can reach."
+        ) from None
+
+
+def _storage(url: str):
+    """`journal:PATH` is a journal file (shared disks); the rest are databases, SQLite waiting for its lock instead
+    of failing when workers write at once."""
     import optuna
 
     if url.startswith("journal:"):
@@ -146,6 +191,24 @@ def make_storage(url: str):
     # Workers on several machines: one that dies leaves its trial RUNNING, which a heartbeat marks failed so that it
     # stops counting towards n_trials. (Not on SQLite, where the heartbeat's extra writer can fail a busy worker.)
     return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=300)
+
+
+def retry_killed_trials(study) -> None:
+    """A trial left RUNNING by a worker of this host that was killed is marked failed, and its parameters are queued
+    again, so that it neither counts towards n_trials nor is lost. (Other hosts' trials: the storage's heartbeat.)"""
+    import optuna
+
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = trial.user_attrs.get(WORKER_ATTR)
+        if worker and died_here(worker):
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            study.enqueue_trial(trial.params, skip_if_exists=False)
+            logger.warning(
+                "Trial %d was left running by a killed worker (process %s); it is marked failed and its parameters "
+                "are queued again.",
+                trial.number,
+                worker.partition("-")[0],
+            )
 
 
 def pruning_callback(trial):
@@ -174,17 +237,12 @@ def objective(config: dict, report_dir: Path, extra: list[str]):
     import optuna
 
     def run_trial(trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, process_tag())  # a later worker can tell that this one was killed
         values = suggest(trial, config["search"]["params"])
         run_dir = variant_folder(report_dir, f"trial-{trial.number}")
         model_args, data_args, training_args = parse_values(run_values(config, values, run_dir), extra,
                                                             source=f"trial {trial.number}")  # fmt: skip
-        higher = training_args.greater_is_better  # None until the run resolves "auto" (every main metric: higher)
-        if higher is not None and (config["search"]["direction"] == "maximize") != higher:
-            raise HfclfInputError(
-                f"search.direction is {config['search']['direction']} but --metric_for_best_model "
-                f"{training_args.metric_for_best_model} is {'higher' if higher else 'lower'} when better; make them "
-                "agree."
-            )
+        check_direction(config, training_args)
         logger.info("Trial %d starts: %s", trial.number, values)
         results = run_finetune(model_args, data_args, training_args, callbacks=[pruning_callback(trial)])
         if results.best_metric is None:
@@ -203,7 +261,7 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
     search = config["search"]
     check_run_folder_flags(config, extra, "search")
     check_report_folder(report_dir, own=(STUDY_FILE,))
-    report_dir.mkdir(parents=True, exist_ok=True)
+    check_trials(config, extra)
     storage_url = storage_url or f"sqlite:///{(report_dir / STUDY_FILE).resolve()}"
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if search["pruner"] == "median" else None
     with folder_lock(report_dir, "Search study", wait=STUDY_LOCK_WAIT_SECONDS):  # one worker creates the tables
@@ -222,6 +280,7 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
             direction=search["direction"],
             load_if_exists=True,
         )
+        retry_killed_trials(study)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
     stop = optuna.study.MaxTrialsCallback(search["n_trials"], states=states)
     if len(study.get_trials(deepcopy=False, states=states)) < search["n_trials"]:

@@ -598,6 +598,7 @@ def check_run_folder_flags(config: dict, extra: list[str], command: str) -> None
     themselves: flags that would choose otherwise are refused rather than ignored."""
     keys = {key for section in ("data", "common", "grid") for key in (config.get(section) or {})}
     keys |= {key for variant in config.get("variants") or [] for key in variant}
+    keys |= set((config.get("search") or {}).get("params") or {})
     keys |= {word[2:].split("=", 1)[0].replace("-", "_") for word in extra if word.startswith("--")}
     owned = sorted(keys & set(RUN_FOLDER_FLAGS))
     if owned:

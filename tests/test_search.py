@@ -44,6 +44,7 @@ def write_config(path: Path, search: dict, tiny_encoder_dir, toy_data) -> Path:
         ({"params": {"learning_rate": {"low": 1e-3, "high": 1e-5}}}, "low < high"),
         ({"params": {"learning_rate": {"low": 1e-5, "high": 1e-3, "log": True, "step": 1e-5}}}, "takes no step"),
         ({"params": {"learning_rate": {"low": 1e-5, "high": 1e-3}}, "sampler": "grid"}, "grid sampler takes lists"),
+        ({"params": {"learning_rate": {"low": 1e-3, "high": 1e-2, "step": 0}}}, "step must be a positive number"),
     ],
 )
 def test_bad_search_configs_are_clear(search, message, tmp_path):
@@ -51,6 +52,77 @@ def test_bad_search_configs_are_clear(search, message, tmp_path):
     path.write_text(yaml.safe_dump({"name": "s", **({"search": search} if search is not None else {})}))
     with pytest.raises(HfclfInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_search_config(str(path))
+
+
+def test_a_range_written_like_1e_5_is_a_number(tmp_path):
+    """YAML reads 1e-5 (without a dot) as a string; the example of hfclf's own messages is written that way."""
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nsearch:\n  params:\n    learning_rate: {low: 1e-5, high: 1e-3, log: true}\n")
+    learning_rate = load_search_config(str(path))["search"]["params"]["learning_rate"]
+    assert learning_rate == {"low": 1e-5, "high": 1e-3, "log": True}
+
+
+@pytest.mark.parametrize(
+    "params, extra, message",
+    [
+        ({"learnin_rate": [1e-3]}, [], "search.params.learnin_rate: 0.001: Unknown flag 'learnin_rate'"),
+        ({"pooling": ["max", "bogus"]}, [], "search.params.pooling: 'bogus': "),
+        ({"learning_rate": [-1.0]}, [], "search.params.learning_rate: -1.0: "),
+        ({"lora_r": [4, 8]}, [], "search.params.lora_r: 4: --lora_r"),
+        ({"output_dir": ["a", "b"]}, [], "--output_dir does not apply to search"),
+        ({"pooling": ["max"]}, ["--bogus_flag", "1"], "unrecognized arguments: --bogus_flag 1"),
+    ],
+)
+def test_every_value_of_a_search_is_checked_before_anything_is_written(
+    params, extra, message, tmp_path, tiny_encoder_dir, toy_data, capsys
+):
+    from hfclf.search import main
+
+    config = write_config(tmp_path / "s.yaml", {"params": params, "pruner": "none"}, tiny_encoder_dir, toy_data)
+    report = tmp_path / "report"
+    assert main([str(config), "--report_dir", str(report), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not report.exists()
+
+
+@pytest.mark.parametrize("storage", ["foo://bar", "journal:/nonexistent/dir/study.log"])
+def test_a_storage_that_cannot_be_opened_is_one_clear_error(storage, tmp_path, tiny_encoder_dir, toy_data, capsys):
+    from hfclf.search import main
+
+    config = write_config(tmp_path / "s.yaml", {"params": {"pooling": ["max"]}}, tiny_encoder_dir, toy_data)
+    report = tmp_path / "report"
+    assert main([str(config), "--report_dir", str(report), "--storage", storage]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: --storage {storage} cannot be opened (")
+    assert not report.exists()
+
+
+def test_a_trial_left_running_by_a_killed_worker_is_run_again(tmp_path, tiny_encoder_dir, toy_data, caplog):
+    """kill -9 in the middle of a trial leaves it RUNNING in SQLite (no heartbeat there): the rerun marks it failed
+    and queues its parameters again, so the study still gets n_trials complete trials."""
+    import optuna
+
+    from hfclf.files import process_tag
+    from hfclf.search import WORKER_ATTR, main
+
+    params = {"pooling": ["last", "max"]}
+    config = write_config(tmp_path / "s.yaml", {"params": params, "n_trials": 2, "pruner": "none"}, tiny_encoder_dir,
+                          toy_data)  # fmt: skip
+    report = tmp_path / "report"
+    report.mkdir()
+    study = optuna.create_study(study_name="toy_search", storage=f"sqlite:///{report / 'search.db'}")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = study.ask({"pooling": optuna.distributions.CategoricalDistribution(["last", "max"])})
+    killed.set_user_attr(WORKER_ATTR, f"{dead.pid}-{process_tag().partition('-')[2]}")
+    caplog.set_level("INFO", logger="hfclf")
+    assert main([str(config), "--report_dir", str(report)]) == 0
+    assert f"Trial {killed.number} was left running by a killed worker (process {dead.pid})" in caplog.text
+    trials = study.get_trials()
+    assert trials[0].state == optuna.trial.TrialState.FAIL
+    assert trials[1].params == trials[0].params  # queued again
+    assert [t.state for t in trials[1:]] == [optuna.trial.TrialState.COMPLETE] * 2
 
 
 def test_pruning_callback_stops_a_lagging_trial():
