@@ -1,6 +1,7 @@
 """One error type for bad user input, reported as a single line with exit code 2."""
 
 import logging
+import os
 import sys
 
 
@@ -18,11 +19,16 @@ def first_line(err: BaseException) -> str:
 
 def run_command(body) -> int:
     """A command's entry point around `body()`: INFO logging, and bad input as one `error:` line with its exit code
-    (2) instead of a traceback; 0 when the body returns."""
+    (2) instead of a traceback; 0 when the body returns. Under a launcher (`accelerate launch`, `torchrun`) the
+    main process prints the `error:` line and the others log that they stopped."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     try:
         body()
     except HfclfInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+        rank = int(os.environ.get("RANK", "0") or 0)
+        if rank == 0:
+            print(f"error: {err}", file=sys.stderr)
+        else:
+            logging.getLogger("hfclf").info("Process %d stops: %s", rank, err)
         return err.exit_code
     return 0

@@ -464,6 +464,42 @@ def test_script_exit_code_and_single_stderr_line(tmp_path):
 # ------------------------------------------------------------------------------------------------- distributed
 
 
+def two_cpu_processes(port: int) -> list[str]:
+    """`accelerate launch` of 2 CPU processes (DDP over gloo)."""
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+    ]
+
+
+def test_bad_input_under_two_processes_is_one_error_line(tmp_path, tiny_encoder_dir, toy_data):
+    """Every process finds the problem; the main one prints it, the other logs that it stops, and nothing hangs."""
+    argv = ["--model", str(tiny_encoder_dir), "--output_dir", str(tmp_path / "ddp"), *data_flags(toy_data), *QUICK]
+    completed = subprocess.run(
+        two_cpu_processes(port=29537) + [str(RECIPE), *argv, "--label_column", "nosuch"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert completed.returncode != 0
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "nosuch" in errors[0], completed.stderr[-3000:]
+    assert "hfclf: Process 1 stops: " in completed.stderr and not (tmp_path / "ddp").exists()
+
+
 @pytest.mark.parametrize(
     "with_test_split, model_flags",
     [
@@ -478,22 +514,7 @@ def test_two_cpu_processes_with_accelerate(tmp_path, tiny_encoder_dir, toy_data,
     Without a test split the predictions are of the validation split, which every process must help compute. The
     pooled encoder runs with per-layer learning rates, whose optimizer groups DDP must accept."""
     out = tmp_path / "ddp"
-    launcher = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(29533 + with_test_split),
-    ]
+    launcher = two_cpu_processes(port=29533 + with_test_split)
     files = data_flags(toy_data) if with_test_split else data_flags({k: v for k, v in toy_data.items() if k != "test"})
     argv = ["--model", str(tiny_encoder_dir), *model_flags, "--output_dir", str(out), *files, *QUICK]
     completed = subprocess.run(
