@@ -231,16 +231,17 @@ class ModelArguments:
         """The config fields this run sets (size flags, `config_overrides`, `model_config`), checked against the
         config class of `--arch` and typed like each field's default."""
         architecture = get_architecture(self.arch)
+        defaults = architecture.config_class() if architecture.config_class is not None else None
         values = {}
         for flag, config_field in architecture.size_flags.items():
             if getattr(self, flag) is not None:
                 values[config_field] = getattr(self, flag)
         for source, given in (("model_config", self.model_config or {}), ("--config-overrides", self._overrides())):
             for key, value in given.items():
-                if key in values and values[key] != value:
+                if key in values and _config_value(defaults, key, values[key]) != _config_value(defaults, key, value):
                     raise ValueError(f"{key} is set twice ({values[key]} and {value} in {source}); set it once.")
                 values[key] = value
-        if architecture.config_class is None:
+        if defaults is None:
             return values
         allowed = architecture.config_fields()
         unknown = sorted(set(values) - allowed)
@@ -250,8 +251,7 @@ class ModelArguments:
                 f"{', '.join(unknown)}{why} is not a field of {architecture.config_class.__name__} that a run can "
                 f"set; choose from: {', '.join(sorted(allowed))}."
             )
-        defaults = architecture.config_class()
-        return {key: typed_config_value(key, value, getattr(defaults, key, None)) for key, value in values.items()}
+        return {key: _config_value(defaults, key, value) for key, value in values.items()}
 
     def _overrides(self) -> dict:
         """`--config_overrides "a=1,b=x"` as a mapping of strings."""
@@ -267,6 +267,11 @@ class ModelArguments:
                 raise ValueError(f"--config-overrides sets {key} twice; set it once.")
             values[key] = text.strip()
         return values
+
+
+def _config_value(defaults, key: str, value):
+    """`value` typed like the field `key` of the config `defaults` (as given when there is no config class)."""
+    return value if defaults is None else typed_config_value(key, value, getattr(defaults, key, None))
 
 
 @dataclass
@@ -458,6 +463,8 @@ def parse_values(values: dict, argv: list[str] = (), source: str = "the command 
     parser.set_defaults(**values)
     namespace = vars(parser.parse_args(list(argv)))
     given = set(values) | _flags_in(argv)  # null values were dropped: they keep the default
+    if "arch" in namespace:
+        _command_line_sets_model_size(namespace, values, _flags_in(argv))
     if "output_dir" in namespace and namespace["output_dir"] is None:
         namespace["output_dir"] = default_output_dir(namespace)
     if namespace.get("learning_rate", 0) is None:
@@ -472,6 +479,40 @@ def parse_values(values: dict, argv: list[str] = (), source: str = "the command 
     except (ValueError, TypeError) as err:  # the dataclasses' own checks (unknown pooling, ...)
         raise HfclfInputError(first_line(err)) from None
     return parsed
+
+
+def _command_line_sets_model_size(namespace: dict, values: dict, written: set[str]) -> None:
+    """Model size from a file (`values`) and from the command line (`written` flags), as every other flag is: a config
+    field that the command line sets (by a size flag, `--config_overrides` or `--model_config`) replaces the file's
+    value of it, and the file's other fields stay."""
+    size_flags = get_architecture(namespace["arch"]).size_flags  # flag -> config field
+    written_fields = {config_field for flag, config_field in size_flags.items() if flag in written}
+    if "config_overrides" in written and namespace["config_overrides"]:
+        written_fields |= {item.partition("=")[0].strip() for item in namespace["config_overrides"].split(",")}
+    written_config = {}
+    if "model_config" in written and isinstance(namespace["model_config"], str):
+        try:
+            written_config = json.loads(namespace["model_config"])
+        except ValueError:
+            return  # ModelArguments refuses it, with the form it takes
+        if not isinstance(written_config, dict):
+            return
+        written_fields |= set(written_config)
+    if not written_fields:
+        return
+    file_config = values.get("model_config") if isinstance(values.get("model_config"), dict) else {}
+    merged = {**{key: value for key, value in file_config.items() if key not in written_fields}, **written_config}
+    namespace["model_config"] = merged or None
+    for flag, config_field in size_flags.items():
+        if flag not in written and config_field in written_fields:
+            namespace[flag] = None  # the file's size flag gives way
+    if "config_overrides" not in written and namespace.get("config_overrides"):
+        kept = [
+            item
+            for item in namespace["config_overrides"].split(",")
+            if item.partition("=")[0].strip() not in written_fields
+        ]
+        namespace["config_overrides"] = ",".join(kept) or None
 
 
 def _typed_values(parser: HfArgumentParser, values: dict, source: str) -> dict:

@@ -71,6 +71,26 @@ def test_model_size_goes_to_the_config_class_typed_by_its_fields():
         parse_values({**BASE, "arch": "lstm", "dropout": 0.1, "config_overrides": "dropout=0.2"})
 
 
+def test_model_size_on_the_command_line_overrides_the_files_field_by_field():
+    """A config field the command line sets (size flag, --config_overrides, --model_config) replaces the file's
+    value of it; the file's other fields stay, and the same value written twice is not a conflict."""
+    file = {**BASE, "arch": "transformer", "model_config": {"num_hidden_layers": 1, "d_model": 16}}
+
+    def fields(*argv):
+        return parse_values(file, list(argv))[0].config_fields()
+
+    assert fields() == {"num_hidden_layers": 1, "d_model": 16}
+    assert fields("--config_overrides", "d_model=16") == {"num_hidden_layers": 1, "d_model": 16}
+    assert fields("--config_overrides", "d_model=32") == {"num_hidden_layers": 1, "d_model": 32}
+    assert fields("--num_layers", "2") == {"num_hidden_layers": 2, "d_model": 16}
+    assert fields("--model_config", '{"num_hidden_layers": 3}') == {"num_hidden_layers": 3, "d_model": 16}
+    lstm = {**BASE, "arch": "lstm", "lstm_layers": 2, "config_overrides": "dropout=0.2"}
+    model = parse_values(lstm, ["--model_config", '{"num_layers": 3, "dropout": 0.1}'])[0]
+    assert model.config_fields() == {"num_layers": 3, "dropout": 0.1}
+    with pytest.raises(HfclfInputError, match=r"num_hidden_layers is set twice \(2 and 3 in model_config\)"):
+        parse_values(file, ["--num_layers", "2", "--model_config", '{"num_hidden_layers": 3}'])
+
+
 def test_compare_merges_model_config_field_by_field():
     from hfclf.compare import expand_variants
     from hfclf.training_args import merge_flags
