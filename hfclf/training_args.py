@@ -190,6 +190,10 @@ class ModelArguments:
 
     def __post_init__(self):
         architecture = get_architecture(self.arch)
+        if self.model and _is_local_path(self.model) and not Path(self.model).expanduser().exists():
+            raise ValueError(
+                f"--model {self.model} does not exist; pass a model folder, a Hub id (user/name) or minilm."
+            )
         if self.lora:
             check_lora(self.arch)
         if self.merge_lora and not self.lora:
@@ -267,6 +271,12 @@ class ModelArguments:
                 raise ValueError(f"--config-overrides sets {key} twice; set it once.")
             values[key] = text.strip()
         return values
+
+
+def _is_local_path(name: str) -> bool:
+    """Whether a model name can only be a local path: absolute, relative to . or ~, or deeper than a Hub id
+    (namespace/name)."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def _config_value(defaults, key: str, value):

@@ -37,6 +37,13 @@ def test_a_flag_is_taken_only_as_written_in_full():
             parse_args(["--train_file", "t.csv", prefix, "16"])
 
 
+def test_a_model_path_that_does_not_exist_is_refused_before_the_data_loads(tmp_path):
+    for missing in ("/nonexistent_model", "./runs/nope", "runs/a/b", str(tmp_path / "nope")):
+        with pytest.raises(HfclfInputError, match=f"--model {missing} does not exist; pass a model folder, a Hub id"):
+            parse_values({**BASE, "model": missing})
+    assert parse_values({**BASE, "model": "user/name"})[0].model == "user/name"  # a Hub id: resolved when loading
+
+
 def test_null_size_flags_are_not_given():
     model, _, _ = parse_values({**BASE, "arch": "pooled", "lstm_layers": None, "lora_r": None})
     assert model.lstm_layers is None and model.lora_r == 8
