@@ -204,17 +204,21 @@ def _sentence_transformers_usage(repo: str) -> list[str]:
 
 def _pipeline_call(task: Task, pairs: bool) -> list[str]:
     """The pipeline call of the usage snippet: a pair as `text`/`text_pair`; every label's score for multi-label
-    (each an independent sigmoid); the raw value for regression."""
+    (each an independent sigmoid); the raw value for regression. `truncation=True` cuts a text to the training length
+    (the tokenizer's `model_max_length`), as training did; a pipeline does not truncate unless asked."""
     text = '{"text": "A man is playing a guitar.", "text_pair": "A person plays an instrument."}' if pairs else None
     text = text or '"a gripping, beautifully acted film"'
+    cut = "# truncation=True: a longer text is cut to the training length, as in training"
     if task.problem_type == MULTI_LABEL:
         return [
-            f"classify({text}, top_k=None)  # every label's probability; labels above their threshold apply",
+            cut,
+            f"classify({text}, top_k=None, truncation=True)  # every label's probability; labels above their "
+            "threshold apply",
             "# the thresholds tuned in training: model.config.thresholds",
         ]
     if task.problem_type == REGRESSION:
-        return [f'classify({text}, function_to_apply="none")  # the predicted value is the score']
-    return [f"classify({text})"]
+        return [cut, f'classify({text}, function_to_apply="none", truncation=True)  # the predicted value']
+    return [cut, f"classify({text}, truncation=True)"]
 
 
 def _output_section(task: Task, labels: list[str], config: dict) -> str:

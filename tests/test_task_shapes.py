@@ -175,8 +175,19 @@ def test_downloaded_model_gives_the_shapes_output_in_pipeline(shape_run, tmp_pat
     assert cli(["export", run_dir, exported], capsys)[0] == 0
     card = (exported / "README.md").read_text()
     expected_in_card = {
-        "multi_label": ["top_k=None", "| id | label | threshold |", "Macro F1", "- multi-label-classification"],
-        "regression": ['function_to_apply="none"', "standardized targets", "Pearson", "- pearsonr", "## Output"],
+        "multi_label": [
+            "top_k=None, truncation=True",
+            "| id | label | threshold |",
+            "Macro F1",
+            "- multi-label-classification",
+        ],
+        "regression": [
+            'function_to_apply="none", truncation=True',
+            "standardized targets",
+            "Pearson",
+            "- pearsonr",
+            "## Output",
+        ],
         "pairs": ['"text_pair": ', "of sentence pairs", "Accuracy"],
         "long": ["Accuracy", "## Labels"],
     }[shape]
@@ -211,12 +222,12 @@ from transformers import pipeline
 folder, inputs = sys.argv[1], json.loads(sys.argv[2])
 classify = pipeline("text-classification", model=folder, trust_remote_code=True)
 shape = SHAPE
-if shape == "pairs":
-    out = [classify({"text": row["first"], "text_pair": row["second"]}) for row in inputs]
+if shape == "pairs":  # the calls of the model card's snippet
+    out = [classify({"text": row["first"], "text_pair": row["second"]}, truncation=True) for row in inputs]
 elif shape == "multi_label":
-    out = [classify(row["text"], top_k=None) for row in inputs]
+    out = [classify(row["text"], top_k=None, truncation=True) for row in inputs]
 elif shape == "regression":
-    out = [classify(row["text"], function_to_apply="none")[0] for row in inputs]
+    out = [classify(row["text"], function_to_apply="none", truncation=True)[0] for row in inputs]
 else:
     out = [classify(row["review"], truncation=True)[0] for row in inputs]
 print("RESULTS" + json.dumps({folder: out}))
