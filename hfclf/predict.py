@@ -5,6 +5,7 @@ All three tokenize once, sort the texts by token length, run padded batches unde
 there is one) and return results in the input order.
 """
 
+import csv
 import json
 import logging
 import re
@@ -269,6 +270,8 @@ def predict(
     text_column = text_column or _trained_text_column(fmt, input_path)
     texts = read_texts(input_path, text_column, pair_column=pair_column)
     texts, pairs = texts if pair_column else (texts, None)
+    if str(output_path).lower().endswith(".tsv"):
+        _check_tsv_cells(texts + (pairs or []))
     device = resolve_device(device)
     model, tokenizer = load_classifier(model_dir, device, backend)
     config = model.config
@@ -284,6 +287,17 @@ def predict(
     rows = [{**{key: values[i] for key, values in first.items()}, **row} for i, row in enumerate(predictions)]
     write_rows(rows, output_path)
     return rows
+
+
+def _check_tsv_cells(texts: list[str]) -> None:
+    """A .tsv file holds its cells as they are (hfclf reads .tsv without quoting), so a tab or a line break in a text
+    cannot be written to one."""
+    for number, text in enumerate(texts, start=1):
+        if any(character in text for character in "\t\n\r"):
+            raise HfclfInputError(
+                f"Text {number} holds a tab or a line break, which a .tsv file cannot hold; write a .csv or .jsonl "
+                "file."
+            )
 
 
 def _trained_text_column(fmt: dict, input_path: str) -> str | None:
@@ -309,7 +323,8 @@ def write_rows(rows: list[dict], output_path) -> None:
         if suffix == ".jsonl":
             df.to_json(temporary, orient="records", lines=True, force_ascii=False)
         else:
-            df.to_csv(temporary, index=False, sep="\t" if suffix == ".tsv" else ",")
+            tsv = {"sep": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}  # read back as written
+            df.to_csv(temporary, index=False, **tsv)
     logger.info("Wrote %d predictions to %s", len(rows), path)
 
 

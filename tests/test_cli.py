@@ -152,6 +152,20 @@ def one_error_line(code, err):
     return lines[0]
 
 
+def test_a_tsv_output_reads_back_as_written(run_dir, tmp_path, capsys):
+    """hfclf reads .tsv without quoting, so it writes it without quoting: its own output round-trips."""
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": ['quote "inside", comma', "plain"]}).to_csv(source, index=False)
+    first, second = tmp_path / "first.tsv", tmp_path / "second.tsv"
+    assert cli(["predict", "--model", run_dir, "--input", source, "--output", first], capsys)[0] == 0
+    assert cli(["predict", "--model", run_dir, "--input", first, "--output", second], capsys)[0] == 0
+    assert first.read_text().splitlines()[1].startswith('quote "inside", comma\t')
+    assert first.read_text() == second.read_text()
+    pd.DataFrame({"text": ["a\ttab"]}).to_csv(source, index=False)
+    message = one_error_line(*cli(["predict", "--model", run_dir, "--input", source, "--output", first], capsys)[::2])
+    assert message.startswith("error: Text 1 holds a tab or a line break, which a .tsv file cannot hold")
+
+
 def test_predict_bad_input(run_dir, tiny_encoder_dir, tmp_path, capsys):
     base = ["predict", "--model", run_dir, "--output", tmp_path / "o.csv", "--input"]
     assert "does not exist" in one_error_line(*cli([*base, tmp_path / "missing.csv"], capsys)[::2])
