@@ -176,7 +176,7 @@ def _usage(repo: str, lora: dict | None, task: Task, pairs: bool, sentence_trans
         "from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline",
         "",
         f'model = AutoModelForSequenceClassification.from_pretrained("{repo}", trust_remote_code=True)',
-        f'tokenizer = AutoTokenizer.from_pretrained("{repo}")',
+        f'tokenizer = AutoTokenizer.from_pretrained("{repo}", trust_remote_code=True)  # config.json names the code',
         "",
         f'classify = pipeline("text-classification", model="{repo}", trust_remote_code=True)',
         *_pipeline_call(task, pairs),
