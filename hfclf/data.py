@@ -299,9 +299,12 @@ def load_raw_datasets(
     return raw
 
 
-def dataset_pair_column(name: Optional[str]) -> Optional[str]:
-    """The column of the second texts of a named sentence-pair dataset (None for other datasets)."""
-    return DATASETS[name].text_pair_column if name in DATASETS else None
+def dataset_pair_columns(name: Optional[str]) -> tuple[Optional[list[str]], Optional[str]]:
+    """The columns of the first and the second texts of a named sentence-pair dataset (None, None for others)."""
+    spec = DATASETS.get(name or "")
+    if spec is None or not spec.text_pair_column:
+        return None, None
+    return list(spec.text_columns), spec.text_pair_column
 
 
 def problem_type_of(dataset: datasets.Dataset) -> str:

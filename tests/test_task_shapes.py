@@ -567,3 +567,13 @@ def test_named_datasets_of_every_shape(data_dir, name, problem_type, splits, lab
     if name in ("stsb", "imdb_ratings"):
         values = np.asarray(train["label"][:])
         assert values.min() >= (0 if name == "stsb" else 1) and values.max() <= (5 if name == "stsb" else 10)
+
+
+@pytest.mark.parametrize("name", ["stsb", "rte"])
+def test_a_named_pair_datasets_columns_are_saved_with_the_model(name):
+    """predict and eval read both columns of a file with the named dataset's own column names, unasked."""
+    from hfclf.finetune import input_format
+
+    fmt = input_format(DataArguments(dataset=name))
+    assert fmt["text_columns"] == ["sentence1"] and fmt["text_pair_column"] == "sentence2"
+    assert input_format(DataArguments(dataset="sst2"))["text_columns"] is None
