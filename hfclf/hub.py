@@ -125,12 +125,18 @@ def push(
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="hfclf-export-") as tmp:
         folder = export(run_dir, Path(tmp) / "model", merge=merge, repo_id=repo_id)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if revision:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.upload_folder(
-            repo_id=repo_id, folder_path=str(folder), revision=revision, commit_message=commit_message
-        )
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            info = api.upload_folder(
+                repo_id=repo_id, folder_path=str(folder), revision=revision, commit_message=commit_message
+            )
+        except OSError as err:  # huggingface_hub's HTTP, connection and offline-mode errors
+            raise HfclfInputError(
+                f"Could not push to the Hub repo {repo_id} ({first_line(err)}); check the network (and "
+                "HF_HUB_OFFLINE), your token (HF_TOKEN or `hf auth login`) and your rights to the repo."
+            ) from None
     url = str(getattr(info, "commit_url", None) or info or f"https://huggingface.co/{repo_id}")
     print(f"Pushed {run_dir} to {repo_id}{f' (branch {revision})' if revision else ''}: {url}", flush=True)
     return url

@@ -195,6 +195,18 @@ def test_push_sends_exactly_the_export_and_never_the_token(pushed_run, tmp_path,
     assert "error:" in run_cli(["push", run_dir, "no-namespace"], capfd)[2]
 
 
+def test_push_offline_is_one_error_line(pushed_run, monkeypatch, capfd):
+    """The real HfApi under HF_HUB_OFFLINE=1: one line naming the repo and what to check, no traceback."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    code, _, stderr = run_cli(["push", pushed_run[0], "user/name"], capfd)
+    lines = stderr.strip().splitlines()
+    assert code == 2 and "Traceback" not in stderr, stderr
+    assert lines[-1].startswith("error: Could not push to the Hub repo user/name (") and "HF_HUB_OFFLINE" in lines[-1]
+
+
 def test_push_to_hub_without_namespace_fails_before_training(tiny_encoder_dir, toy_data, tmp_path, capfd):
     from hfclf.finetune import main as train
 
