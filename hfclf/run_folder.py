@@ -307,8 +307,8 @@ class Run:
 
         from . import models  # noqa: F401
 
-        if self.is_lora:
-            classifier = load_lora_model(self.path).merge_and_unload()
+        if self.is_classifier:  # its own base model: loading the folder as an AutoModel would report its head unused
+            classifier = self.classifier()
             return getattr(classifier, classifier.base_model_prefix).eval()
         return _loading(self.path, "a model", lambda: AutoModel.from_pretrained(str(self.path))).eval()
 

@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -269,6 +270,17 @@ def test_eval_validation_carved_with_the_runs_seed(run_dir, data_dir, tmp_path, 
 
 
 # ---------------------------------------------------------------------------------------------------------- embed
+
+
+def test_embed_loads_the_classifiers_encoder_without_a_loading_report(run_dir, tmp_path):
+    """The encoder is the classifier's own base model: transformers has no unused head weights to report (in a
+    process of its own, where transformers' log reaches stderr)."""
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(TEXTS))
+    argv = ["embed", "--model", str(run_dir), "--input", str(source), "--output", str(tmp_path / "v.npy")]
+    done = subprocess.run([sys.executable, "-m", "hfclf.cli", *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "LOAD REPORT" not in done.stderr and "UNEXPECTED" not in done.stderr, done.stderr[-2000:]
 
 
 def test_embed_npy_uses_the_models_pooling_head(run_dir, tmp_path, capsys):
