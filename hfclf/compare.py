@@ -223,14 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; bad input prints one `error:` line and returns exit code 2."""
+    """Command-line entry point (of `hfclf compare`, or of a script such as `recipes/compare.py` when `argv` is None);
+    bad input prints one `error:` line and returns exit code 2."""
+    program = f"python {sys.argv[0]}" if argv is None else "hfclf compare"  # as the report quotes the command
     argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = build_parser().parse_known_args(argv)
 
     def body():
         config = load_config(args.config)
         report_dir = Path(args.report_dir or os.path.join("reports", config["name"]))
-        command = " ".join(["hfclf compare", *redact_command(argv)])
+        command = " ".join([program, *redact_command(argv)])
         run_comparison(config, report_dir, extra, command, only=args.variants)
 
     return run_command(body)

@@ -257,6 +257,15 @@ def check_significance(report: Path, readme: str) -> None:
     assert sorted(float(test["p_holm"]) for test in tests) == pytest.approx(holm)
 
 
+def test_the_report_quotes_the_recipe_command_it_was_run_with(tmp_path, tiny_grid, monkeypatch, capsys):
+    report = tmp_path / "report"
+    argv = [str(tiny_grid), "--report_dir", str(report), "--variants", "lstm", "--num_train_epochs", "1"]
+    monkeypatch.setattr("sys.argv", ["recipes/compare.py", *argv])
+    assert main() == 0
+    readme = (report / "README.md").read_text()
+    assert f"python recipes/compare.py {' '.join(argv)}" in readme and "hfclf compare" not in readme
+
+
 def test_variants_share_tokenized_data(tmp_path, tiny_grid, caplog):
     caplog.set_level("INFO", logger="hfclf")
     assert main([str(tiny_grid), "--report_dir", str(tmp_path / "r"), "--num_train_epochs", "1"]) == 0
