@@ -6,6 +6,7 @@ renamed over the target at the end, so a crash (even `kill -9`) leaves either th
 truncated one.
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -80,13 +81,18 @@ def atomic_output(path) -> Iterator[Path]:
 def process_tag() -> str:
     """This process as hfclf names it in what it leaves behind (temporary files, search trials): its id and a tag
     of its host."""
-    return f"{os.getpid()}-{hashlib.sha1(_hostname().encode()).hexdigest()[:8]}"
+    return f"{os.getpid()}-{_host_tag()}"
 
 
 def died_here(tag: str) -> bool:
     """Whether the process named by `tag` (a [`process_tag`]) ran on this host and is no longer running."""
     pid, _, host = tag.partition("-")
-    return pid.isdigit() and host == process_tag().partition("-")[2] and not _running(int(pid))
+    return pid.isdigit() and host == _host_tag() and not _running(int(pid))
+
+
+@functools.cache
+def _host_tag() -> str:
+    return hashlib.sha1(_hostname().encode()).hexdigest()[:8]
 
 
 def _remove_dead_temporaries(path) -> None:

@@ -240,7 +240,8 @@ class ModelArguments:
         for flag, config_field in architecture.size_flags.items():
             if getattr(self, flag) is not None:
                 values[config_field] = getattr(self, flag)
-        for source, given in (("model_config", self.model_config or {}), ("--config-overrides", self._overrides())):
+        overrides = parse_config_overrides(self.config_overrides)
+        for source, given in (("model_config", self.model_config or {}), ("--config-overrides", overrides)):
             for key, value in given.items():
                 if key in values and _config_value(defaults, key, values[key]) != _config_value(defaults, key, value):
                     raise ValueError(f"{key} is set twice ({values[key]} and {value} in {source}); set it once.")
@@ -257,20 +258,21 @@ class ModelArguments:
             )
         return {key: _config_value(defaults, key, value) for key, value in values.items()}
 
-    def _overrides(self) -> dict:
-        """`--config_overrides "a=1,b=x"` as a mapping of strings."""
-        if not self.config_overrides:
-            return {}
-        values = {}
-        for item in self.config_overrides.split(","):
-            key, sep, text = item.partition("=")
-            key = key.strip()
-            if not sep or not key or not text.strip():
-                raise ValueError(f"--config-overrides takes 'field=value,...', got '{item}'.")
-            if key in values:
-                raise ValueError(f"--config-overrides sets {key} twice; set it once.")
-            values[key] = text.strip()
-        return values
+
+def parse_config_overrides(text: str | None) -> dict:
+    """`--config_overrides "a=1,b=x"` as a mapping of strings."""
+    if not text:
+        return {}
+    values = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not value.strip():
+            raise ValueError(f"--config-overrides takes 'field=value,...', got '{item}'.")
+        if key in values:
+            raise ValueError(f"--config-overrides sets {key} twice; set it once.")
+        values[key] = value.strip()
+    return values
 
 
 def _is_local_path(name: str) -> bool:
@@ -472,9 +474,10 @@ def parse_values(values: dict, argv: list[str] = (), source: str = "the command 
     values = _typed_values(parser, values, source)
     parser.set_defaults(**values)
     namespace = vars(parser.parse_args(list(argv)))
-    given = set(values) | _flags_in(argv)  # null values were dropped: they keep the default
+    written = _flags_in(argv)
+    given = set(values) | written  # null values were dropped: they keep the default
     if "arch" in namespace:
-        _command_line_sets_model_size(namespace, values, _flags_in(argv))
+        _command_line_sets_model_size(namespace, values, written)
     if "output_dir" in namespace and namespace["output_dir"] is None:
         namespace["output_dir"] = default_output_dir(namespace)
     if namespace.get("learning_rate", 0) is None:
@@ -495,19 +498,16 @@ def _command_line_sets_model_size(namespace: dict, values: dict, written: set[st
     """Model size from a file (`values`) and from the command line (`written` flags), as every other flag is: a config
     field that the command line sets (by a size flag, `--config_overrides` or `--model_config`) replaces the file's
     value of it, and the file's other fields stay."""
+    try:  # a malformed value is left for ModelArguments to refuse, with the form it takes
+        overrides = parse_config_overrides(namespace["config_overrides"])
+        written_config = json.loads(namespace["model_config"]) if "model_config" in written else {}
+    except ValueError:
+        return
+    if not isinstance(written_config, dict):
+        return
     size_flags = get_architecture(namespace["arch"]).size_flags  # flag -> config field
     written_fields = {config_field for flag, config_field in size_flags.items() if flag in written}
-    if "config_overrides" in written and namespace["config_overrides"]:
-        written_fields |= {item.partition("=")[0].strip() for item in namespace["config_overrides"].split(",")}
-    written_config = {}
-    if "model_config" in written and isinstance(namespace["model_config"], str):
-        try:
-            written_config = json.loads(namespace["model_config"])
-        except ValueError:
-            return  # ModelArguments refuses it, with the form it takes
-        if not isinstance(written_config, dict):
-            return
-        written_fields |= set(written_config)
+    written_fields |= set(written_config) | (set(overrides) if "config_overrides" in written else set())
     if not written_fields:
         return
     file_config = values.get("model_config") if isinstance(values.get("model_config"), dict) else {}
@@ -516,12 +516,8 @@ def _command_line_sets_model_size(namespace: dict, values: dict, written: set[st
     for flag, config_field in size_flags.items():
         if flag not in written and config_field in written_fields:
             namespace[flag] = None  # the file's size flag gives way
-    if "config_overrides" not in written and namespace.get("config_overrides"):
-        kept = [
-            item
-            for item in namespace["config_overrides"].split(",")
-            if item.partition("=")[0].strip() not in written_fields
-        ]
+    if "config_overrides" not in written and overrides:  # the file's overrides give way too
+        kept = [f"{key}={value}" for key, value in overrides.items() if key not in written_fields]
         namespace["config_overrides"] = ",".join(kept) or None
 
 
