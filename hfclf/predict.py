@@ -194,13 +194,17 @@ def length_sorted_batches(tokenizer, encoded: dict, batch_size: int, desc: str):
 
 
 def running(device, bf16: bool = False):
-    """`torch.no_grad()`, and with `bf16` also bf16 autocast on `device` (fp32 weights, bf16 matmuls)."""
+    """`torch.no_grad()` with attention kernels for length-sorted batches, and with `bf16` also bf16 autocast on
+    `device` (fp32 weights, bf16 matmuls)."""
     import contextlib
 
     import torch
 
+    from .attention import varying_length_attention
+
     stack = contextlib.ExitStack()
     stack.enter_context(torch.no_grad())
+    stack.enter_context(varying_length_attention())
     if bf16:
         stack.enter_context(torch.autocast(torch.device(device).type, dtype=torch.bfloat16))
     return stack

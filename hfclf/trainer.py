@@ -14,6 +14,7 @@ from transformers import EvalPrediction, Trainer
 from transformers.trainer_pt_utils import get_length_grouped_indices, nested_gather
 from transformers.trainer_utils import TrainOutput, rotate_checkpoints
 
+from .attention import varying_length_attention
 from .errors import HfclfInputError
 from .run_folder import (
     CHECKPOINT_PREFIX,
@@ -173,7 +174,8 @@ class ClassifierTrainer(Trainer):
         """`Trainer`'s loop over batches sorted by length; metrics and outputs see the examples in dataset order."""
         order, self._eval_order = getattr(self, "_eval_order", None), None
         if order is None:
-            return super().evaluation_loop(dataloader, *args, **kwargs)
+            with varying_length_attention():
+                return super().evaluation_loop(dataloader, *args, **kwargs)
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         compute_metrics = self.compute_metrics
@@ -187,7 +189,8 @@ class ClassifierTrainer(Trainer):
                 )
             )
         try:
-            output = super().evaluation_loop(dataloader, *args, **kwargs)
+            with varying_length_attention():
+                output = super().evaluation_loop(dataloader, *args, **kwargs)
         finally:
             self.compute_metrics = compute_metrics
         return output._replace(predictions=in_order(output.predictions, inverse),
@@ -227,7 +230,8 @@ class ClassifierTrainer(Trainer):
         early stopping), and its `train_loss`, `train_runtime` and speeds describe the whole run."""
         self._resumed_record = read_checkpoint_record(resume_from_checkpoint) if resume_from_checkpoint else None
         self._resume_pending = self._resumed_record is not None
-        output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        with varying_length_attention():
+            output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         return self._whole_run(output) if self._resumed_record else output
 
     def set_initial_training_values(self, args, dataloader):
