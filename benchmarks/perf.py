@@ -712,7 +712,9 @@ def baseline_ratios(seconds: dict, name: str) -> str:
 
 def _compute_cell(row: dict) -> str:
     gflops, fraction = row["model_gflops"]["median"], row["fraction_of_peak"]["median"]
-    return f"{gflops:.1f} ({fraction:.0%})" if gflops and fraction is not None else ""
+    if not gflops or fraction is None:
+        return ""
+    return f"{gflops:.1f} ({fraction:.0%})" if fraction >= 0.01 else f"{gflops:.1f} ({fraction:.2%})"  # GPUs: ≪ 1%
 
 
 # ------------------------------------------------------------------------------------------------- part: eval

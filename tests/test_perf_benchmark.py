@@ -42,6 +42,10 @@ def test_formatting_and_table(perf):
     assert perf.fmt_range({"median": 12.345, "min": 12.345, "max": 12.345, "n": 1}, ".2f") == "12.35"
     assert perf.fmt(None) == "–" and perf.fmt(1.5, ".1f", "x") == "1.5x"
     assert perf.points(0.90625) == "90.62%"
+    cell = {"model_gflops": {"median": 421.3}, "fraction_of_peak": {"median": 0.000545}}
+    assert perf._compute_cell(cell) == "421.3 (0.05%)"  # an H200's peak: not rounded to 0%
+    assert perf._compute_cell({**cell, "fraction_of_peak": {"median": 0.347}}) == "421.3 (35%)"
+    assert perf._compute_cell({**cell, "fraction_of_peak": {"median": None}}) == ""
     table = perf.markdown_table(["a", "b"], [[1, "x"], [2, "y"]])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | x |", "| 2 | y |"]
 
