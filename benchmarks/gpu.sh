@@ -31,12 +31,14 @@ parallel_variants() {  # CONFIG REPORT_DIR MODEL VARIANT...: one compare process
     done
 }
 case $stage in
-  perf)  # issue 15's GPU section: benchmarks/perf.py on the GPU (bf16), absolute times; PARTS/REPEATS to fit the budget
+  perf)  # issue 15's GPU section: benchmarks/perf.py on the GPU (bf16), absolute times; PARTS/REPEATS to fit the budget.
+    # Written straight into $out after every part, so what was measured comes back even when the call runs out of time.
+    python3 -c 'import torch, transformers, datasets; print(torch.__version__, transformers.__version__, datasets.__version__)'
     python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
-    mkdir -p reports
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$out/gpu.txt"
     python3 benchmarks/perf.py --device cuda --model /tmp/minilm --data_dir $data --parts "${PARTS:-train,eval,infer}" \
-        --repeats "${REPEATS:-3}" --work_dir /tmp/perf --output "reports/perf_gpu_${PARTS:-all}.json" \
-        > "reports/perf_gpu_${PARTS:-all}.md" ;;
+        --repeats "${REPEATS:-3}" --work_dir /tmp/perf --output "$out/perf_gpu.json" 2>&1 | tee "$out/perf_gpu.log"
+    exit ;;
   sst2)
     python3 benchmarks/stage_minilm.py .bench/model /tmp/minilm
     python3 recipes/compare.py recipes/configs/sst2_pooling.yaml --data_dir $data --model /tmp/minilm \

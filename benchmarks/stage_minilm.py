@@ -1,26 +1,30 @@
 #!/usr/bin/env python
 """Rebuild a MiniLM folder from the fp16 copy that travels to a GPU machine (its transfer limit is 64 MiB; the
-fp32 weights are 91 MB). Floating tensors go back to fp32; the fp16 rounding is the only difference from the
-embedded all-MiniLM-L6-v2.
+fp32 weights are 91 MB). The copy may be xz-compressed (`model_fp16.safetensors.xz`, 41 MB instead of 45). Floating
+tensors go back to fp32; the fp16 rounding is the only difference from the embedded all-MiniLM-L6-v2.
 
     python benchmarks/stage_minilm.py .bench/model /tmp/minilm
 """
 
+import lzma
 import shutil
 import sys
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
+
+FP16_FILE = "model_fp16.safetensors"
 
 
 def main(source: str, target: str) -> None:
     source, target = Path(source), Path(target)
     target.mkdir(parents=True, exist_ok=True)
     for path in source.iterdir():
-        if path.name != "model_fp16.safetensors":
+        if not path.name.startswith(FP16_FILE):
             shutil.copy(path, target / path.name)
-    weights = load_file(source / "model_fp16.safetensors")
-    weights = {k: v.float() for k, v in weights.items() if k != "embeddings.position_ids"}
+    packed = source / f"{FP16_FILE}.xz"
+    data = lzma.decompress(packed.read_bytes()) if packed.exists() else (source / FP16_FILE).read_bytes()
+    weights = {k: v.float() for k, v in load(data).items() if k != "embeddings.position_ids"}
     save_file(weights, target / "model.safetensors", metadata={"format": "pt"})
 
 
