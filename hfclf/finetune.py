@@ -533,7 +533,9 @@ def build_trainer(model, tokenizer, tokenized, model_args, training_args, task, 
         eval_dataset=validation,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None),
-        compute_metrics=build_compute_metrics(task.problem_type, doc_ids=doc_ids_of(validation)),
+        compute_metrics=build_compute_metrics(
+            task.problem_type, thresholds=given_threshold(model_args, task), doc_ids=doc_ids_of(validation)
+        ),
         callbacks=callbacks,
     )
 
@@ -567,6 +569,14 @@ def evaluate_and_predict(trainer, tokenized, model_args, task):
     if doc_ids is not None:
         logits, _ = aggregate_windows(logits, doc_ids)
     return eval_metrics, output.metrics, split, logits
+
+
+def given_threshold(model_args, task) -> float | None:
+    """The multi-label decision threshold given as a number (0.5 by default), which the validation scores of training
+    use too; None for the other shapes and before `tune`."""
+    if task.problem_type != MULTI_LABEL or model_args.threshold in THRESHOLD_CHOICES:
+        return None
+    return float(model_args.threshold)
 
 
 def chosen_thresholds(trainer, validation, threshold: str):

@@ -317,6 +317,20 @@ def test_lstm_and_tiny_transformer_read_pairs_as_one_sequence(arch, tmp_path, sh
     assert pd.read_csv(output)["label"].tolist() == predicted_cells(out)
 
 
+def test_a_fixed_threshold_scores_validation_during_training(tmp_path, tiny_encoder_dir, shapes, capsys):
+    """`--threshold 0.9` decides the validation metrics that training records (and picks the best checkpoint by), as
+    it decides `hfclf eval`'s: the same numbers for the same data."""
+    out = tmp_path / "run"
+    argv = ["--model", tiny_encoder_dir, "--output_dir", out, "--threshold", "0.9", "--max_length", "32", *QUICK]
+    assert train([str(a) for a in [*argv, *files(shapes["multi_label"])]]) == 0
+    recorded = json.loads((out / "results.json").read_text())["eval"]
+    code, shown, err = cli(["eval", "--model", out, "--test-file", shapes["multi_label"]["validation"]], capsys)
+    assert code == 0, err
+    for name in get_task(MULTI_LABEL).metric_names:
+        value = next(line.split()[1] for line in shown.splitlines() if line.startswith(f"test_{name} "))
+        assert float(value) == pytest.approx(recorded[f"eval_{name}"], abs=1e-4), name
+
+
 def test_lora_keeps_thresholds_target_scale_and_pairs(tmp_path, tiny_encoder_dir, shapes, capsys):
     for shape in ("multi_label", "regression", "pairs"):
         out = tmp_path / shape
