@@ -128,18 +128,37 @@ class DataArguments:
         if self.long_text != "truncate" and self.text_pair_column:
             raise HfclfInputError(f"--long-text {self.long_text} takes single texts; drop it or --text-pair-column.")
         if self.stride is None:
-            self.stride = max(0, (self.max_length - 2) // 4)
-        if self.long_text == "windows" and not 0 <= self.stride < self.max_length - 2:
+            self.stride = max(0, (self.max_length - SPECIAL_TOKENS) // 4)
+        if self.stride < 0 or self.head_tokens < 1:
+            flag, value = ("--stride", self.stride) if self.stride < 0 else ("--head-tokens", self.head_tokens)
+            raise HfclfInputError(f"{flag} must be {'0' if flag == '--stride' else '1'} or more, got {value}.")
+        shortest = shortest_max_length(self.long_text, self.head_tokens, self.stride)
+        if self.max_length < shortest:
+            window = self.max_length - SPECIAL_TOKENS
+            if self.long_text == "windows":
+                fix = f"pass --stride {max(0, window // 4)} (a quarter of the window)" if window > 0 else ""
+                raise HfclfInputError(
+                    f"--stride {self.stride} must be smaller than the window (--max-length {self.max_length} minus "
+                    f"the {SPECIAL_TOKENS} special tokens), or windows would never advance; "
+                    f"{fix + ' or ' if fix else 'pass '}a --max-length of {shortest} or more."
+                )
+            fix = f"pass --head-tokens {window // 2} (half the budget)" if window > 1 else ""
             raise HfclfInputError(
-                f"--stride {self.stride} must be smaller than the window (--max-length {self.max_length} minus the "
-                "2 special tokens), or windows would never advance; pass e.g. --stride 128."
-            )
-        if self.long_text == "head_tail" and not 0 < self.head_tokens < self.max_length - 2:
-            raise HfclfInputError(
-                f"--head-tokens {self.head_tokens} must leave room for a tail in --max-length {self.max_length}."
+                f"--head-tokens {self.head_tokens} (default 128) must leave room for a tail in --max-length "
+                f"{self.max_length}; {fix + ' or ' if fix else 'pass '}a --max-length of {shortest} or more."
             )
         if self.dataset and self.dataset_name:
             raise HfclfInputError("Pass --dataset (a named dataset) or --dataset-name (any Hub dataset), not both.")
+
+
+SPECIAL_TOKENS = 2  # [CLS] and [SEP] around each window or head and tail
+
+
+def shortest_max_length(long_text: str, head_tokens: int, stride: int) -> int:
+    """The fewest tokens per input that `--long-text` can work with: a window longer than its stride (windows), a head
+    with room for a tail (head_tail)."""
+    needed = {"windows": stride + 1, "head_tail": head_tokens + 1}.get(long_text, 0)
+    return needed + SPECIAL_TOKENS if needed else 1
 
 
 # GoEmotions' 27 emotions and neutral, in the order of their ids (its emotions.txt).

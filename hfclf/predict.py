@@ -218,11 +218,20 @@ def classify(
     computes it. `bf16`: compute in bf16 autocast."""
     import torch
 
+    from .data import shortest_max_length
     from .tokenization import LongText, encode_texts
 
     fmt = input_format(model.config)
     long_text = LongText(fmt["long_text"], fmt.get("head_tokens", 128), fmt.get("stride", 128))
-    max_length = default_max_length(model, tokenizer, max_length)
+    requested, max_length = max_length, default_max_length(model, tokenizer, max_length)
+    shortest = shortest_max_length(long_text.strategy, long_text.head_tokens, long_text.stride)
+    if requested and max_length < shortest:
+        windows = long_text.strategy == "windows"
+        trained = f"--stride {long_text.stride}" if windows else f"--head-tokens {long_text.head_tokens}"
+        raise HfclfInputError(
+            f"--max-length {requested} is too short for this model's --long-text {long_text.strategy} (trained with "
+            f"{trained}); pass --max-length {shortest} or more, or drop it to use the length it was trained with."
+        )
     encoded, origin = encode_texts(tokenizer, list(texts), pairs, max_length, long_text)
     rows = np.arange(len(texts)) if origin is None else np.asarray(origin)
     logits = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)

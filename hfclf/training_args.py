@@ -486,6 +486,7 @@ def parse_values(values: dict, argv: list[str] = (), source: str = "the command 
         parsed = tuple(dtype(**{f.name: namespace[f.name] for f in fields(dtype) if f.init}) for dtype in types)
         if types == RUN_ARGUMENTS:
             check_flags_apply(parsed[0], given)
+            check_long_text_flags(parsed[1], given)
             check_learning_rate_groups(parsed[0], parsed[2])
             if parsed[0].lora and parsed[2].label_names is None:
                 parsed[2].label_names = ["labels"]  # PeftModel hides forward's signature from `Trainer`
@@ -597,6 +598,20 @@ def check_flags_apply(model_args: ModelArguments, given: set[str]) -> None:
             )
     if not model_args.lora and given & set(LORA_FLAGS) - {"merge_lora"}:
         raise ValueError(f"--{sorted(given & set(LORA_FLAGS))[0]} needs --lora; add --lora or drop it.")
+
+
+# The --long-text strategy that reads each of its flags.
+LONG_TEXT_FLAGS = {"head_tokens": "head_tail", "stride": "windows"}
+
+
+def check_long_text_flags(data_args: DataArguments, given: set[str]) -> None:
+    """Refuse --head-tokens or --stride given explicitly with a --long-text strategy that does not read it."""
+    for flag, strategy in LONG_TEXT_FLAGS.items():
+        if flag in given and data_args.long_text != strategy:
+            raise ValueError(
+                f"--{flag.replace('_', '-')} applies to --long-text {strategy}, not {data_args.long_text}; drop it or "
+                f"pass --long-text {strategy}."
+            )
 
 
 def check_learning_rate_groups(model_args: ModelArguments, training_args: ClassifierTrainingArguments) -> None:

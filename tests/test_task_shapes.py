@@ -349,6 +349,27 @@ def test_lora_keeps_thresholds_target_scale_and_pairs(tmp_path, tiny_encoder_dir
             assert [row["label"] for row in rows] == predicted_cells(out)
 
 
+@pytest.mark.parametrize("shape_run", ["long"], indirect=True)
+def test_a_max_length_too_short_for_the_models_windows_is_refused(shape_run, tmp_path, capsys):
+    """Windows of --max-length 24 advancing by --stride 6: predict and eval need 9 tokens per window at least."""
+    _, run_dir, paths = shape_run
+    output = tmp_path / "predictions.csv"
+    commands = {
+        "predict": ["predict", "--model", run_dir, "--input", paths["test"], "--output", output],
+        "eval": ["eval", "--model", run_dir, "--test-file", paths["test"]],
+    }
+    for name, argv in commands.items():
+        code, _, err = cli([*argv, "--max-length", "8"], capsys)
+        assert one_error_line(code, err) == (
+            "error: --max-length 8 is too short for this model's --long-text windows (trained with --stride 6); pass "
+            "--max-length 9 or more, or drop it to use the length it was trained with."
+        ), name
+        assert not output.exists()
+        code, _, err = cli([*argv, "--max-length", "9"], capsys)
+        assert code == 0, err
+        output.unlink(missing_ok=True)
+
+
 def test_embed_refuses_a_pair_model(shape_run, tmp_path, capsys):
     shape, run_dir, paths = shape_run
     code, _, err = cli(["embed", "--model", run_dir, "--input", paths["test"], "--output", tmp_path / "v.npy"], capsys)
@@ -453,7 +474,37 @@ BAD_INPUT = {
         [["ok film", "pos"]],
         ["text", "label"],
         ["--long_text", "windows", "--max_length", "16", "--stride", "14"],
-        "--stride 14 must be smaller than the window",
+        "--stride 14 must be smaller than the window (--max-length 16 minus the 2 special tokens), or windows would "
+        "never advance; pass --stride 3 (a quarter of the window) or a --max-length of 17 or more.",
+    ),
+    "negative window stride": (
+        [["good film", "pos"], ["bad film", "neg"]] * 4,
+        [["ok film", "pos"]],
+        ["text", "label"],
+        ["--long_text", "windows", "--max_length", "16", "--stride", "-1"],
+        "--stride must be 0 or more, got -1.",
+    ),
+    "head longer than the budget, by default": (
+        [["good film", "pos"], ["bad film", "neg"]] * 4,
+        [["ok film", "pos"]],
+        ["text", "label"],
+        ["--long_text", "head_tail", "--max_length", "64"],
+        "--head-tokens 128 (default 128) must leave room for a tail in --max-length 64; pass --head-tokens 31 (half "
+        "the budget) or a --max-length of 131 or more.",
+    ),
+    "stride without windows": (
+        [["good film", "pos"], ["bad film", "neg"]] * 4,
+        [["ok film", "pos"]],
+        ["text", "label"],
+        ["--long_text", "head_tail", "--max_length", "64", "--head_tokens", "16", "--stride", "16"],
+        "--stride applies to --long-text windows, not head_tail; drop it or pass --long-text windows.",
+    ),
+    "head tokens when texts are truncated": (
+        [["good film", "pos"], ["bad film", "neg"]] * 4,
+        [["ok film", "pos"]],
+        ["text", "label"],
+        ["--head_tokens", "16"],
+        "--head-tokens applies to --long-text head_tail, not truncate; drop it or pass --long-text head_tail.",
     ),
     "long-text strategy on pairs": (
         [["a film", "the film", "same"]] * 4,
