@@ -80,6 +80,8 @@ def export(
     if merge and not run.is_lora:
         raise HfclfInputError(f"--merge needs a LoRA run folder, and {run_dir} holds a full model; drop --merge.")
     run.check_classifier()
+    if not run.is_lora:
+        run.classifier()  # its weights fit its config: never export a model that would load with random weights
     with atomic_folder(output_dir, replace=overwrite) as folder:
         config, lora = run.config, None
         if run.is_lora and merge:

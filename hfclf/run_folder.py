@@ -209,8 +209,21 @@ def load_run(path) -> "Run":
         )
     check_weight_files(path)
     if not run.is_lora:
+        _check_safetensors(path)
         _check_head_size(path, run.config)
     return run
+
+
+def _check_safetensors(folder: Path) -> None:
+    """hfclf reads a model's weights from safetensors files only: a pickled `.bin` could run code when loaded."""
+    if any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in folder.glob("*.bin") if p.name != "training_args.bin")
+    found = f"only {', '.join(pickled)}, which hfclf does not read (pickle)" if pickled else "no weight file"
+    raise HfclfInputError(
+        f"{folder} has no model.safetensors ({found}); convert the weights with `save_pretrained` where you trust "
+        "their source, or train or export the model again."
+    )
 
 
 # The classification head's bias, by the names transformers' sequence classifiers give it (hfclf's, BERT, RoBERTa).
@@ -296,8 +309,9 @@ class Run:
         if self.is_lora:
             model = load_lora_model(self.path).merge_and_unload()
         else:
-            path = str(self.path)
-            model = _loading(self.path, "the model", lambda: AutoModelForSequenceClassification.from_pretrained(path))
+            model = _loading(
+                self.path, "the model", lambda: _fitting_weights(self.path, AutoModelForSequenceClassification)
+            )
         return model.eval()
 
     def encoder(self):
@@ -313,10 +327,34 @@ class Run:
         return _loading(self.path, "a model", lambda: AutoModel.from_pretrained(str(self.path))).eval()
 
 
+def _fitting_weights(path: Path, auto_class):
+    """`auto_class.from_pretrained(path)` from its safetensors files, refusing weights that do not fit the model
+    (missing ones would be random, extra ones ignored) in one line, where transformers prints a loading report."""
+    from transformers.utils import logging as transformers_logging
+
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        model, info = auto_class.from_pretrained(str(path), output_loading_info=True, use_safetensors=True)
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    for kind in ("missing", "unexpected", "mismatched"):
+        names = sorted(str(key[0] if isinstance(key, tuple) else key) for key in info[f"{kind}_keys"])
+        if names:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            raise HfclfInputError(
+                f"The weights in {path} do not fit the model its {CONFIG_FILE} describes ({kind}: {shown}); restore "
+                "the model's own files, or train or export the model again."
+            )
+    return model
+
+
 def _loading(path: Path, what: str, load):
     """`load()`, with what `transformers` raises for a folder it cannot read turned into one clear error."""
     try:
         return load()
+    except HfclfInputError:
+        raise
     except (OSError, ValueError, RuntimeError) as err:
         raise HfclfInputError(
             f"Could not load {what} in {path} ({first_line(err)}); pass the output folder of `hfclf train` or "

@@ -412,6 +412,40 @@ def test_a_config_that_does_not_fit_the_weights_is_one_clear_error(run_dir, toy_
     assert message.startswith(f"error: {typeless / 'config.json'} has no model_type, so no model class can read it")
 
 
+def test_weights_that_do_not_fit_or_are_pickled_are_refused(run_dir, toy_data, tmp_path, capsys, monkeypatch):
+    """Weights missing from model.safetensors would be random, and a pickled .bin could run code: both are one error
+    line in every command, before anything is written, and nothing is unpickled."""
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(run_dir / "model.safetensors")
+    headless, pickled = tmp_path / "headless", tmp_path / "pickled"
+    for folder in (headless, pickled):
+        shutil.copytree(run_dir, folder)
+    save_file({k: v for k, v in weights.items() if not k.startswith("classifier.")}, headless / "model.safetensors")
+    (pickled / "model.safetensors").unlink()
+    torch.save(weights, pickled / "pytorch_model.bin")
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: pytest.fail("a weight file was unpickled"))
+    texts = tmp_path / "in.txt"
+    texts.write_text("\n".join(TEXTS))
+    expected = {
+        headless: f"error: The weights in {headless} do not fit the model its config.json describes (missing: "
+        "classifier.bias, classifier.weight); restore",
+        pickled: f"error: {pickled} has no model.safetensors (only pytorch_model.bin, which hfclf does not read "
+        "(pickle)); convert",
+    }
+    for folder, start in expected.items():
+        for command in (
+            ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
+            ["embed", "--model", folder, "--input", texts, "--output", tmp_path / "e.npy"],
+            ["eval", "--model", folder, "--test-file", toy_data["test"]],
+            ["export", folder, tmp_path / "exported"],
+        ):
+            code, _, err = cli(command, capsys)
+            assert one_error_line(code, err).startswith(start), command
+            assert "LOAD REPORT" not in err and "MISSING" not in err
+    assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
+
+
 def test_an_output_that_is_an_input_is_refused(run_dir, toy_data, tmp_path, capsys):
     table = tmp_path / "reviews.csv"
     pd.DataFrame({"review": TEXTS, "note": ["keep", "these", "columns"]}).to_csv(table, index=False)
