@@ -405,3 +405,26 @@ def test_resized_pooled_encoder_saves_its_new_vocabulary_and_reloads(tmp_path):
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
     assert reloaded.get_input_embeddings().weight.shape == (30530, 32)
     torch.testing.assert_close(reloaded.get_input_embeddings().weight, model.get_input_embeddings().weight)
+
+
+@pytest.mark.parametrize(
+    "family",
+    [
+        (PooledEncoderForSequenceClassification, tiny_pooled_config),
+        (LSTMForSequenceClassification, tiny_lstm_config),
+        (TinyTransformerForSequenceClassification, tiny_transformer_config),
+    ],
+    ids=["pooled", "lstm", "transformer"],
+)
+def test_the_head_computes_in_fp32_under_bf16_autocast(family):
+    """A regression output under bf16 autocast (training and evaluation on CPUs with native bf16) keeps fp32 digits:
+    in bf16 it would move in steps of 1/64 between 2 and 4."""
+    model_class, make_config = family
+    torch.manual_seed(0)
+    config = make_config(num_labels=1, problem_type="regression", target_mean=3.0, target_std=1.0)
+    model = model_class(config).eval()
+    ids = torch.randint(5, 90, (16, 12))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    assert logits.dtype == torch.float32
+    assert (logits.to(torch.bfloat16).float() != logits).any()  # not on bf16's grid

@@ -92,6 +92,15 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> t
     return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), pos_weight=weight)
 
 
+def head_logits(classifier: nn.Linear, pooled: torch.Tensor) -> torch.Tensor:
+    """`classifier(pooled)`, in the weights' precision even under autocast: bf16 would round a regression output to
+    steps of 1/64 between 2 and 4 (and probabilities near a threshold), for the saving of one small matmul."""
+    if not torch.is_autocast_enabled(pooled.device.type):
+        return classifier(pooled)
+    with torch.autocast(pooled.device.type, enabled=False):
+        return classifier(pooled.to(classifier.weight.dtype))
+
+
 def target_scale(config) -> tuple[float, float] | None:
     """`(mean, std)` of the training targets of a regression model trained on standardized targets, else None."""
     mean, std = getattr(config, "target_mean", None), getattr(config, "target_std", None)

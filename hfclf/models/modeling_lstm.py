@@ -8,7 +8,14 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.utils import can_return_tuple
 
 from .configuration_lstm import LSTMConfig
-from .modeling_heads import AttentionPooling, HfclfModelMixin, classification_loss, pool, unscale_regression
+from .modeling_heads import (
+    AttentionPooling,
+    HfclfModelMixin,
+    classification_loss,
+    head_logits,
+    pool,
+    unscale_regression,
+)
 
 
 class LSTMPreTrainedModel(HfclfModelMixin, PreTrainedModel):
@@ -186,7 +193,7 @@ class LSTMForSequenceClassification(LSTMPreTrainedModel):
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        logits = self.classifier(self.dropout(outputs.pooler_output))
+        logits = head_logits(self.classifier, self.dropout(outputs.pooler_output))
         loss = classification_loss(logits, labels, self.config) if labels is not None else None
         logits = unscale_regression(logits, self.config)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)

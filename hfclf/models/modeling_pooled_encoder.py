@@ -7,7 +7,14 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.utils import can_return_tuple
 
 from .configuration_pooled_encoder import PooledEncoderConfig
-from .modeling_heads import AttentionPooling, HfclfModelMixin, classification_loss, pool, unscale_regression
+from .modeling_heads import (
+    AttentionPooling,
+    HfclfModelMixin,
+    classification_loss,
+    head_logits,
+    pool,
+    unscale_regression,
+)
 
 
 class PooledEncoderPreTrainedModel(HfclfModelMixin, PreTrainedModel):
@@ -147,7 +154,7 @@ class PooledEncoderForSequenceClassification(PooledEncoderPreTrainedModel):
             return_dict=True,
             **kwargs,
         )
-        logits = self.classifier(self.dropout(outputs.pooler_output))
+        logits = head_logits(self.classifier, self.dropout(outputs.pooler_output))
         loss = classification_loss(logits, labels, self.config) if labels is not None else None
         logits = unscale_regression(logits, self.config)
 

@@ -11,7 +11,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.utils import can_return_tuple
 
 from .configuration_tiny_transformer import TinyTransformerConfig
-from .modeling_heads import HfclfModelMixin, classification_loss, pool, unscale_regression
+from .modeling_heads import HfclfModelMixin, classification_loss, head_logits, pool, unscale_regression
 
 
 def sinusoidal_table(num_positions: int, d_model: int) -> torch.Tensor:
@@ -224,7 +224,7 @@ class TinyTransformerForSequenceClassification(TinyTransformerPreTrainedModel):
             output_attentions=output_attentions,
             return_dict=True,
         )
-        logits = self.classifier(self.dropout(outputs.pooler_output))
+        logits = head_logits(self.classifier, self.dropout(outputs.pooler_output))
         loss = classification_loss(logits, labels, self.config) if labels is not None else None
         logits = unscale_regression(logits, self.config)
         return SequenceClassifierOutput(
