@@ -134,7 +134,9 @@ def push(
             info = api.upload_folder(
                 repo_id=repo_id, folder_path=str(folder), revision=revision, commit_message=commit_message
             )
-        except OSError as err:  # huggingface_hub's HTTP, connection and offline-mode errors
+        # huggingface_hub's HTTP and offline-mode errors are OSErrors, but an unreachable network raises its HTTP
+        # client's own connection errors: only these three Hub calls are inside.
+        except Exception as err:
             raise HfclfInputError(
                 f"Could not push to the Hub repo {repo_id} ({first_line(err)}); check the network (and "
                 "HF_HUB_OFFLINE), your token (HF_TOKEN or `hf auth login`) and your rights to the repo."

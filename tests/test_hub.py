@@ -207,6 +207,21 @@ def test_push_offline_is_one_error_line(pushed_run, monkeypatch, capfd):
     assert lines[-1].startswith("error: Could not push to the Hub repo user/name (") and "HF_HUB_OFFLINE" in lines[-1]
 
 
+def test_push_without_a_network_is_one_error_line(pushed_run, monkeypatch, capfd):
+    """Offline mode not set and no Hub reachable (a closed local port): the HTTP client's own connection error is one
+    line too, not a traceback."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    code, _, stderr = run_cli(["push", pushed_run[0], "user/name"], capfd)
+    assert code == 2 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith("error: Could not push to the Hub repo user/name (")
+    assert "hf_not_a_real_token" not in stderr
+
+
 def test_push_to_hub_without_namespace_fails_before_training(tiny_encoder_dir, toy_data, tmp_path, capfd):
     from hfclf.finetune import main as train
 
