@@ -8,6 +8,7 @@ import csv
 import gzip
 import logging
 import os
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -584,12 +585,16 @@ def _parse_table(
     header = "infer" if column_names is None else None
     # Only empty fields count as missing: "NA" or "null" are valid sentences.
     na_options = {"keep_default_na": False, "na_values": [""], "skip_blank_lines": not keep_blank_lines}
+    # index_col=False: rows with more fields than the header are an error, not a first column turned into the index
+    table_options = {"header": header, "names": column_names, "index_col": False, **na_options}
     try:
-        if file_type == "csv":
-            return pd.read_csv(path, header=header, names=column_names, **na_options)
-        if file_type == "tsv":
-            quoting = csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE
-            return pd.read_csv(path, sep="\t", quoting=quoting, header=header, names=column_names, **na_options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # pandas would drop the extra fields
+            if file_type == "csv":
+                return pd.read_csv(path, **table_options)
+            if file_type == "tsv":
+                quoting = csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE
+                return pd.read_csv(path, sep="\t", quoting=quoting, **table_options)
         if file_type == "parquet":
             if compressed:
                 with gzip.open(path, "rb") as f:
@@ -601,6 +606,14 @@ def _parse_table(
         return pd.read_json(path, lines=not is_array, dtype=False)
     except HfclfInputError:
         raise
+    except (pd.errors.ParserWarning, pd.errors.ParserError) as err:
+        if isinstance(err, pd.errors.ParserError) and "fields in line" not in str(err):
+            raise HfclfInputError(f"Could not read {description} as {file_type}: {first_line(err)}.") from None
+        separator = "a tab" if file_type == "tsv" else "a comma"
+        raise HfclfInputError(
+            f"The {description} has rows with more fields than its header ({first_line(err)}); quote the texts that "
+            f"contain {separator}, or fix those rows."
+        ) from None
     except Exception as err:
         raise HfclfInputError(
             f"Could not read {description} as {file_type}: {first_line(err)}. Check that the file matches its "

@@ -129,6 +129,21 @@ def test_a_file_with_a_header_only_is_one_clear_error(tmp_path, split):
         load_raw_datasets(DataArguments(**files))
 
 
+def test_rows_with_more_fields_than_the_header_are_refused(tmp_path):
+    """An unquoted comma in a text: pandas would make the first field an index (every row) or drop data."""
+    from hfclf.predict import read_texts
+
+    every_row = tmp_path / "every_row.csv"
+    every_row.write_text("text\nthanks so much, I love it\nthis is awful, really\n")
+    one_row = tmp_path / "one_row.csv"
+    one_row.write_text("text,label\ngood,1\nbad, awful,0\nfine,1\n")
+    expected = "has rows with more fields than its header"
+    with pytest.raises(HfclfInputError, match=f"{expected} .*quote the texts that contain a comma"):
+        read_texts(str(every_row))
+    with pytest.raises(HfclfInputError, match=f"{expected} .*Expected 2 fields in line 3, saw 3"):
+        load_raw_datasets(DataArguments(train_file=str(one_row)))
+
+
 def test_file_errors(tmp_path):
     with pytest.raises(HfclfInputError, match=r"Unsupported type .*\.csv, \.tsv, \.json, \.jsonl, \.parquet"):
         load_raw_datasets(DataArguments(train_file=str(tmp_path / "data.xlsx")))
