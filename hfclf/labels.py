@@ -49,7 +49,7 @@ def encode_labels(
             df["label"] = _numbers(df["label"], description, task_source)
         return datasets.Value("float32"), [label_column], problem_type
     if problem_type == MULTI_LABEL:
-        names = _encode_multi_label(frames, label_names)
+        names = _encode_multi_label(frames, label_names, task_source)
         return datasets.Sequence(datasets.ClassLabel(names=names)), names, problem_type
     names = _encode_single_label(frames, label_names, task_source)
     return datasets.ClassLabel(names=names), names, problem_type
@@ -112,7 +112,21 @@ def _label_list(value) -> list[str]:
     return [str(int(item)) if isinstance(item, float) and item.is_integer() else str(item).strip() for item in items]
 
 
-def _encode_multi_label(frames: dict, label_names: list[str] | None) -> list[str]:
+def _refuse_fractions(frames: dict, problem_type: str, task_source: str | None) -> None:
+    """Labels that are numbers with fractions (scores) are not classes: refused, naming regression."""
+    for df, description in frames.values():
+        if pd.api.types.is_float_dtype(df["label"]) and _as_integer_labels(df["label"]) is None:
+            values = pd.unique(df["label"])
+            examples = ", ".join(f"{v:g}" for v in values[:4])
+            raise HfclfInputError(
+                f"The labels of {description} are non-integer numbers ({len(values)} distinct values, e.g. "
+                f"{examples}), which cannot be classes; "
+                f"{other_task_fix(problem_type, 'regression to predict them as numbers', task_source)}."
+            )
+
+
+def _encode_multi_label(frames: dict, label_names: list[str] | None, task_source: str | None = None) -> list[str]:
+    _refuse_fractions(frames, MULTI_LABEL, task_source)
     lists = {split: [_label_list(value) for value in df["label"]] for split, (df, _) in frames.items()}
     if label_names is None:
         reference = lists["train"] if "train" in lists else [items for values in lists.values() for items in values]
@@ -171,15 +185,7 @@ def _as_integer_labels(label: pd.Series) -> pd.Series | None:
 def _encode_single_label(frames: dict, label_names: list[str] | None, task_source: str | None = None) -> list[str]:
     """Replace every split's labels by class ids 0..n-1 in place; return the class names."""
     integer = {split: _as_integer_labels(df["label"]) for split, (df, _) in frames.items()}
-    for split, (df, description) in frames.items():
-        if integer[split] is None and pd.api.types.is_float_dtype(df["label"]):
-            values = pd.unique(df["label"])
-            examples = ", ".join(f"{v:g}" for v in values[:4])
-            raise HfclfInputError(
-                f"The labels of {description} are non-integer numbers ({len(values)} distinct values, e.g. "
-                f"{examples}), which cannot be classes; "
-                f"{other_task_fix(SINGLE_LABEL, 'regression to predict them as numbers', task_source)}."
-            )
+    _refuse_fractions(frames, SINGLE_LABEL, task_source)
 
     if label_names is not None:
         # Each split may give class ids or class names (e.g. a user's train file next to a benchmark's test file).

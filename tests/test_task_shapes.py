@@ -492,6 +492,14 @@ BAD_INPUT = {
         "--head-tokens 128 (default 128) must leave room for a tail in --max-length 64; pass --head-tokens 31 (half "
         "the budget) or a --max-length of 131 or more.",
     ),
+    "scores as multi-label classes": (
+        [["good film", "4.5"], ["bad film", "1.25"]] * 4,
+        [["ok film", "3.5"]],
+        ["text", "score"],
+        ["--problem_type", "multi_label_classification", "--label_column", "score"],
+        "are non-integer numbers (2 distinct values, e.g. 4.5, 1.25), which cannot be classes; pass --problem_type "
+        "regression to predict them as numbers.",
+    ),
     "stride without windows": (
         [["good film", "pos"], ["bad film", "neg"]] * 4,
         [["ok film", "pos"]],
