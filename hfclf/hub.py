@@ -80,6 +80,7 @@ def export(
     if merge and not run.is_lora:
         raise HfclfInputError(f"--merge needs a LoRA run folder, and {run_dir} holds a full model; drop --merge.")
     run.check_classifier()
+    run.tokenizer()  # it loads: an export without it would fail in every client
     if not run.is_lora:
         run.classifier()  # its weights fit its config: never export a model that would load with random weights
     with atomic_folder(output_dir, replace=overwrite) as folder:

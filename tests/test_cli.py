@@ -412,7 +412,7 @@ def test_a_config_that_does_not_fit_the_weights_is_one_clear_error(run_dir, toy_
     assert message.startswith(f"error: {typeless / 'config.json'} has no model_type, so no model class can read it")
 
 
-def test_weights_that_do_not_fit_or_are_pickled_are_refused(run_dir, toy_data, tmp_path, capsys, monkeypatch):
+def test_weights_that_do_not_fit_are_pickled_or_lack_a_tokenizer_are_refused(run_dir, toy_data, tmp_path, capsys, monkeypatch):
     """Weights missing from model.safetensors would be random, and a pickled .bin could run code: both are one error
     line in every command, before anything is written, and nothing is unpickled."""
     from safetensors.torch import load_file, save_file
@@ -422,6 +422,10 @@ def test_weights_that_do_not_fit_or_are_pickled_are_refused(run_dir, toy_data, t
     for folder in (headless, pickled):
         shutil.copytree(run_dir, folder)
     save_file({k: v for k, v in weights.items() if not k.startswith("classifier.")}, headless / "model.safetensors")
+    tokenless = tmp_path / "tokenless"
+    shutil.copytree(run_dir, tokenless)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+        (tokenless / name).unlink(missing_ok=True)
     (pickled / "model.safetensors").unlink()
     torch.save(weights, pickled / "pytorch_model.bin")
     monkeypatch.setattr(torch, "load", lambda *args, **kwargs: pytest.fail("a weight file was unpickled"))
@@ -432,6 +436,7 @@ def test_weights_that_do_not_fit_or_are_pickled_are_refused(run_dir, toy_data, t
         "classifier.bias, classifier.weight); restore",
         pickled: f"error: {pickled} has no model.safetensors (only pytorch_model.bin, which hfclf does not read "
         "(pickle)); convert",
+        tokenless: f"error: Could not load the tokenizer in {tokenless} (",
     }
     for folder, start in expected.items():
         for command in (
