@@ -5,6 +5,7 @@ exports the same folder. Its YAML front matter follows the Hub conventions: `lib
 `tags`, `datasets`, `metrics` and a `model-index` with the evaluation results.
 """
 
+import math
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -79,10 +80,10 @@ def _card_data(
     dataset = results.data_arguments.get("dataset") if results else None
     hub_dataset = _hub_dataset_id(dataset)
     eval_results = []
-    if results is not None and results.metric(task.main_metric) is not None:
+    if results is not None and _is_number(results.metric(task.main_metric)):
         split = split_of(results.split)
         for key in task.report_metrics:
-            if results.metric(key) is not None:
+            if _is_number(results.metric(key)):  # the Hub's model-index takes no NaN (a constant regression output)
                 average = key.rpartition("_")[2] if key.startswith(("f1_", "precision_", "recall_")) else None
                 eval_results.append(
                     EvalResult(
@@ -278,3 +279,7 @@ def build_model_card(
         usage="\n".join(_usage(repo_id or "path/to/this/folder", lora, task, pairs, sentence_transformers)),
     )
     return str(card)
+
+
+def _is_number(value) -> bool:
+    return value is not None and math.isfinite(value)

@@ -412,7 +412,7 @@ def test_a_config_that_does_not_fit_the_weights_is_one_clear_error(run_dir, toy_
     assert message.startswith(f"error: {typeless / 'config.json'} has no model_type, so no model class can read it")
 
 
-def test_weights_that_do_not_fit_are_pickled_or_lack_a_tokenizer_are_refused(run_dir, toy_data, tmp_path, capsys, monkeypatch):
+def test_unfit_pickled_or_tokenizerless_model_folders_are_refused(run_dir, toy_data, tmp_path, capsys, monkeypatch):
     """Weights missing from model.safetensors would be random, and a pickled .bin could run code: both are one error
     line in every command, before anything is written, and nothing is unpickled."""
     from safetensors.torch import load_file, save_file

@@ -163,6 +163,9 @@ def test_named_dataset_card_metadata():
     )
     meta = card_metadata(build_model_card(config, results, repo_id="u/m"))
     assert meta["datasets"] == ["stanfordnlp/sst2"]
+    results.eval["eval_f1_macro"] = float("nan")  # e.g. a score of constant outputs: no `.nan` in the model-index
+    index = card_metadata(build_model_card(config, results))["model-index"]
+    assert [metric["type"] for metric in index[0]["results"][0]["metrics"]] == ["accuracy"]
     assert meta["model-index"][0]["results"][0]["dataset"] == {
         "name": "sst2",
         "type": "stanfordnlp/sst2",
