@@ -728,7 +728,7 @@ def _check_split_arguments(data_args: DataArguments) -> None:
 
 def _stratified_split(dataset: datasets.Dataset, seed: int, **sizes) -> tuple[datasets.Dataset, datasets.Dataset]:
     """
-    Seeded stratified split into (train, test) parts, falling back to a random split for very rare classes.
+    Seeded stratified split into (train, test) parts; a random split for multi-label rows, and for very rare classes.
 
     `Dataset.train_test_split(stratify_by_column=...)` reads the labels row by row in datasets 5 (seconds
     for 25k rows), so the indices are drawn with scikit-learn from the label column read through Arrow.
@@ -737,17 +737,19 @@ def _stratified_split(dataset: datasets.Dataset, seed: int, **sizes) -> tuple[da
 
     labels = column_array(dataset, "label")
     indices = np.arange(len(dataset))
-    try:
-        train_indices, test_indices = train_test_split(indices, **sizes, stratify=labels, random_state=seed)
-    except ValueError as err:
-        logger.warning("Stratified split impossible (%s); using a random split.", first_line(err))
+    if labels.dtype != object:  # classes or values; multi-label rows (lists of labels) have nothing to stratify by
         try:
-            train_indices, test_indices = train_test_split(indices, **sizes, random_state=seed)
+            train_indices, test_indices = train_test_split(indices, **sizes, stratify=labels, random_state=seed)
+            return dataset.select(train_indices), dataset.select(test_indices)
         except ValueError as err:
-            raise HfclfInputError(
-                f"Cannot split {len(dataset)} training examples with {sizes}: {first_line(err)} "
-                "Use more data or a larger fraction."
-            ) from err
+            logger.warning("Stratified split impossible (%s); using a random split.", first_line(err))
+    try:
+        train_indices, test_indices = train_test_split(indices, **sizes, random_state=seed)
+    except ValueError as err:
+        raise HfclfInputError(
+            f"Cannot split {len(dataset)} training examples with {sizes}: {first_line(err)} "
+            "Use more data or a larger fraction."
+        ) from err
     return dataset.select(train_indices), dataset.select(test_indices)
 
 

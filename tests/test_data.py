@@ -81,6 +81,15 @@ def test_text_columns_joined_and_string_labels(tmp_path):
     assert raw["test"]["label"][:] == [0, 1, 0]
 
 
+def test_a_multi_label_validation_split_is_drawn_at_random_without_a_warning(tmp_path, caplog):
+    rows = {"text": [f"text {i}" for i in range(20)], "labels": ["a;b", "a", "b", "c"] * 5}
+    path = write(pd.DataFrame(rows), tmp_path / "train.csv")
+    caplog.set_level("INFO", logger="hfclf")
+    raw = load_raw_datasets(DataArguments(train_file=path, label_column="labels", validation_fraction=0.25))
+    assert (len(raw["train"]), len(raw["validation"])) == (15, 5)
+    assert "Stratified split impossible" not in caplog.text
+
+
 def test_integer_labels_keep_their_names(tmp_path, caplog):
     """Labels 1..4 are classes named 1..4 (ids 0..3): the model's labels are the data's, so nothing is guessed."""
     caplog.set_level("INFO", logger="hfclf")
