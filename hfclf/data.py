@@ -687,8 +687,12 @@ def _select_columns(df: pd.DataFrame, description: str, columns: Columns, log_gu
         return pd.DataFrame({**selected, "label": [[columns.labels[j] for j in np.flatnonzero(row)] for row in values]})
     label_column = columns.label or _find_column(df, LABEL_COLUMN_CANDIDATES)
     if label_column is None:
+        used = {*text_columns, columns.text_pair}
+        flags = [str(c) for c in df.columns if c not in used and df[c].isin([0, 1, True, False]).all()]
+        or_flags = f", or --label-columns {','.join(flags)} (one 0/1 column per label)" if flags else ""
         raise HfclfInputError(
-            f"No label column found in {description} (columns: {available}). Pass --label-column with one of those."
+            f"No label column found in {description} (columns: {available}). Pass --label-column with one of "
+            f"those{or_flags}."
         )
     if not columns.label:
         guessed("label", label_column, "--label-column")

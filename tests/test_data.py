@@ -90,6 +90,17 @@ def test_a_multi_label_validation_split_is_drawn_at_random_without_a_warning(tmp
     assert "Stratified split impossible" not in caplog.text
 
 
+def test_a_missing_label_column_suggests_the_0_1_columns(tmp_path):
+    rows = {"text": ["a", "b", "c"], "joy": [1, 0, 1], "anger": [0, 0, 1], "note": ["x", "y", "z"]}
+    path = write(pd.DataFrame(rows), tmp_path / "test.csv")
+    with pytest.raises(HfclfInputError) as err:
+        load_raw_datasets(DataArguments(train_file=path))
+    assert str(err.value) == (
+        f"No label column found in train file {path} (columns: text, joy, anger, note). Pass --label-column with "
+        "one of those, or --label-columns joy,anger (one 0/1 column per label)."
+    )
+
+
 def test_integer_labels_keep_their_names(tmp_path, caplog):
     """Labels 1..4 are classes named 1..4 (ids 0..3): the model's labels are the data's, so nothing is guessed."""
     caplog.set_level("INFO", logger="hfclf")
