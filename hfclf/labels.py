@@ -78,7 +78,9 @@ def detect_problem_type(frames: dict) -> str:
     elif pd.api.types.is_float_dtype(labels) and not np.all(np.mod(labels.to_numpy(), 1) == 0):
         detected, why = REGRESSION, f"labels are numbers with fractions ({labels.nunique()} distinct values)"
     else:
-        detected, why = SINGLE_LABEL, f"each example has one of {labels.astype(str).nunique()} classes"
+        # counted in the training split: another split may give the same classes as ids (a named dataset's test file)
+        reference = frames["train"][0]["label"] if "train" in frames else labels
+        detected, why = SINGLE_LABEL, f"each example has one of {reference.astype(str).nunique()} classes"
     others = " or ".join(problem_type for problem_type in TASKS if problem_type != detected)
     description = TASKS[detected].description
     logger.info("Detected %s: %s. Pass --problem_type %s to choose otherwise.", description, why, others)

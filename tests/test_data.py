@@ -101,6 +101,16 @@ def test_a_missing_label_column_suggests_the_0_1_columns(tmp_path):
     )
 
 
+def test_the_detected_classes_are_counted_in_the_training_split(caplog):
+    """A user's train file with classes 1..4 next to a named dataset's test file with ids 0..3: 4 classes, not 5."""
+    from hfclf.labels import detect_problem_type
+
+    caplog.set_level("INFO", logger="hfclf")
+    frames = {"train": (pd.DataFrame({"label": [1, 2, 3, 4]}), "train"), "test": (pd.DataFrame({"label": [0, 3]}), "")}
+    detect_problem_type(frames)
+    assert "each example has one of 4 classes" in caplog.text
+
+
 def test_integer_labels_keep_their_names(tmp_path, caplog):
     """Labels 1..4 are classes named 1..4 (ids 0..3): the model's labels are the data's, so nothing is guessed."""
     caplog.set_level("INFO", logger="hfclf")
