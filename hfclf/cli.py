@@ -53,9 +53,10 @@ examples:
 
 EVAL_EPILOG = """The data is read as in `hfclf train` (--dataset from --data-dir or $HFCLF_DATA_DIR, or your own file
 with guessed or given columns). Its label names are matched to the model's labels by name (numeric labels are taken
-as the model's class ids); labels the model does not know are an error. Prints loss, accuracy, macro
-precision/recall/F1, weighted F1 and MCC (the metrics of training, keyed like results.json) and writes them to
---output as JSON.
+as the model's class ids); labels the model does not know are an error. Prints the loss and the metrics of the
+model's task shape, as training computed them and keyed like results.json (single-label: accuracy, macro
+precision/recall/F1, weighted F1, MCC; multi-label: F1s, subset accuracy, Hamming loss, ROC-AUC, and each label's
+scores; regression: Pearson, Spearman, MAE, RMSE, MSE, R²), and writes them to --output as JSON.
 
 examples:
   hfclf eval --model runs/sst2 --dataset sst2                      # the sst2 test split
@@ -215,7 +216,7 @@ def _predict_flags(p) -> None:
 
 def _eval_flags(p) -> None:
     _model_flags(p, "Write the metrics to this .json file.")
-    _flag(p, "--dataset", default=None, help="sst2, imdb, ag_news or rt_polarity.")
+    _flag(p, "--dataset", default=None, help="A named dataset, as `hfclf train --dataset` takes (see its --help).")
     _flag(p, "--data-dir", default=None, help="Folder of the named datasets (default: $HFCLF_DATA_DIR, else the Hub).")
     _flag(p, "--test-file", default=None, help="Your labelled csv/tsv/json/jsonl/parquet file (optionally .gz).")
     _flag(p, "--text-columns", default=None, help="Text column(s) of --test-file, comma-separated (default: guessed).")
