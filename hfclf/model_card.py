@@ -149,17 +149,21 @@ def _arguments_list(results: RunResults | None) -> list[str]:
     return lines
 
 
-def _usage(repo: str, lora: dict | None, task: Task, pairs: bool, sentence_transformers: bool = False) -> list[str]:
+def _usage(
+    repo: str | None, lora: dict | None, task: Task, pairs: bool, sentence_transformers: bool = False
+) -> list[str]:
+    """The card's code snippets, for the Hub repo `repo`, or for the folder itself when it has none."""
     if lora:
+        folder = f'snapshot_download("{repo}")' if repo else '"path/to/this/folder"'
         return [
             "This repository holds a LoRA adapter (peft format, including the trained pooling head and classifier).",
             "With hfclf installed:",
             "",
             "```python",
             "from hfclf.lora import load_lora_model",
-            "from huggingface_hub import snapshot_download",
+            *(["from huggingface_hub import snapshot_download"] if repo else []),
             "",
-            f'model = load_lora_model(snapshot_download("{repo}"))  # PeftModel; .merge_and_unload() for a plain model',
+            f"model = load_lora_model({folder})  # PeftModel; .merge_and_unload() for a plain model",
             "```",
             "",
             "or with peft alone, on the base classifier that `hfclf_lora.json` describes:",
@@ -167,9 +171,10 @@ def _usage(repo: str, lora: dict | None, task: Task, pairs: bool, sentence_trans
             "```python",
             "from peft import PeftModel",
             "",
-            f'model = PeftModel.from_pretrained(base_model, "{repo}")',
+            f'model = PeftModel.from_pretrained(base_model, "{repo or "path/to/this/folder"}")',
             "```",
         ]
+    repo = repo or "path/to/this/folder"
     return [
         "The repository carries its own model code, so plain `transformers` loads it (`trust_remote_code=True`):",
         "",
@@ -276,7 +281,7 @@ def build_model_card(
         pooling=pooling,
         output=_output_section(task, labels, config),
         training="\n".join(_arguments_list(results)),
-        usage="\n".join(_usage(repo_id or "path/to/this/folder", lora, task, pairs, sentence_transformers)),
+        usage="\n".join(_usage(repo_id, lora, task, pairs, sentence_transformers)),
     )
     return str(card)
 

@@ -223,5 +223,9 @@ def test_lora_export_without_merge_is_the_adapter(lora_run, tmp_path):
     assert meta["library_name"] == "peft" and "lora" in meta["tags"]
     # the base is a local folder here: neither the Hub metadata nor the text carry this machine's path
     assert "base_model" not in meta and str(run_dir.parent) not in card
-    # the exported adapter reloads like the run folder
+    # the exported adapter reloads like the run folder, also through the card's own snippet (no repo id: the folder)
     assert load_lora_model(export).peft_config["default"].r == 4
+    snippet = card.split("```python\n", 1)[1].split("```", 1)[0].replace("path/to/this/folder", str(export))
+    namespace = {}
+    exec(snippet, namespace)
+    assert namespace["model"].peft_config["default"].r == 4
