@@ -162,10 +162,16 @@ def _numbers(label: pd.Series, description: str, task_source: str | None = None)
     bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
         first = label[bad].iloc[0]
+        listed = any(_kind(value) in ("list", "text list") for value in label[bad])  # e.g. GoEmotions' "0,1,11"
+        advice = (
+            "multi_label_classification to treat them as lists of classes"
+            if listed
+            else "single_label_classification to treat the labels as classes"
+        )
         raise HfclfInputError(
             f"{int(bad.sum())} labels of {description} are not numbers (e.g. {first!r} at row index "
             f"{int(np.argmax(bad.to_numpy()))}); a regression target must be a number. Fix them, or "
-            f"{other_task_fix(REGRESSION, 'single_label_classification to treat the labels as classes', task_source)}."
+            f"{other_task_fix(REGRESSION, advice, task_source)}."
         )
     return values.to_numpy(dtype=np.float32)
 

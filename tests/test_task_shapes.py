@@ -492,6 +492,14 @@ BAD_INPUT = {
         "--head-tokens 128 (default 128) must leave room for a tail in --max-length 64; pass --head-tokens 31 (half "
         "the budget) or a --max-length of 131 or more.",
     ),
+    "label lists as regression targets": (
+        [["good film", "joy,love"], ["bad film", "anger"]] * 4,
+        [["ok film", "joy"]],
+        ["text", "label"],
+        ["--problem_type", "regression"],
+        "are not numbers (e.g. 'joy,love' at row index 0); a regression target must be a number. Fix them, or pass "
+        "--problem_type multi_label_classification to treat them as lists of classes.",
+    ),
     "scores as multi-label classes": (
         [["good film", "4.5"], ["bad film", "1.25"]] * 4,
         [["ok film", "3.5"]],
