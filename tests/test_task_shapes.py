@@ -633,10 +633,17 @@ def test_windows_overlap_by_the_stride_and_cover_every_token(minilm_tokenizer):
         ("imdb_ratings", REGRESSION, {"train": 25_000, "test": 25_000}, 1, False),
     ],
 )
-def test_named_datasets_of_every_shape(data_dir, name, problem_type, splits, labels, pairs):
+def test_named_datasets_of_every_shape(data_dir, name, problem_type, splits, labels, pairs, caplog):
     from hfclf.data import label_names_of, problem_type_of
 
+    caplog.set_level(logging.INFO, logger="hfclf")
     raw = load_raw_datasets(DataArguments(dataset=name, data_dir=str(data_dir), validation_fraction=0.0))
+    # the task shape is logged with its override, whether the dataset sets it or the labels show it
+    description = get_task(problem_type).description
+    assert f"{name} is {description} (the dataset's task shape)" in caplog.text or f"Detected {description}" in (
+        caplog.text
+    )
+    assert "to choose otherwise." in caplog.text
     assert {split: len(raw[split]) for split in splits} == splits
     train = raw["train"]
     assert problem_type_of(train) == problem_type
