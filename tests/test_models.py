@@ -428,3 +428,25 @@ def test_the_head_computes_in_fp32_under_bf16_autocast(family):
         logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
     assert logits.dtype == torch.float32
     assert (logits.to(torch.bfloat16).float() != logits).any()  # not on bf16's grid
+
+
+@pytest.mark.parametrize(
+    "family",
+    [
+        (PooledEncoderForSequenceClassification, tiny_pooled_config),
+        (LSTMForSequenceClassification, tiny_lstm_config),
+        (TinyTransformerForSequenceClassification, tiny_transformer_config),
+    ],
+    ids=["pooled", "lstm", "transformer"],
+)
+def test_the_base_model_loads_from_a_classifier_folder_without_a_report(family, tmp_path, capfd):
+    """As sentence-transformers and `AutoModel` load it: the head's weights are left out quietly, the rest loads."""
+    model_class, make_config = family
+    classifier = model_class(make_config(num_labels=3))
+    classifier.save_pretrained(tmp_path)
+    capfd.readouterr()
+    base, info = AutoModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert not any(info[kind] for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    assert "UNEXPECTED" not in "".join(capfd.readouterr())
+    expected = classifier.model.state_dict()
+    assert all(torch.equal(value, expected[name]) for name, value in base.state_dict().items())

@@ -89,6 +89,9 @@ class LSTMLayer(GradientCheckpointingLayer):
 class LSTMModel(LSTMPreTrainedModel):
     """Embeddings and LSTM; returns the per-token outputs and the pooled vector (`pooler_output`)."""
 
+    # loaded from a classifier's folder (sentence-transformers, `AutoModel`), its head is left out, not reported
+    _keys_to_ignore_on_load_unexpected = [r"^classifier\."]
+
     def __init__(self, config: LSTMConfig):
         super().__init__(config)
         self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)

@@ -54,6 +54,9 @@ class PooledEncoderPreTrainedModel(HfclfModelMixin, PreTrainedModel):
 class PooledEncoderModel(PooledEncoderPreTrainedModel):
     """The encoder and its pooling: returns token vectors and one pooled vector per sequence (`pooler_output`)."""
 
+    # loaded from a classifier's folder (sentence-transformers, `AutoModel`), its head is left out, not reported
+    _keys_to_ignore_on_load_unexpected = [r"^classifier\."]
+
     def __init__(self, config: PooledEncoderConfig):
         super().__init__(config)
         self.encoder = AutoModel.from_config(config.encoder_config)

@@ -137,6 +137,9 @@ class TinyTransformerPreTrainedModel(HfclfModelMixin, PreTrainedModel):
 class TinyTransformerModel(TinyTransformerPreTrainedModel):
     """Embeddings and encoder layers; returns token vectors and the pooled vector (`pooler_output`)."""
 
+    # loaded from a classifier's folder (sentence-transformers, `AutoModel`), its head is left out, not reported
+    _keys_to_ignore_on_load_unexpected = [r"^classifier\."]
+
     def __init__(self, config: TinyTransformerConfig):
         super().__init__(config)
         self.embeddings = TinyTransformerEmbeddings(config)
