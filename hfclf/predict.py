@@ -56,9 +56,10 @@ def load_classifier(model_dir, device="cpu", backend="torch"):
     """(classifier in eval mode on `device`, tokenizer) from a run/exported folder, or a LoRA run (merged); with
     `backend` onnx or onnx-int8, the exported ONNX graph run by ONNX Runtime in its place."""
     run = load_run(model_dir)
+    tokenizer = run.tokenizer()  # first: a folder without one is refused before the model loads
     if backend != "torch":
-        return OnnxClassifier.from_run(run, backend, device), run.tokenizer()
-    return run.classifier().to(device), run.tokenizer()
+        return OnnxClassifier.from_run(run, backend, device), tokenizer
+    return run.classifier().to(device), tokenizer
 
 
 def load_encoder(model_dir, device="cpu", backend="torch"):
@@ -69,13 +70,14 @@ def load_encoder(model_dir, device="cpu", backend="torch"):
     ONNX graph has that mean built in).
     """
     run = load_run(model_dir)
+    tokenizer = run.tokenizer()
     model = run.encoder() if backend == "torch" else OnnxClassifier.from_run(run, backend, device)
     own_pooling = hfclf_architecture_of(model.config.model_type) is not None
     if own_pooling:
         logger.info("Embedding with the model's own %s pooling head", getattr(model.config, "pooling", ""))
     else:
         logger.info("%s has no hfclf pooling head; embedding with mean pooling of its token vectors", model_dir)
-    return model.to(device), run.tokenizer(), own_pooling or backend != "torch"
+    return model.to(device), tokenizer, own_pooling or backend != "torch"
 
 
 # --------------------------------------------------------------------------------------------------------- input

@@ -455,6 +455,7 @@ def test_unfit_pickled_or_tokenizerless_model_folders_are_refused(run_dir, toy_d
             code, _, err = cli(command, capsys)
             assert one_error_line(code, err).startswith(start), command
             assert "LOAD REPORT" not in err and "MISSING" not in err
+            assert folder != tokenless or "Loading weights" not in err  # refused before the model loads
     assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
 
 
