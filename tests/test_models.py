@@ -407,7 +407,8 @@ def test_resized_pooled_encoder_saves_its_new_vocabulary_and_reloads(tmp_path):
     torch.testing.assert_close(reloaded.get_input_embeddings().weight, model.get_input_embeddings().weight)
 
 
-@pytest.mark.parametrize(
+# Each family's classifier and a tiny config of it.
+EVERY_FAMILY = pytest.mark.parametrize(
     "family",
     [
         (PooledEncoderForSequenceClassification, tiny_pooled_config),
@@ -416,6 +417,9 @@ def test_resized_pooled_encoder_saves_its_new_vocabulary_and_reloads(tmp_path):
     ],
     ids=["pooled", "lstm", "transformer"],
 )
+
+
+@EVERY_FAMILY
 def test_the_head_computes_in_fp32_under_bf16_autocast(family):
     """A regression output under bf16 autocast (training and evaluation on CPUs with native bf16) keeps fp32 digits:
     in bf16 it would move in steps of 1/64 between 2 and 4."""
@@ -430,15 +434,7 @@ def test_the_head_computes_in_fp32_under_bf16_autocast(family):
     assert (logits.to(torch.bfloat16).float() != logits).any()  # not on bf16's grid
 
 
-@pytest.mark.parametrize(
-    "family",
-    [
-        (PooledEncoderForSequenceClassification, tiny_pooled_config),
-        (LSTMForSequenceClassification, tiny_lstm_config),
-        (TinyTransformerForSequenceClassification, tiny_transformer_config),
-    ],
-    ids=["pooled", "lstm", "transformer"],
-)
+@EVERY_FAMILY
 def test_the_base_model_loads_from_a_classifier_folder_without_a_report(family, tmp_path, capfd):
     """As sentence-transformers and `AutoModel` load it: the head's weights are left out quietly, the rest loads."""
     model_class, make_config = family
