@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import HfclfInputError, first_line
-from .labels import encode_labels
+from .labels import encode_labels, log_task_shape
 from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TASKS
 
 logger = logging.getLogger(__name__)
@@ -410,11 +410,8 @@ def _load_frames(data_args: DataArguments, need_train: bool, task_source: str | 
         label_names = list(spec.label_names) or None
         problem_type = data_args.problem_type or spec.problem_type
         if spec.problem_type and not data_args.problem_type:  # the others' shape is detected (and logged) from labels
-            others = " or ".join(other for other in TASKS if other != spec.problem_type)
-            logger.info(
-                "%s is %s (the dataset's task shape). Pass --problem_type %s to choose otherwise.",
-                spec.name, TASKS[spec.problem_type].description, others,
-            )  # fmt: skip
+            shape = TASKS[spec.problem_type].description
+            log_task_shape(spec.problem_type, f"{spec.name} is {shape} (the dataset's task shape)")
         # Files passed explicitly replace the named dataset's own split, so that e.g. `--dataset ag_news
         # --train-file my_train.csv` works where no AG News train split is available.
         need_named_train = need_train and "train" not in user_files

@@ -81,10 +81,15 @@ def detect_problem_type(frames: dict) -> str:
         # counted in the training split: another split may give the same classes as ids (a named dataset's test file)
         reference = frames["train"][0]["label"] if "train" in frames else labels
         detected, why = SINGLE_LABEL, f"each example has one of {reference.astype(str).nunique()} classes"
-    others = " or ".join(problem_type for problem_type in TASKS if problem_type != detected)
-    description = TASKS[detected].description
-    logger.info("Detected %s: %s. Pass --problem_type %s to choose otherwise.", description, why, others)
+    log_task_shape(detected, f"Detected {TASKS[detected].description}: {why}")
     return detected
+
+
+def log_task_shape(problem_type: str, reason: str) -> None:
+    """Log the task shape a run takes (`reason`: how it was chosen), with the --problem_type values that choose
+    another."""
+    others = " or ".join(other for other in TASKS if other != problem_type)
+    logger.info("%s. Pass --problem_type %s to choose otherwise.", reason, others)
 
 
 def _kind(value) -> str:
