@@ -214,11 +214,15 @@ def load_run(path) -> "Run":
     return run
 
 
+# PyTorch's (pickle-based) weight files, as transformers and peft name them: pytorch_model*.bin, adapter_model.bin.
+PYTORCH_WEIGHTS = "*model*.bin"
+
+
 def _check_safetensors(folder: Path) -> None:
     """hfclf reads a model's weights from safetensors files only: a pickled `.bin` could run code when loaded."""
     if any(folder.glob("*.safetensors")):
         return
-    pickled = sorted(p.name for p in folder.glob("*.bin") if p.name != "training_args.bin")
+    pickled = sorted(p.name for p in folder.glob(PYTORCH_WEIGHTS))
     found = f"only {', '.join(pickled)}, which hfclf does not read (pickle)" if pickled else "no weight file"
     raise HfclfInputError(
         f"{folder} has no model.safetensors ({found}); convert the weights with `save_pretrained` where you trust "
@@ -367,7 +371,7 @@ def check_weight_files(folder) -> None:
     announces, a PyTorch `*model*.bin` is a complete zip archive (read by `transformers` without unpickling code)."""
     from safetensors import safe_open
 
-    for path in sorted(Path(folder).glob("*model*.bin")):
+    for path in sorted(Path(folder).glob(PYTORCH_WEIGHTS)):
         if not zipfile.is_zipfile(path):
             raise HfclfInputError(
                 f"Model file {path} is damaged (not a complete PyTorch archive), e.g. truncated by an interrupted copy "
