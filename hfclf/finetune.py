@@ -554,7 +554,7 @@ def evaluate_and_predict(trainer, tokenized, model_args, task):
     eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")
     thresholds = None
     if task.problem_type == MULTI_LABEL:
-        thresholds = chosen_thresholds(trainer, tokenized["validation"], model_args.threshold)
+        thresholds = chosen_thresholds(trainer, tokenized["validation"], model_args, task)
         trainer.model.config.thresholds = thresholds
         if model_args.threshold in THRESHOLD_CHOICES:  # the validation scores with the tuned thresholds
             validation = tokenized["validation"]
@@ -579,10 +579,11 @@ def given_threshold(model_args, task) -> float | None:
     return float(model_args.threshold)
 
 
-def chosen_thresholds(trainer, validation, threshold: str):
+def chosen_thresholds(trainer, validation, model_args, task):
     """The multi-label decision threshold(s): the one given, or tuned for macro-F1 on the validation split."""
-    if threshold not in THRESHOLD_CHOICES:
-        return float(threshold)
+    given = given_threshold(model_args, task)
+    if given is not None:
+        return given
     output = trainer.predict(validation)
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     labels = output.label_ids
@@ -590,7 +591,7 @@ def chosen_thresholds(trainer, validation, threshold: str):
     if doc_ids is not None:
         logits, first = aggregate_windows(logits, doc_ids)
         labels = labels[first]
-    thresholds = tune_thresholds(logits, labels, per_label=threshold == "tune_per_label")
+    thresholds = tune_thresholds(logits, labels, per_label=model_args.threshold == "tune_per_label")
     logger.info("Decision thresholds tuned on validation for macro-F1: %s", thresholds)
     return thresholds
 
