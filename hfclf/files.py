@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -142,8 +143,20 @@ def read_json(path) -> dict | None:
 
 
 def write_json(path, value, **kwargs) -> Path:
-    """Write `value` as indented JSON to `path` atomically."""
-    return write_text(path, json.dumps(value, indent=2, **kwargs))
+    """Write `value` as indented, strict JSON to `path` atomically: NaN and infinities become `null`, which every
+    JSON parser reads (Python's bare `NaN` is not JSON)."""
+    return write_text(path, json.dumps(_finite(value), indent=2, allow_nan=False, **kwargs))
+
+
+def _finite(value):
+    """`value` with every float that is not finite replaced by None, through dicts, lists and tuples."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 @contextmanager

@@ -15,6 +15,7 @@ anything from a folder (`training_args.bin` is `Trainer`'s, and is never read).
 import dataclasses
 import json
 import logging
+import math
 import shutil
 import zipfile
 from dataclasses import dataclass, field
@@ -159,7 +160,10 @@ class RunResults:
                 "hfclf to read it."
             )
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{**{key: value for key, value in raw.items() if key in known}, "version": version})
+        values = {key: value for key, value in raw.items() if key in known}
+        for split in ("train", "eval", "test"):  # a metric with no value (a constant prediction's correlation)
+            values[split] = {key: math.nan if value is None else value for key, value in values.get(split, {}).items()}
+        return cls(**{**values, "version": version})
 
 
 def input_format(config) -> dict:

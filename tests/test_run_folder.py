@@ -1,6 +1,7 @@
 """The run folder's results record: typed, versioned, and read by one owner."""
 
 import json
+import math
 
 import pytest
 
@@ -41,3 +42,16 @@ def test_partial_results_load_with_defaults(tmp_path):
     (tmp_path / "results.json").write_text('{"eval": {"eval_accuracy": 0.5}}')
     results = RunResults.load(tmp_path)
     assert results.metric("accuracy") == 0.5 and results.label_names == [] and results.seed is None
+
+
+def test_a_metric_without_value_is_strict_json_and_reads_back_as_nan(tmp_path):
+    """A constant prediction has no correlation: results.json writes it as null (bare NaN is not JSON) and the record
+    reads it back as NaN, as the run measured it."""
+    RunResults(eval={"eval_pearson": float("nan"), "eval_mse": 0.25}, log_history=[{"loss": float("inf")}]).save(
+        tmp_path
+    )
+    text = (tmp_path / "results.json").read_text()
+    strict = json.loads(text, parse_constant=lambda name: pytest.fail(f"results.json holds {name}"))
+    assert strict["eval"] == {"eval_pearson": None, "eval_mse": 0.25} and strict["log_history"] == [{"loss": None}]
+    loaded = RunResults.load(tmp_path)
+    assert math.isnan(loaded.metric("pearson")) and loaded.metric("mse") == 0.25
