@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import HfclfInputError, first_line
-from .labels import encode_labels, log_task_shape
+from .labels import encode_labels, log_task_shape, other_task_fix
 from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TASKS
 
 logger = logging.getLogger(__name__)
@@ -409,6 +409,11 @@ def _load_frames(data_args: DataArguments, need_train: bool, task_source: str | 
             )
         label_names = list(spec.label_names) or None
         problem_type = data_args.problem_type or spec.problem_type
+        if spec.problem_type == MULTI_LABEL and problem_type != MULTI_LABEL:
+            fix = "drop --problem_type" if task_source is None else other_task_fix(problem_type, "", task_source)
+            raise HfclfInputError(
+                f"{spec.name} is {TASKS[MULTI_LABEL].description} (each example has a list of classes); {fix}."
+            )
         if spec.problem_type and not data_args.problem_type:  # the others' shape is detected (and logged) from labels
             shape = TASKS[spec.problem_type].description
             log_task_shape(spec.problem_type, f"{spec.name} is {shape} (the dataset's task shape)")

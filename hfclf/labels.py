@@ -199,6 +199,14 @@ def _encode_single_label(frames: dict, label_names: list[str] | None, task_sourc
     """Replace every split's labels by class ids 0..n-1 in place; return the class names."""
     integer = {split: _as_integer_labels(df["label"]) for split, (df, _) in frames.items()}
     _refuse_fractions(frames, SINGLE_LABEL, task_source)
+    for df, description in frames.values():
+        lists = df["label"][[_kind(value) == "list" for value in df["label"]]]
+        if len(lists):
+            raise HfclfInputError(
+                f"The labels of {description} are lists of classes (e.g. {lists.iloc[0]!r}), which is "
+                f"{TASKS[MULTI_LABEL].description}; "
+                f"{other_task_fix(SINGLE_LABEL, 'multi_label_classification', task_source)}."
+            )
 
     if label_names is not None:
         # Each split may give class ids or class names (e.g. a user's train file next to a benchmark's test file).

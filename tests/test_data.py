@@ -384,3 +384,14 @@ def test_tokenization_cache_is_reused_and_keyed_by_tokenizer(tmp_path, minilm_to
     assert not stats["tokenize_from_cache"] and len(list(cache.iterdir())) == 4
     _, stats = tokenize_datasets(raw, tokenizer, max_length=8, cache_dir=str(cache), num_proc=2)
     assert stats["tokenize_from_cache"] and len(list(cache.iterdir())) == 4
+
+
+def test_lists_of_classes_under_single_label_name_multi_label(tmp_path):
+    """Labels that are lists under --problem_type single_label_classification (or a multi-label named dataset) are
+    refused with the shape they have, not as unknown classes."""
+    path = tmp_path / "train.csv"
+    path.write_text('text,label\na,"[""x"", ""y""]"\nb,x\nc,y\n')
+    with pytest.raises(HfclfInputError, match=r"lists of classes .*pass --problem_type multi_label_classification\.$"):
+        load_raw_datasets(DataArguments(train_file=str(path), problem_type="single_label_classification"))
+    with pytest.raises(HfclfInputError, match=r"^go_emotions is multi-label classification .*drop --problem_type\.$"):
+        load_raw_datasets(DataArguments(dataset="go_emotions", problem_type="regression"))

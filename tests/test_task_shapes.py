@@ -143,6 +143,22 @@ def test_eval_on_data_of_another_shape_names_the_models_shape(shape_run, shapes,
     assert message.endswith(ending) and "--problem" not in message
 
 
+@pytest.mark.parametrize("shape_run", ["long"], indirect=True)
+def test_a_single_label_model_on_multi_label_data_is_told_so(shape_run, tmp_path, capsys):
+    """Lists of classes, or a multi-label named dataset, are refused as multi-label data for a single-label model
+    (not as labels the model happens not to know)."""
+    _, run_dir, _ = shape_run
+    lists = tmp_path / "lists.csv"
+    lists.write_text('text,label\nfirst text,"[""pos"", ""neg""]"\nsecond text,pos\n')
+    ending = f"use data of that shape: the model in {run_dir} does single-label classification."
+    for flags, start in (
+        (["--test-file", lists], "error: The labels of test file"),
+        (["--dataset", "go_emotions", "--split", "validation"], "error: go_emotions is multi-label classification"),
+    ):
+        message = one_error_line(*cli(["eval", "--model", run_dir, *flags], capsys)[::2])
+        assert message.startswith(start) and "multi-label classification" in message and message.endswith(ending)
+
+
 def test_predict_agrees_with_the_runs_predictions(shape_run, tmp_path, capsys):
     shape, run_dir, paths = shape_run
     output = tmp_path / "predicted.jsonl"
