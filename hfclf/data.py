@@ -8,6 +8,7 @@ import csv
 import gzip
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 DATA_DIR_ENV = "HFCLF_DATA_DIR"
 SPLITS = ("train", "validation", "test")
 SUPPORTED_FILE_TYPES = ("csv", "tsv", "json", "jsonl", "parquet")
+NUMBER = re.compile(r"[-+]?\d+(\.\d*)?")  # a header cell that is a number is a data row
 TEXT_COLUMN_CANDIDATES = ("text", "sentence", "review", "content", "document")
 LABEL_COLUMN_CANDIDATES = ("label", "labels", "target", "class", "sentiment", "score")
 
@@ -646,6 +648,17 @@ def _find_column(df: pd.DataFrame, candidates: Iterable[str]) -> Optional[str]:
     return None
 
 
+def headerless_hint(df: pd.DataFrame) -> str:
+    """A sentence for column errors when the header reads like a data row (a number, or a sentence, as a column
+    name: a file without a header row, such as AG News' csv files), else ''."""
+    names = [str(name).strip() for name in df.columns]
+    if any(NUMBER.fullmatch(name) or len(name) > 60 for name in names):
+        return (
+            " Its first row looks like data, not column names: add a header row naming the columns (e.g. label,text)."
+        )
+    return ""
+
+
 def _select_columns(df: pd.DataFrame, description: str, columns: Columns, log_guesses: bool = False) -> pd.DataFrame:
     """Select and check the text, text pair and label columns: a DataFrame with exactly `text`, `text_pair` (pairs
     only) and `label` (for `--label-columns`, the list of the columns that are 1). With `log_guesses`, say which
@@ -661,6 +674,7 @@ def _select_columns(df: pd.DataFrame, description: str, columns: Columns, log_gu
         if name not in df.columns:
             raise HfclfInputError(
                 f"Column '{name}' not found in {description} (columns: {available}). Pass {flag} with one of those."
+                + headerless_hint(df)
             )
         return name
 
@@ -668,7 +682,7 @@ def _select_columns(df: pd.DataFrame, description: str, columns: Columns, log_gu
     if text_columns == [None]:
         raise HfclfInputError(
             f"No text column found in {description} (columns: {available}). "
-            "Pass --text-columns with one or more of those."
+            "Pass --text-columns with one or more of those." + headerless_hint(df)
         )
     if not columns.text:
         guessed("text", text_columns[0], "--text-columns")
@@ -700,7 +714,7 @@ def _select_columns(df: pd.DataFrame, description: str, columns: Columns, log_gu
         or_flags = f", or --label-columns {','.join(flags)} (one 0/1 column per label)" if flags else ""
         raise HfclfInputError(
             f"No label column found in {description} (columns: {available}). Pass --label-column with one of "
-            f"those{or_flags}."
+            f"those{or_flags}." + headerless_hint(df)
         )
     if not columns.label:
         guessed("label", label_column, "--label-column")

@@ -135,7 +135,7 @@ def _read_lines(path: Path) -> list[str]:
 
 def _read_table_texts(path: Path, text_column: str | None, pair_column: str | None = None) -> list[list[str]]:
     """The text column of a table (and the pair column), blank rows kept in place as empty texts."""
-    from .data import TEXT_COLUMN_CANDIDATES, _find_column, _read_table
+    from .data import TEXT_COLUMN_CANDIDATES, _find_column, _read_table, headerless_hint
 
     if path.is_dir():
         raise HfclfInputError(f"Input {path} is a folder; pass a file (csv, tsv, jsonl, txt) or - for stdin.")
@@ -151,6 +151,7 @@ def _read_table_texts(path: Path, text_column: str | None, pair_column: str | No
             what = f"Column '{given}' not found" if given else "No text column found"
             raise HfclfInputError(
                 f"{what} in {path} (columns: {', '.join(map(str, df.columns))}); pass {flag} with one of those."
+                + headerless_hint(df)
             )
     end = len(df)
     while end and df.iloc[end - 1].isna().all():  # blank lines at the end

@@ -189,6 +189,10 @@ def test_predict_bad_input(run_dir, tiny_encoder_dir, tmp_path, capsys):
     assert cli([*base, no_text, "--text-column", "body"], capsys)[0] == 0
     message = one_error_line(*cli([*base, no_text, "--text-column", "nope"], capsys)[::2])
     assert "'nope' not found" in message
+    assert "looks like data" not in message
+    headerless = tmp_path / "ag.csv"
+    headerless.write_text('"3","Fears for pension","Unions say they are disappointed"\n"4","Race is on","A team"\n')
+    assert "its first row looks like data" in one_error_line(*cli([*base, headerless], capsys)[::2]).lower()
 
     blank = tmp_path / "blank.txt"
     blank.write_text("good\n\nbad\n  \nfine\n")

@@ -138,6 +138,17 @@ def test_missing_column_error_lists_columns(tmp_path):
         load_raw_datasets(DataArguments(train_file=path))
     with pytest.raises(HfclfInputError, match=r"No label column .*--label-column"):
         load_raw_datasets(DataArguments(train_file=path, text_columns="words"))
+    with pytest.raises(HfclfInputError) as named_columns:
+        load_raw_datasets(DataArguments(train_file=path))
+    assert "looks like data" not in str(named_columns.value)
+
+    # a file without a header row (AG News' own csv): its first row is taken as the header, and the error says so
+    headerless = tmp_path / "ag.csv"
+    headerless.write_text(
+        '"3","Fears for pension","Unions say they are disappointed"\n"4","Race is on","A second team"\n'
+    )
+    with pytest.raises(HfclfInputError, match=r"No text column .*columns: 3, .*looks like data, not column names"):
+        load_raw_datasets(DataArguments(train_file=str(headerless)))
 
 
 def test_empty_text_and_missing_label_errors(tmp_path):
