@@ -10,7 +10,7 @@ search:
   sampler: tpe                    # tpe (default), random or grid
   n_trials: 20                    # trials of the study, over every worker
   pruner: median                  # median (default): stop a trial whose validation score lags; none
-  seed: 0                         # the sampler's seed (a worker joining the study adds its offset)
+  seed: 0                         # the sampler's seed (each trial adds its place in the study)
   params:
     learning_rate: {low: 1e-5, high: 1e-3, log: true}   # a float range
     lstm_layers: {low: 1, high: 3}                       # an int range
@@ -28,10 +28,10 @@ the best trial with `hfclf train best_trial.yaml`.
 import argparse
 import logging
 import os
-import random
 import sys
 from pathlib import Path
 
+import optuna
 import yaml
 
 from .errors import HfclfInputError, first_line, run_command
@@ -154,16 +154,43 @@ def suggest(trial, params: dict) -> dict:
     return values
 
 
-def make_sampler(search: dict, worker: int):
-    """The study's sampler; several workers get different seeds, or their first random trials would coincide."""
-    import optuna
-
+def make_sampler(search: dict, worker: int = 0):
+    """The study's sampler. A grid's points are shuffled by the config's seed (plus `worker`); a random or TPE
+    sampler is seeded afresh for each trial by that seed and the trial's place in the study, failed trials not
+    counted. A search that was killed and started again samples the trials an uninterrupted one would, and workers
+    that share a study sample different trials."""
     seed = search["seed"] + worker
     if search["sampler"] == "grid":
         return optuna.samplers.GridSampler(search["params"], seed=seed)
-    if search["sampler"] == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    sampler = optuna.samplers.RandomSampler if search["sampler"] == "random" else optuna.samplers.TPESampler
+    return TrialSeededSampler(lambda trial_seed: sampler(seed=trial_seed), seed)
+
+
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """Delegates each trial to a sampler built for it by `build(seed + k)`, k the number of the study's earlier
+    trials that did not fail. (One sampler seeded once draws from one sequence, which a restart begins again.)"""
+
+    def __init__(self, build, seed: int):
+        self._build, self._seed = build, seed
+        self._sampler = build(seed)
+
+    def before_trial(self, study, trial) -> None:
+        failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+        place = trial.number - sum(earlier.number < trial.number for earlier in failed)
+        self._sampler = self._build(self._seed + place)
+        self._sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._sampler.after_trial(study, trial, state, values)
 
 
 def make_storage(url: str):
@@ -180,8 +207,6 @@ def make_storage(url: str):
 def _storage(url: str):
     """`journal:PATH` is a journal file (shared disks); the rest are databases, SQLite waiting for its lock instead
     of failing when workers write at once."""
-    import optuna
-
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
@@ -196,8 +221,6 @@ def _storage(url: str):
 def retry_killed_trials(study) -> None:
     """A trial left RUNNING by a worker of this host that was killed is marked failed, and its parameters are queued
     again, so that it neither counts towards n_trials nor is lost. (Other hosts' trials: the storage's heartbeat.)"""
-    import optuna
-
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         worker = trial.user_attrs.get(WORKER_ATTR)
         if worker and died_here(worker):
@@ -215,7 +238,6 @@ def pruning_callback(trial):
     """A `TrainerCallback` that reports each evaluation's score (the run's `metric_for_best_model`, the trial's
     objective) to the trial at its epoch, and stops the run when the pruner gives the trial up. Steps count
     hundredths of an epoch, so trials with other batch or data sizes are compared at the same point of training."""
-    import optuna
     from transformers import TrainerCallback
 
     class OptunaPruning(TrainerCallback):
@@ -234,7 +256,6 @@ def pruning_callback(trial):
 def objective(config: dict, report_dir: Path, extra: list[str]):
     """The study's objective: train one trial and return the validation score of its best checkpoint (by
     `metric_for_best_model`: the task's main metric unless set)."""
-    import optuna
 
     def run_trial(trial) -> float:
         trial.set_user_attr(WORKER_ATTR, process_tag())  # a later worker can tell that this one was killed
@@ -252,12 +273,10 @@ def objective(config: dict, report_dir: Path, extra: list[str]):
     return run_trial
 
 
-def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: int | None, extra: list[str],
+def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: int, extra: list[str],
                command: str) -> dict:  # fmt: skip
     """Join (or create) the study and run trials until it has `n_trials`; then report every complete trial and
     write the best one's config. Returns the best trial's flags."""
-    import optuna
-
     search = config["search"]
     check_run_folder_flags(config, extra, "search")
     check_report_folder(report_dir, own=(STUDY_FILE,))
@@ -266,12 +285,6 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if search["pruner"] == "median" else None
     with folder_lock(report_dir, "Search study", wait=STUDY_LOCK_WAIT_SECONDS):  # one worker creates the tables
         storage = make_storage(storage_url)
-        if worker is None:  # the study's creator gets the config's seed; a worker that joins one, a seed of its own
-            joins = config["name"] in optuna.get_all_study_names(storage)
-            worker = random.SystemRandom().randrange(1, 2**31) if joins else 0
-            if joins:
-                logger.info("Joining study '%s' with sampler seed offset %d (pass --worker K to fix it).",
-                            config["name"], worker)  # fmt: skip
         study = optuna.create_study(
             study_name=config["name"],
             storage=storage,
@@ -290,8 +303,6 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
 
 def write_search_report(config: dict, study, report_dir: Path, command: str, extra: list[str]) -> dict:
     """The comparison report of the complete trials, and `best_trial.yaml`; returns the best trial's flags."""
-    import optuna
-
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     complete = [t for t in complete if (variant_folder(report_dir, f"trial-{t.number}") / RESULTS_FILE).exists()]
     if not complete:
@@ -326,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  hfclf search recipes/configs/sst2_search.yaml\n"
             "  hfclf search recipes/configs/sst2_search.yaml --storage postgresql://user@db/hfclf  # on each machine\n"
-            "  hfclf search recipes/configs/sst2_search.yaml --storage journal:/shared/study.log --worker 1\n\n"
+            "  hfclf search recipes/configs/sst2_search.yaml --storage journal:/shared/study.log\n\n"
             "Any other flag (every finetune flag) is passed to every trial."
         ),
     )
@@ -336,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--worker",
         type=int,
-        help="this worker's index, which offsets the sampler seed (default: 0 for the worker that creates the study, a "
-        "random offset for one that joins it)",
+        default=0,
+        help="adds K to the sampler seed of the trials this worker runs (default 0). Workers need no offsets to "
+        "differ: each trial's seed adds the trial's place in the study",
     )
     return parser
 

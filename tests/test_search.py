@@ -125,6 +125,40 @@ def test_a_trial_left_running_by_a_killed_worker_is_run_again(tmp_path, tiny_enc
     assert [t.state for t in trials[1:]] == [optuna.trial.TrialState.COMPLETE] * 2
 
 
+def test_a_killed_search_resumes_to_the_trials_of_an_uninterrupted_one(tmp_path, tiny_encoder_dir, toy_data):
+    """Each trial is seeded by its place in the study: a search killed in its second trial (left RUNNING, then
+    failed and queued again when started again) ends with the trials and scores of one that ran through."""
+    import optuna
+
+    from hfclf.files import process_tag
+    from hfclf.search import WORKER_ATTR, load_search_config, main, make_sampler, suggest
+
+    params = {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}, "pooling": ["last", "max", "mean"]}
+    config = write_config(tmp_path / "s.yaml", {"n_trials": 3, "pruner": "none", "params": params}, tiny_encoder_dir,
+                          toy_data)  # fmt: skip
+    first = write_config(tmp_path / "one.yaml", {"n_trials": 1, "pruner": "none", "params": params}, tiny_encoder_dir,
+                         toy_data)  # fmt: skip
+    through, resumed = tmp_path / "through", tmp_path / "resumed"
+    assert main([str(config), "--report_dir", str(through)]) == 0
+    assert main([str(first), "--report_dir", str(resumed)]) == 0  # the first trial, then the second is killed:
+    search = load_search_config(str(config))["search"]
+    storage = f"sqlite:///{resumed / 'search.db'}"
+    study = optuna.load_study(study_name="toy_search", storage=storage, sampler=make_sampler(search, 0))
+    killed = study.ask()
+    suggest(killed, search["params"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed.set_user_attr(WORKER_ATTR, f"{dead.pid}-{process_tag().partition('-')[2]}")
+    assert main([str(config), "--report_dir", str(resumed)]) == 0
+
+    def complete(report):
+        trials = optuna.load_study(study_name="toy_search", storage=f"sqlite:///{report / 'search.db'}").trials
+        return [(t.params, t.value) for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+    assert len(complete(through)) == 3 and len({str(params) for params, _ in complete(through)}) == 3
+    assert complete(resumed) == complete(through)
+
+
 def test_pruning_callback_stops_a_lagging_trial():
     import optuna
 
