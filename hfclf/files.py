@@ -87,8 +87,13 @@ def process_tag() -> str:
 
 def died_here(tag: str) -> bool:
     """Whether the process named by `tag` (a [`process_tag`]) ran on this host and is no longer running."""
-    pid, _, host = tag.partition("-")
+    pid, host = process_id(tag), tag.partition("-")[2]
     return pid.isdigit() and host == _host_tag() and not _running(int(pid))
+
+
+def process_id(tag: str) -> str:
+    """The process id in a [`process_tag`]."""
+    return tag.partition("-")[0]
 
 
 @functools.cache

@@ -35,7 +35,7 @@ import optuna
 import yaml
 
 from .errors import HfclfInputError, first_line, run_command
-from .files import atomic_output, died_here, folder_lock, process_tag
+from .files import atomic_output, died_here, folder_lock, process_id, process_tag
 from .finetune import run_finetune
 from .report import check_report_folder, variant_folder, write_report
 from .run_folder import RESULTS_FILE, RunResults
@@ -230,7 +230,7 @@ def retry_killed_trials(study) -> None:
                 "Trial %d was left running by a killed worker (process %s); it is marked failed and its parameters "
                 "are queued again.",
                 trial.number,
-                worker.partition("-")[0],
+                process_id(worker),
             )
 
 
