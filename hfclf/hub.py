@@ -80,7 +80,7 @@ def export(
     if merge and not run.is_lora:
         raise HfclfInputError(f"--merge needs a LoRA run folder, and {run_dir} holds a full model; drop --merge.")
     run.check_classifier()
-    run.tokenizer()  # it loads: an export without it would fail in every client
+    tokenizer = run.tokenizer()  # it loads: an export without it would fail in every client
     if not run.is_lora:
         run.classifier()  # its weights fit its config: never export a model that would load with random weights
     with atomic_folder(output_dir, replace=overwrite) as folder:
@@ -94,7 +94,8 @@ def export(
         else:
             names = [p.name for p in run_dir.iterdir() if p.suffix in (".safetensors", ".py")]
             _copy_files(run_dir, folder, (CONFIG_FILE, *sorted(names), *TOKENIZER_FILES))
-        st_files = write_sentence_transformers_files(folder, config)  # a pooled model: also sentence-transformers
+        # a pooled model is also a sentence-transformers model
+        st_files = write_sentence_transformers_files(folder, config, tokenizer)
         card = build_model_card(config, run.results, repo_id=repo_id, lora=lora, sentence_transformers=st_files)
         if onnx or int8:
             export_onnx(run_dir, folder, int8=int8)

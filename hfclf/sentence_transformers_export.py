@@ -52,11 +52,10 @@ POOLING_CLASS = "sentence_transformers.sentence_transformer.modules.pooling.Pool
 POOLING_MODES = {"cls": "cls", "mean": "mean", "max": "max", "cls_mean": ["cls", "mean"]}
 
 
-def write_sentence_transformers_files(folder: Path, config: dict) -> bool:
+def write_sentence_transformers_files(folder: Path, config: dict, tokenizer) -> bool:
     """Write the sentence-transformers files into the exported model `folder` (module docstring), whose config.json
-    is `config`; returns whether it wrote them (only for a full pooled-encoder model of single texts)."""
-    from transformers import AutoTokenizer
-
+    is `config` and whose tokenizer is `tokenizer`; returns whether it wrote them (only for a full pooled-encoder
+    model of single texts)."""
     folder = Path(folder)
     if config.get("model_type") != PooledEncoderConfig.model_type or not (folder / "config.json").is_file():
         return False
@@ -64,7 +63,6 @@ def write_sentence_transformers_files(folder: Path, config: dict) -> bool:
         logger.info("No sentence-transformers files: the model was trained on sentence pairs")
         return False
     model_config = PooledEncoderConfig.from_dict(config)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
     mode = POOLING_MODES.get(model_config.pooling)
     if mode is not None and "cls" in mode and tokenizer.padding_side == "left":
         # hfclf's cls reads position 0, sentence-transformers' the first real token: a shorter text's padding, here

@@ -189,5 +189,6 @@ def test_other_architectures_export_without_sentence_transformers_files(config_f
 def test_no_files_where_the_vectors_would_differ(pooling, tokenizer_attributes, extras, tmp_path, tokenizer_path):
     config = tiny_pooled_config(pooling, num_labels=2, **extras)
     folder = save_run(tmp_path, config, AutoTokenizer.from_pretrained(tokenizer_path), **tokenizer_attributes)
-    assert not write_sentence_transformers_files(folder, json.loads((folder / "config.json").read_text()))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert not write_sentence_transformers_files(folder, json.loads((folder / "config.json").read_text()), tokenizer)
     assert not any((folder / name).exists() for name in ST_FILES)
