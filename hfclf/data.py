@@ -11,7 +11,7 @@ import os
 import re
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -426,9 +426,11 @@ def _load_frames(data_args: DataArguments, need_train: bool, task_source: str | 
     elif data_args.dataset_name:
         frames = _hub_dataset_frames(data_args, columns, skip=set(user_files))
 
-    for i, (split, path) in enumerate(user_files.items()):
+    guessed_in = None  # the first file's columns are every file's: no split reads another column
+    for split, path in user_files.items():
         description = f"{split} file {path}"
-        df = _select_columns(_read_table(Path(path), description), description, columns, log_guesses=i == 0)
+        df, columns = _select_columns(_read_table(Path(path), description), description, columns, guessed_in)
+        guessed_in = guessed_in or description
         frames[split] = (df, description)
     return frames, label_names, problem_type
 
@@ -460,7 +462,7 @@ def _local_named_frames(spec: DatasetSpec, local_dir: Path, need_train: bool, sk
             continue
         description = f"{spec.name} {split} file {path}"
         df = _read_table(path, description, column_names=spec.column_names, quoted=spec.quoted)
-        df = _select_columns(df, description, columns)
+        df = _select_columns(df, description, columns)[0]
         if spec.label_offset and pd.api.types.is_numeric_dtype(df["label"]):
             df["label"] = df["label"] - spec.label_offset
         frames[split] = (df, description)
@@ -526,15 +528,15 @@ def _load_from_hub(name: str, config: Optional[str], what: str, local_hint: str)
 
 
 def _hub_splits(hub, splits: dict[str, str], columns: Columns, name: str, skip: set[str]) -> dict:
-    frames = {}
+    frames, guessed_in = {}, None
     for split, hub_split in splits.items():
         if split in skip or hub_split not in hub:
             continue
         description = f"{split} split (Hub {name}:{hub_split})"
         dataset = hub[hub_split]
         label_feature = dataset.features.get(columns.label or "label")
-        df = dataset.to_pandas()
-        df = _select_columns(df, description, columns)
+        df, columns = _select_columns(dataset.to_pandas(), description, columns, guessed_in)
+        guessed_in = guessed_in or description
         names = getattr(getattr(label_feature, "feature", label_feature), "names", None)
         if names and columns.labels is None:  # class ids of a ClassLabel become their names
             df["label"] = [
@@ -659,24 +661,32 @@ def headerless_hint(df: pd.DataFrame) -> str:
     return ""
 
 
-def _select_columns(df: pd.DataFrame, description: str, columns: Columns, log_guesses: bool = False) -> pd.DataFrame:
+def _select_columns(
+    df: pd.DataFrame, description: str, columns: Columns, guessed_in: str | None = None
+) -> tuple[pd.DataFrame, Columns]:
     """Select and check the text, text pair and label columns: a DataFrame with exactly `text`, `text_pair` (pairs
-    only) and `label` (for `--label-columns`, the list of the columns that are 1). With `log_guesses`, say which
-    columns were guessed and how to choose others."""
+    only) and `label` (for `--label-columns`, the list of the columns that are 1), and the columns it read. Columns
+    not given are guessed, and the guess is logged with how to choose others; `guessed_in`: the file whose columns
+    `columns` are (every file of a run reads the same columns)."""
 
     def guessed(kind: str, name: str, flag: str) -> None:
-        if log_guesses:
+        if guessed_in is None:
             logger.info("Using column '%s' as the %s; pass %s to choose another.", name, kind, flag)
 
     available = ", ".join(map(str, df.columns))
 
     def column(name: str, flag: str) -> str:
-        if name not in df.columns:
+        if name in df.columns:
+            return name
+        if guessed_in is not None:
             raise HfclfInputError(
-                f"Column '{name}' not found in {description} (columns: {available}). Pass {flag} with one of those."
-                + headerless_hint(df)
+                f"Column '{name}' (as in {guessed_in}) not found in {description} (columns: {available}). Give "
+                f"every file the same columns ({flag} names them for every file)."
             )
-        return name
+        raise HfclfInputError(
+            f"Column '{name}' not found in {description} (columns: {available}). Pass {flag} with one of those."
+            + headerless_hint(df)
+        )
 
     text_columns = columns.text or [_find_column(df, TEXT_COLUMN_CANDIDATES)]
     if text_columns == [None]:
@@ -706,7 +716,8 @@ def _select_columns(df: pd.DataFrame, description: str, columns: Columns, log_gu
                 f"--label-columns of {description} must hold 0 or 1 (or true/false) in every row; fix the columns."
             )
         values = flags.to_numpy(dtype=bool)
-        return pd.DataFrame({**selected, "label": [[columns.labels[j] for j in np.flatnonzero(row)] for row in values]})
+        labels = [[columns.labels[j] for j in np.flatnonzero(row)] for row in values]
+        return pd.DataFrame({**selected, "label": labels}), replace(columns, text=text_columns)
     label_column = columns.label or _find_column(df, LABEL_COLUMN_CANDIDATES)
     if label_column is None:
         used = {*text_columns, columns.text_pair}
@@ -726,7 +737,9 @@ def _select_columns(df: pd.DataFrame, description: str, columns: Columns, log_gu
             f"(first at row index {int(np.argmax(missing_label))}). "
             "Remove or fill those rows."
         )
-    return pd.DataFrame({**selected, "label": label.to_numpy()})
+    return pd.DataFrame({**selected, "label": label.to_numpy()}), replace(
+        columns, text=text_columns, label=label_column
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------

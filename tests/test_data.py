@@ -1,5 +1,6 @@
 import gzip
 import json
+import logging
 import os
 
 import datasets
@@ -406,3 +407,19 @@ def test_lists_of_classes_under_single_label_name_multi_label(tmp_path):
         load_raw_datasets(DataArguments(train_file=str(path), problem_type="single_label_classification"))
     with pytest.raises(HfclfInputError, match=r"^go_emotions is multi-label classification .*drop --problem_type\.$"):
         load_raw_datasets(DataArguments(dataset="go_emotions", problem_type="regression"))
+
+
+def test_every_file_reads_the_columns_of_the_first(tmp_path, caplog):
+    """The text and label columns guessed in the train file are every split's: a validation file that also has a
+    `text` column (say, ids) is read by the train file's text column, and one without it is refused."""
+    caplog.set_level(logging.INFO, logger="hfclf")
+    train = write(pd.DataFrame({"review": ["good film", "bad film"], "label": ["pos", "neg"]}), tmp_path / "t.csv")
+    both = pd.DataFrame({"text": ["ID-1", "ID-2"], "review": ["great film", "awful film"], "label": ["pos", "neg"]})
+    raw = load_raw_datasets(DataArguments(train_file=train, validation_file=write(both, tmp_path / "v.csv")))
+    assert raw["validation"]["text"] == ["great film", "awful film"]
+    assert caplog.text.count("Using column 'review' as the text") == 1
+    other = write(pd.DataFrame({"text": ["great film"], "label": ["pos"]}), tmp_path / "other.csv")
+    with pytest.raises(
+        HfclfInputError, match=r"^Column 'review' \(as in train file .*t\.csv\) not found in validation"
+    ):
+        load_raw_datasets(DataArguments(train_file=train, validation_file=other))
