@@ -305,7 +305,13 @@ class Run:
         """The tokenizer saved with the model; its `model_max_length` is the length the model was trained with."""
         from transformers import AutoTokenizer
 
-        return _loading(self.path, "the tokenizer", lambda: AutoTokenizer.from_pretrained(str(self.path)))
+        tokenizer = _loading(self.path, "the tokenizer", lambda: AutoTokenizer.from_pretrained(str(self.path)))
+        if not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):  # every word would be unknown
+            raise HfclfInputError(
+                f"The tokenizer in {self.path} has no words, only special tokens: its vocabulary file (tokenizer.json "
+                "or vocab.txt) is missing or empty. Restore it, or train or export the model again."
+            )
+        return tokenizer
 
     def classifier(self):
         """The sequence classifier, in eval mode (a LoRA run's adapter merged into its base)."""

@@ -397,6 +397,26 @@ def test_damaged_model_files_are_one_clear_error(damaged_runs, toy_data, tmp_pat
         assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
 
 
+def test_a_tokenizer_without_its_vocabulary_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
+    """Without tokenizer.json (and vocab.txt), transformers loads a tokenizer of special tokens only, which would
+    read every word as unknown: refused, not scored."""
+    folder = tmp_path / "no-vocabulary"
+    shutil.copytree(run_dir, folder)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (folder / name).unlink(missing_ok=True)
+    texts = tmp_path / "in.txt"
+    texts.write_text("\n".join(TEXTS))
+    for command in (
+        ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
+        ["embed", "--model", folder, "--input", texts, "--output", tmp_path / "e.npy"],
+        ["eval", "--model", folder, "--test-file", toy_data["test"]],
+        ["export", folder, tmp_path / "exported"],
+    ):
+        message = one_error_line(*cli(command, capsys)[::2])
+        assert message.startswith(f"error: The tokenizer in {folder} has no words, only special tokens"), command
+    assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
+
+
 def test_a_config_that_does_not_fit_the_weights_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
     folder = tmp_path / "mixed"
     shutil.copytree(run_dir, folder)
