@@ -139,19 +139,52 @@ def check_direction(config: dict, training_args) -> None:
         )
 
 
+def distribution(spec):
+    """The Optuna distribution of a searched flag: its choices, or its int or float range."""
+    if isinstance(spec, list):
+        return optuna.distributions.CategoricalDistribution(spec)
+    log = spec.get("log", False)
+    if all(type(spec[key]) is int for key in ("low", "high")) and type(spec.get("step", 1)) is int:
+        return optuna.distributions.IntDistribution(spec["low"], spec["high"], step=spec.get("step", 1), log=log)
+    low, high = float(spec["low"]), float(spec["high"])
+    return optuna.distributions.FloatDistribution(low, high, step=spec.get("step"), log=log)
+
+
 def suggest(trial, params: dict) -> dict:
     """The flag values of one trial."""
     values = {}
     for name, spec in params.items():
-        if isinstance(spec, list):
-            values[name] = trial.suggest_categorical(name, spec)
-        elif all(type(spec[key]) is int for key in ("low", "high")) and type(spec.get("step", 1)) is int:
-            values[name] = trial.suggest_int(name, spec["low"], spec["high"], step=spec.get("step", 1),
-                                             log=spec.get("log", False))  # fmt: skip
+        found = distribution(spec)
+        if isinstance(found, optuna.distributions.CategoricalDistribution):
+            values[name] = trial.suggest_categorical(name, found.choices)
+        elif isinstance(found, optuna.distributions.IntDistribution):
+            values[name] = trial.suggest_int(name, found.low, found.high, step=found.step, log=found.log)
         else:
-            values[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]), step=spec.get("step"),
-                                               log=spec.get("log", False))  # fmt: skip
+            values[name] = trial.suggest_float(name, found.low, found.high, step=found.step, log=found.log)
     return values
+
+
+def check_search_space(study, params: dict) -> None:
+    """A study's trials keep the choices (and the kind of range) they were sampled from: a config that changed them
+    is refused before any trial runs, where Optuna would fail the next trial."""
+    for trial in study.get_trials(deepcopy=False):
+        for name, recorded in trial.distributions.items():
+            if name not in params:
+                continue
+            try:
+                optuna.distributions.check_distribution_compatibility(recorded, distribution(params[name]))
+            except ValueError:
+                raise HfclfInputError(
+                    f"search.params.{name} differs from what study '{study.study_name}' sampled it from "
+                    f"({_described(recorded)}), and a study keeps its search space: restore it, or start a new study "
+                    "with another config name or --report_dir."
+                ) from None
+
+
+def _described(found) -> str:
+    if isinstance(found, optuna.distributions.CategoricalDistribution):
+        return f"choices {list(found.choices)}"
+    return f"{'a log' if found.log else 'a'} range {found.low:g} to {found.high:g}"
 
 
 def make_sampler(search: dict, worker: int = 0):
@@ -293,6 +326,7 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
             direction=search["direction"],
             load_if_exists=True,
         )
+        check_search_space(study, search["params"])
         retry_killed_trials(study)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
     stop = optuna.study.MaxTrialsCallback(search["n_trials"], states=states)

@@ -159,6 +159,35 @@ def test_a_killed_search_resumes_to_the_trials_of_an_uninterrupted_one(tmp_path,
     assert complete(resumed) == complete(through)
 
 
+def test_a_changed_search_space_is_refused_before_any_trial(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    """Optuna fails a trial whose choices (or kind of range) differ from the study's; hfclf refuses the config
+    first, in one line."""
+    import optuna
+
+    from hfclf.search import main
+
+    report = tmp_path / "report"
+    report.mkdir()
+    study = optuna.create_study(study_name="toy_search", storage=f"sqlite:///{report / 'search.db'}")
+    distributions = {
+        "pooling": optuna.distributions.CategoricalDistribution(["last", "max"]),
+        "learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
+    }
+    study.add_trial(optuna.trial.create_trial(params={"pooling": "last", "learning_rate": 1e-3}, value=0.5,
+                                              distributions=distributions))  # fmt: skip
+    rate = {"low": 1e-4, "high": 1e-2, "log": True}
+    for params, changed, was in (
+        ({"pooling": ["last", "mean"], "learning_rate": rate}, "pooling", "choices ['last', 'max']"),
+        ({"pooling": ["last", "max"], "learning_rate": {"low": 1e-4, "high": 1e-2}}, "learning_rate", "a log range"),
+    ):
+        config = write_config(tmp_path / "s.yaml", {"params": params, "n_trials": 2}, tiny_encoder_dir, toy_data)
+        assert main([str(config), "--report_dir", str(report)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        expected = f"error: search.params.{changed} differs from what study 'toy_search' sampled it from ({was}"
+        assert len(err) == 1 and err[0].startswith(expected), err
+    assert len(study.get_trials()) == 1 and not (report / "runs").exists()
+
+
 def test_pruning_callback_stops_a_lagging_trial():
     import optuna
 
