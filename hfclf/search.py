@@ -27,6 +27,7 @@ the best trial with `hfclf train best_trial.yaml`.
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -288,7 +289,7 @@ def pruning_callback(trial):
 
 def objective(config: dict, report_dir: Path, extra: list[str]):
     """The study's objective: train one trial and return the validation score of its best checkpoint (by
-    `metric_for_best_model`: the task's main metric unless set)."""
+    `metric_for_best_model`: the task's main metric unless set), as the run reports it."""
 
     def run_trial(trial) -> float:
         trial.set_user_attr(WORKER_ATTR, process_tag())  # a later worker can tell that this one was killed
@@ -299,9 +300,11 @@ def objective(config: dict, report_dir: Path, extra: list[str]):
         check_direction(config, training_args)
         logger.info("Trial %d starts: %s", trial.number, values)
         results = run_finetune(model_args, data_args, training_args, callbacks=[pruning_callback(trial)])
-        if results.best_metric is None:
+        # the validation score the run reports (and the report ranks): its best checkpoint's, with tuned thresholds
+        score = results.metric(results.training_arguments["metric_for_best_model"], "eval")
+        if score is None or math.isnan(score):
             raise optuna.TrialPruned("no validation score")
-        return results.best_metric  # the best checkpoint's validation score, which the run kept
+        return score
 
     return run_trial
 

@@ -188,6 +188,29 @@ def test_a_changed_search_space_is_refused_before_any_trial(tmp_path, tiny_encod
     assert len(study.get_trials()) == 1 and not (report / "runs").exists()
 
 
+def test_a_trial_scores_what_its_run_reports(tmp_path, tiny_encoder_dir):
+    """With thresholds tuned on validation, the run reports its validation metrics at those thresholds; the trial's
+    score is that reported number, so the search's best trial is the report's best."""
+    import optuna
+    from tiny_models import write_toy_shapes
+
+    from hfclf.run_folder import RunResults
+    from hfclf.search import main
+
+    (tmp_path / "data").mkdir()
+    shapes = write_toy_shapes(tmp_path / "data")
+    search = {"sampler": "grid", "n_trials": 2, "pruner": "none", "params": {"threshold": ["tune", "tune_per_label"]}}
+    config = write_config(tmp_path / "s.yaml", search, tiny_encoder_dir, shapes["multi_label"])
+    report = tmp_path / "report"
+    assert main([str(config), "--report_dir", str(report)]) == 0
+    study = optuna.load_study(study_name="toy_search", storage=f"sqlite:///{report / 'search.db'}")
+    for trial in study.trials:
+        results = RunResults.load(report / "runs" / f"trial-{trial.number}")
+        assert trial.value == results.metric("f1_macro", "eval")
+    assert any(trial.value != RunResults.load(report / "runs" / f"trial-{trial.number}").best_metric
+               for trial in study.trials)  # fmt: skip
+
+
 def test_pruning_callback_stops_a_lagging_trial():
     import optuna
 
