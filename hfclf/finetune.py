@@ -67,15 +67,16 @@ logger = logging.getLogger("hfclf")
 # ------------------------------------------------------------------------------------------------------- building
 
 
-def load_tokenizer(model_args: ModelArguments, train_dataset):
-    """The pretrained tokenizer of --tokenizer/--model, or a WordPiece vocabulary trained on the train split."""
+def load_tokenizer(model_args: ModelArguments, train_dataset, vocab_size: int = 30522):
+    """The pretrained tokenizer of --tokenizer/--model, or a WordPiece vocabulary of up to `vocab_size` tokens trained
+    on the train split."""
     from transformers import AutoTokenizer
 
     if model_args.tokenizer == "train":
         if get_architecture(model_args.arch).pretrained:
             scratch = " or ".join(name for name, entry in ARCHITECTURES.items() if not entry.pretrained)
             raise HfclfInputError(f"--tokenizer train only applies to --arch {scratch} (trained from scratch).")
-        return train_wordpiece_tokenizer(train_dataset)
+        return train_wordpiece_tokenizer(train_dataset, vocab_size)
     name = resolve_model_name(model_args.tokenizer or model_args.model)
     flag = "--tokenizer" if model_args.tokenizer else "--model"
     if Path(name).exists() and not (Path(name).is_dir() and any(Path(name).iterdir())):
@@ -293,7 +294,7 @@ def prepare_data(model_args, data_args, training_args, data_cache: dict | None =
         return data_cache[key]
     raw = load_raw_datasets(data_args, seed=training_args.seed, need_train=True)
     check_training_splits(raw)
-    tokenizer = load_tokenizer(model_args, raw["train"])
+    tokenizer = load_tokenizer(model_args, raw["train"], data_args.tokenizer_vocab_size)
     with training_args.main_process_first(desc="tokenization"):
         tokenized, tokenize_stats = tokenize_datasets(
             raw,

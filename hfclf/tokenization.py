@@ -1,8 +1,10 @@
 """Tokenization: batched fast tokenizers over every split, with the long-text strategies and a cache; and a
 WordPiece vocabulary trained on the training data for the models trained from scratch."""
 
+import heapq
 import logging
 import time
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -196,23 +198,29 @@ def train_wordpiece_tokenizer(
     Train a BERT-style WordPiece tokenizer on `texts` (strings, or a `Dataset` with a `text` column).
 
     Returns a `transformers.PreTrainedTokenizerFast` with `[PAD] [UNK] [CLS] [SEP] [MASK]` set, which
-    round-trips through `save_pretrained` / `AutoTokenizer.from_pretrained`.
+    round-trips through `save_pretrained` / `AutoTokenizer.from_pretrained`. The same texts give the same
+    vocabulary every time (see [`wordpiece_vocabulary`]).
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     if vocab_size < len(WORDPIECE_SPECIAL_TOKENS) + 1:
         raise HfclfInputError(
-            f"tokenizer_vocab_size={vocab_size} is too small. Pass e.g. --tokenizer-vocab-size 30522."
+            f"--tokenizer_vocab_size {vocab_size} is too small for a vocabulary; pass e.g. 30522 (the default)."
         )
+    start = time.perf_counter()
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=lowercase), pre_tokenizers.BertPreTokenizer()
+    words = Counter()
+    for batch in _text_batches(texts, batch_size):
+        for text in batch:
+            words.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    vocab = wordpiece_vocabulary(words, vocab_size, WORDPIECE_SPECIAL_TOKENS)
+    logger.info("Trained a WordPiece vocabulary of %d tokens on %d distinct words in %.1f s", len(vocab), len(words),
+                time.perf_counter() - start)  # fmt: skip
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer, tokenizer.pre_tokenizer = normalizer, pre_tokenizer
     tokenizer.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(WORDPIECE_SPECIAL_TOKENS))
-    tokenizer.train_from_iterator(_text_batches(texts, batch_size), trainer=trainer)
-
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -228,6 +236,61 @@ def train_wordpiece_tokenizer(
         mask_token="[MASK]",
         model_max_length=model_max_length,
     )
+
+
+def wordpiece_vocabulary(word_counts: Counter, vocab_size: int, special_tokens=WORDPIECE_SPECIAL_TOKENS) -> dict:
+    """A WordPiece vocabulary learnt as `tokenizers`' WordPieceTrainer learns it: the special tokens, every character
+    (`##c` inside a word), then merges of the most frequent pair of adjacent pieces until `vocab_size`. Ties go to
+    the pair that sorts first, so the same counts give the same vocabulary. (The trainer of `tokenizers` breaks ties
+    by hash-map order, which changes from run to run: huggingface/tokenizers#1794.)"""
+    vocab = {token: i for i, token in enumerate(special_tokens)}
+    words = [[word[0], *("##" + char for char in word[1:])] for word in word_counts]
+    counts = list(word_counts.values())
+    for token in sorted({piece for word in words for piece in word}, key=lambda piece: (piece[:2] == "##", piece)):
+        vocab.setdefault(token, len(vocab))
+    pair_counts, pair_words = defaultdict(int), defaultdict(set)  # pair_words: a superset once words merge
+    for i, (word, count) in enumerate(zip(words, counts)):
+        for pair in zip(word, word[1:]):
+            pair_counts[pair] += count
+            pair_words[pair].add(i)
+    heap = [(-count, pair) for pair, count in pair_counts.items()]
+    heapq.heapify(heap)
+    while len(vocab) < vocab_size and heap:
+        negative, pair = heapq.heappop(heap)
+        count = pair_counts.get(pair, 0)
+        if count != -negative:  # counted again since it was pushed: back in with its count
+            if count > 0:
+                heapq.heappush(heap, (-count, pair))
+            continue
+        first, second = pair
+        token = first + second[2:]
+        vocab.setdefault(token, len(vocab))
+        grown = set()
+        for i in pair_words.pop(pair):
+            word = words[i]
+            merged, j, end = [], 0, len(word) - 1
+            while j <= end:
+                if j < end and word[j] == first and word[j + 1] == second:
+                    merged.append(token)
+                    j += 2
+                else:
+                    merged.append(word[j])
+                    j += 1
+            if len(merged) == len(word):
+                continue
+            count = counts[i]
+            for old in zip(word, word[1:]):
+                pair_counts[old] -= count
+            for new in zip(merged, merged[1:]):
+                pair_counts[new] += count
+                if token in new:
+                    pair_words[new].add(i)
+                    grown.add(new)
+            words[i] = merged
+        del pair_counts[pair]
+        for new in grown:
+            heapq.heappush(heap, (-pair_counts[new], new))
+    return vocab
 
 
 def _text_batches(texts: Union[Iterable[str], datasets.Dataset], batch_size: int) -> Iterator[list[str]]:

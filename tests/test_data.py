@@ -273,6 +273,26 @@ def test_wordpiece_round_trip(tmp_path):
     assert len(train_wordpiece_tokenizer(iter(texts["text"][:]), vocab_size=100)) == len(tokenizer)
 
 
+def test_a_trained_vocabulary_is_the_same_every_time(data_dir, tmp_path):
+    """The same texts give the same WordPiece vocabulary, in one process and in another (tokenizers' own trainer
+    breaks ties by hash-map order: a run, its resume and each distributed process would each get other ids)."""
+    import subprocess
+    import sys
+
+    texts = pd.read_csv(data_dir / "sst2" / "train.tsv.gz", sep="\t", quoting=3, keep_default_na=False)
+    texts = texts.iloc[:2000, 0].tolist()
+    vocabularies = {json.dumps(train_wordpiece_tokenizer(texts).get_vocab(), sort_keys=True) for _ in range(3)}
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    script = (
+        "import json, sys; from hfclf.tokenization import train_wordpiece_tokenizer; "
+        "texts = json.load(open(sys.argv[1])); "
+        "print(json.dumps(train_wordpiece_tokenizer(texts).get_vocab(), sort_keys=True))"
+    )
+    other = subprocess.run([sys.executable, "-c", script, tmp_path / "texts.json"], capture_output=True, text=True)
+    vocabularies.add(other.stdout.strip())
+    assert len(vocabularies) == 1 and len(json.loads(vocabularies.pop())) > 5000
+
+
 def test_model_aliases():
     path = resolve_model_name("minilm")
     assert os.path.isfile(os.path.join(path, "tokenizer.json"))

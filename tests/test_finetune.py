@@ -127,6 +127,8 @@ def test_pooled_run_writes_everything(tmp_path, tiny_encoder_dir, toy_data, caps
             "64",
             "--pooling",
             "cls",
+            "--tokenizer_vocab_size",
+            "100",
         ],
         ["--arch", "hf"],
         ["--arch", "pooled", "--pooling", "cls_mean", "--class_weights", "balanced"],
@@ -143,9 +145,10 @@ def test_every_architecture_trains(tmp_path, tiny_encoder_dir, toy_data, capsys,
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert model.config.id2label == {0: "neg", 1: "pos"}
     if "transformer" in arch_flags:
-        # the trained WordPiece vocabulary is small and saved with the model
+        # the trained WordPiece vocabulary has --tokenizer_vocab_size tokens (the toy data has words for 133) and is
+        # saved with the model
         tokenizer = AutoTokenizer.from_pretrained(out)
-        assert len(tokenizer) < 1000 and model.config.vocab_size == len(tokenizer)
+        assert len(tokenizer) == 100 and model.config.vocab_size == len(tokenizer)
 
 
 def test_freeze_embeddings_keeps_a_pretrained_encoders_word_vectors(tmp_path, tiny_encoder_dir, toy_data, capsys):
