@@ -368,6 +368,8 @@ class ClassifierTrainingArguments(TrainingArguments):
         _check_numbers(self)
         if self.head_learning_rate is not None and not self.head_learning_rate > 0:  # also refuses nan
             raise ValueError(f"--head-learning-rate must be positive, got {self.head_learning_rate}.")
+        if self.label_names is not None:
+            raise ValueError("--label-names is set by hfclf (its inputs' label column); drop it.")
         if not 0 < self.layerwise_lr_decay <= 1:
             raise ValueError(
                 f"--layerwise-lr-decay must be in (0, 1], got {self.layerwise_lr_decay}; 1 turns it off, 0.9 is common."
@@ -534,6 +536,9 @@ def _typed_values(parser: HfArgumentParser, values: dict, source: str) -> dict:
     for key, value in values.items():
         key = key.replace("-", "_")
         if key not in actions:
+            negated = key.removeprefix("no_")
+            if negated != key and negated in actions:  # `--no_x` is the command line's way to write `x: false`
+                raise HfclfInputError(f"Unknown flag '{key}' in {source}; write '{negated}: false' instead.")
             raise HfclfInputError(f"Unknown flag '{key}' in {source}; see --help for every flag.")
         if value is None:
             continue

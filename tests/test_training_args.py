@@ -21,7 +21,9 @@ def test_file_values_are_typed_and_checked_like_words():
         "train_sampling_strategy": ("bogus", "invalid choice 'bogus'"),
         "per_device_train_batch_size": (8.5, "invalid int value: 8.5"),
         "lora_target_modules": (["query", "value"], "takes one value, not a list"),
-        "num_train_epochz": (3, "Unknown flag 'num_train_epochz'"),
+        "num_train_epochz": (3, "Unknown flag 'num_train_epochz' in run.yaml; see --help"),
+        "no_word_vectors": (True, "Unknown flag 'no_word_vectors' in run.yaml; write 'word_vectors: false' instead"),
+        "label_names": (["y"], "--label-names is set by hfclf"),
         "seed": ({"x": 1}, "argument --seed takes one value, not a mapping"),
         "config_overrides": ({"num_hidden_layers": 1}, "argument --config_overrides takes one value, not a mapping"),
     }
