@@ -767,7 +767,8 @@ def _check_split_arguments(data_args: DataArguments) -> None:
 
 def _stratified_split(dataset: datasets.Dataset, seed: int, **sizes) -> tuple[datasets.Dataset, datasets.Dataset]:
     """
-    Seeded stratified split into (train, test) parts; a random split for multi-label rows, and for very rare classes.
+    Seeded stratified split into (train, test) parts; a random split for multi-label rows and regression values (no
+    classes), and for very rare classes.
 
     `Dataset.train_test_split(stratify_by_column=...)` reads the labels row by row in datasets 5 (seconds
     for 25k rows), so the indices are drawn with scikit-learn from the label column read through Arrow.
@@ -776,7 +777,7 @@ def _stratified_split(dataset: datasets.Dataset, seed: int, **sizes) -> tuple[da
 
     labels = column_array(dataset, "label")
     indices = np.arange(len(dataset))
-    if labels.dtype != object:  # classes or values; multi-label rows (lists of labels) have nothing to stratify by
+    if problem_type_of(dataset) == SINGLE_LABEL:
         try:
             train_indices, test_indices = train_test_split(indices, **sizes, stratify=labels, random_state=seed)
             return dataset.select(train_indices), dataset.select(test_indices)

@@ -91,6 +91,17 @@ def test_a_multi_label_validation_split_is_drawn_at_random_without_a_warning(tmp
     assert "Stratified split impossible" not in caplog.text
 
 
+def test_regression_splits_are_drawn_at_random_without_a_warning(tmp_path, caplog):
+    """Regression values are not classes to stratify by (scikit-learn would call each distinct score a class)."""
+    rows = {"text": [f"text {i}" for i in range(40)], "score": [i / 7 for i in range(40)]}
+    path = write(pd.DataFrame(rows), tmp_path / "train.csv")
+    caplog.set_level("INFO", logger="hfclf")
+    args = DataArguments(train_file=path, validation_fraction=0.25, train_fraction=0.5, problem_type="regression")
+    raw = load_raw_datasets(args)
+    assert (len(raw["train"]), len(raw["validation"])) == (15, 10)
+    assert "Stratified split impossible" not in caplog.text
+
+
 def test_a_missing_label_column_suggests_the_0_1_columns(tmp_path):
     rows = {"text": ["a", "b", "c"], "joy": [1, 0, 1], "anger": [0, 0, 1], "note": ["x", "y", "z"]}
     path = write(pd.DataFrame(rows), tmp_path / "test.csv")
