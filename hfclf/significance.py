@@ -18,6 +18,8 @@ The tests come from scipy and statsmodels.
 import csv
 import itertools
 import json
+import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,7 @@ class Arm:
     runs: list[RunResults]
     run_dirs: list[Path]
     scores: list[float] = field(default_factory=list)
+    score_range: tuple[float, float] = (-math.inf, math.inf)  # the values the metric can take
 
     @property
     def seeds(self) -> list:
@@ -53,15 +56,18 @@ class Arm:
         return float(np.mean(self.scores))
 
     def interval(self) -> tuple[float, float] | None:
-        """95% t confidence interval of the mean over seeds (None with one seed)."""
+        """95% t confidence interval of the mean over seeds (None with one seed), cut at the values the metric can
+        take (with two or three seeds it easily reaches past 100%)."""
         if len(self.scores) < 2:
             return None
         if len(set(self.scores)) == 1:  # every seed scored the same: no spread to estimate
             return self.mean, self.mean
         from scipy import stats
 
-        low, high = stats.ttest_1samp(self.scores, 0.0).confidence_interval(CONFIDENCE)
-        return float(low), float(high)
+        with warnings.catch_warnings():  # scores that agree to many digits: scipy warns, and computes it right
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, high = stats.ttest_1samp(self.scores, 0.0).confidence_interval(CONFIDENCE)
+        return max(float(low), self.score_range[0]), min(float(high), self.score_range[1])
 
 
 def arms_of(variants: list[dict], runs: list[RunResults], run_dirs: list[Path], flags_of, task: Task) -> list[Arm]:
@@ -71,7 +77,7 @@ def arms_of(variants: list[dict], runs: list[RunResults], run_dirs: list[Path], 
     for variant, run, run_dir in zip(variants, runs, run_dirs):
         settings = {key: value for key, value in flags_of(variant).items() if key != "seed"}
         key = json.dumps(settings, sort_keys=True, default=str)
-        arm = groups.setdefault(key, Arm(name="", variants=[], runs=[], run_dirs=[]))
+        arm = groups.setdefault(key, Arm("", [], [], [], score_range=task.main_metric_range))
         arm.variants.append(variant["name"])
         arm.runs.append(run)
         arm.run_dirs.append(run_dir)
@@ -303,7 +309,9 @@ def compare_pair(first: Arm, second: Arm, task: Task, outcomes: dict) -> PairTes
                 return PairTest(first.name, second.name, main, 0.0, 0.0, 0.0, f"{test} (all equal)", 1.0, units)
             return PairTest(first.name, second.name, main, difference, None, None,
                             f"{test}: undefined, every seed scored the same", None, units)  # fmt: skip
-        result = ttest_ind(first.scores, second.scores, equal_var=False)
+        with warnings.catch_warnings():  # as in `Arm.interval`
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = ttest_ind(first.scores, second.scores, equal_var=False)
         low, high = result.confidence_interval(CONFIDENCE)
         return PairTest(first.name, second.name, main, difference, float(low), float(high), test,
                         float(result.pvalue), units)  # fmt: skip

@@ -21,6 +21,7 @@ class Task:
     report_metrics: tuple[str, ...]  # shown in comparison tables and model cards, main metric first
     metric_names: dict  # display name of each metric (the model card's results table)
     in_percent: bool  # reports show the metrics as percentages
+    main_metric_range: tuple[float, float] = (0.0, 1.0)  # the values the main metric can take
 
 
 # Metrics where a smaller value is better (the rest: larger).
@@ -83,6 +84,7 @@ TASKS: dict[str, Task] = {
                 "r2": "R²",
             },
             in_percent=False,
+            main_metric_range=(-1.0, 1.0),
         ),
     )
 }

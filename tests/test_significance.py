@@ -1,6 +1,7 @@
 """The statistics of comparison reports against reference values: published worked examples and hand formulas."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hfclf.significance import (
     Arm,
     Outcomes,
     PairTest,
+    arms_of,
     compare_pair,
     groups,
     holm,
@@ -125,6 +127,22 @@ def arm(name, scores, seeds=None) -> Arm:
     seeds = seeds or list(range(len(scores)))
     runs = [RunResults(test={"test_accuracy": s}, arguments={"training": {"seed": n}}) for s, n in zip(scores, seeds)]
     return Arm(name, [f"{name}-seed{seed}" for seed in seeds], runs, [], list(scores))
+
+
+def test_a_seed_interval_stays_within_the_metrics_values(tmp_path):
+    """Two seeds far apart give a t interval far past 0 and 100%: the reported one is cut there; the test of two arms
+    whose scores agree to many digits raises no scipy warning."""
+    runs = [
+        RunResults(test={"test_accuracy": s}, arguments={"training": {"seed": n}}) for n, s in enumerate((0.2, 0.9))
+    ]
+    variants = [{"name": f"a-seed{n}", "flags": {"seed": n}} for n in range(2)]
+    (wide,) = arms_of(variants, runs, [tmp_path, tmp_path], lambda variant: variant["flags"], get_task(None))
+    assert wide.interval() == (0.0, 1.0)
+    low, high = stats.ttest_1samp(wide.scores, 0.0).confidence_interval(0.95)
+    assert low < 0 and high > 1  # what the t interval alone gives
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compare_pair(arm("same", [0.4375, 0.4375]), arm("other", [0.5, 0.53125]), get_task(None), {})
 
 
 def test_seed_runs_are_compared_with_welch():
