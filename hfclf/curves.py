@@ -35,7 +35,8 @@ def size_flag(variants: list[dict], flags_of) -> str | None:
 
 def curves_of(arms: list[Arm], variants: list[dict], flags_of, flag: str) -> list[Curve]:
     """One curve per setting of the flags other than the seed and `flag`, named by the flags that tell the curves
-    apart (`pooling=mean`); an arm's size is the number of examples its runs trained on."""
+    apart (`pooling=mean`; those a curve does not set are left out); an arm's size is the number of examples its runs
+    trained on."""
     by_name = {variant["name"]: variant for variant in variants}
     settings = {}
     for arm in arms:
@@ -45,7 +46,7 @@ def curves_of(arms: list[Arm], variants: list[dict], flags_of, flag: str) -> lis
                         if len({str(f.get(key)) for f, _ in settings.values()}) > 1})  # fmt: skip
     curves = []
     for flags, members in settings.values():
-        name = ", ".join(f"{key}={flags.get(key)}" for key in differing) or "all variants"
+        name = ", ".join(f"{key}={flags[key]}" for key in differing if key in flags) or "all variants"
         points = sorted(((arm.runs[0].data_sizes.get("train", 0), arm) for arm in members), key=lambda p: p[0])
         curves.append(Curve(name, points))
     return curves

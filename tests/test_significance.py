@@ -312,3 +312,17 @@ def test_pareto_front():
     assert pareto_front(costs, scores) == [0, 1, 3]  # ties: the first of equal points stays
     # throughput: more is cheaper
     assert pareto_front([100, 50, 200], [0.8, 0.9, 0.7], cheaper_is_lower=False) == [2, 0, 1]
+
+
+def test_a_curve_is_named_by_the_flags_it_sets():
+    """Curves of variants with different flag sets name only their own flags (no `model=None` on the LSTM's)."""
+    from hfclf.curves import curves_of
+
+    flags = {
+        "lstm-seed1": {"arch": "lstm", "lstm_hidden_size": 16, "max_train_samples": 32, "seed": 1},
+        "pooled-seed1": {"arch": "pooled", "model": "tiny", "max_train_samples": 32, "seed": 1},
+    }
+    variants = [{"name": name, "flags": value} for name, value in flags.items()]
+    arms = [arm("lstm", [0.5], [1]), arm("pooled", [0.6], [1])]
+    curves = curves_of(arms, variants, lambda variant: variant["flags"], "max_train_samples")
+    assert [curve.name for curve in curves] == ["arch=lstm, lstm_hidden_size=16", "arch=pooled, model=tiny"]
