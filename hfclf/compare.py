@@ -32,11 +32,13 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
+from .data import task_shape_of
 from .errors import HfclfInputError, run_command
 from .files import folder_lock, hfclf_files, remove_dead_lock
 from .finetune import run_finetune
 from .report import check_report_folder, variant_folder, write_report
 from .run_folder import RESULTS_FILE, RunResults, latest_complete_checkpoint
+from .tasks import get_task
 from .training_args import (
     ClassifierTrainingArguments,
     check_run_folder_flags,
@@ -149,6 +151,27 @@ def select_variants(variants: list[dict], names: str | None) -> list[dict]:
     return [variant for variant in variants if variant["name"] in wanted]
 
 
+def check_one_task_shape(arguments: dict) -> None:
+    """Variants that train different task shapes (their data or --problem_type differ) have metrics that do not
+    compare: refused before any trains. `arguments`: each variant's parsed (model, data, training) arguments."""
+    sources = {}
+    for name, (_, data_args, _) in arguments.items():
+        source = (data_args.dataset, data_args.dataset_name, data_args.dataset_config_name, data_args.train_file,
+                  data_args.problem_type, data_args.label_column, data_args.label_columns)  # fmt: skip
+        sources.setdefault(source, (data_args, []))[1].append(name)
+    if len(sources) < 2:
+        return
+    shapes = {}
+    for data_args, names in sources.values():
+        shapes.setdefault(task_shape_of(data_args), []).extend(names)
+    if len(shapes) > 1:
+        found = "; ".join(f"{get_task(shape).description}: {', '.join(names)}" for shape, names in shapes.items())
+        raise HfclfInputError(
+            f"The variants train different task shapes ({found}), whose metrics do not compare; compare variants of "
+            "one task (the same data and --problem_type)."
+        )
+
+
 def run_comparison(
     config: dict, report_dir: Path, extra: list[str], command: str, only: str | None = None
 ) -> list[dict]:
@@ -171,6 +194,7 @@ def run_comparison(
             arguments[variant["name"]] = parse_values(values, extra, source=f"{config['name']} or the command line")
         except HfclfInputError as err:
             raise HfclfInputError(f"Variant {variant['name']}: {err}") from None
+    check_one_task_shape(arguments)
     main_process = arguments[variants[0]["name"]][2].process_index == 0
     with ExitStack() as held:
         for name, run_dir in run_dirs.items():

@@ -321,6 +321,18 @@ def load_raw_datasets(
     return raw
 
 
+def task_shape_of(data_args: DataArguments) -> str:
+    """The task shape the arguments train: --problem_type, multi-label for --label-columns, a named dataset's own;
+    otherwise read (and logged) from the training labels."""
+    if data_args.problem_type:
+        return data_args.problem_type
+    if data_args.label_columns:
+        return MULTI_LABEL
+    if data_args.dataset:
+        return _get_spec(data_args.dataset).problem_type or SINGLE_LABEL
+    return problem_type_of(load_raw_datasets(data_args, need_train=True)["train"])
+
+
 def dataset_pair_columns(name: Optional[str]) -> tuple[Optional[list[str]], Optional[str]]:
     """The columns of the first and the second texts of a named sentence-pair dataset (None, None for others)."""
     spec = DATASETS.get(name or "")

@@ -75,6 +75,27 @@ def test_bad_variant_flag_fails_before_any_variant_trains(tmp_path, tiny_grid, c
     assert not report.exists()  # nothing trained, nothing written
 
 
+def test_variants_of_different_task_shapes_are_refused_before_any_trains(tmp_path, tiny_grid, capsys):
+    """A variant on other data (a regression file) or another --problem_type: one line, nothing trained."""
+    from tiny_models import write_toy_shapes
+
+    (tmp_path / "shapes").mkdir()
+    regression = write_toy_shapes(tmp_path / "shapes")["regression"]
+    config = yaml.safe_load(tiny_grid.read_text())
+    config["variants"][1].update({f"{split}_file": str(path) for split, path in regression.items()})
+    config["variants"][1]["label_column"] = "score"
+    tiny_grid.write_text(yaml.safe_dump(config))
+    report = tmp_path / "r"
+    assert main([str(tiny_grid), "--report_dir", str(report)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: The variants train different task shapes (single-label classification: lstm, pooled-mean; "
+        "regression: lstm-max), whose metrics do not compare; compare variants of one task (the same data and "
+        "--problem_type)."
+    )
+    assert not report.exists()
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
