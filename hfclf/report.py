@@ -35,7 +35,7 @@ from .significance import (
 )
 from .tables import markdown_table, write_csv
 from .tasks import LOWER_IS_BETTER, Task, get_task
-from .training_args import SECRET_ARGUMENTS, ClassifierTrainingArguments
+from .training_args import SECRET_ARGUMENTS, THRESHOLD_CHOICES, ClassifierTrainingArguments
 
 # Report table columns after the metrics, and which way is better (None: no best to mark).
 RUN_COLUMNS = {
@@ -417,7 +417,9 @@ def write_report(
     if curves:
         title = f"{config['name']}: {task.main_metric} by training-set size"
         plot_learning_curves(curves, report_dir / LEARNING_CURVE_PLOT, task.main_metric, task.in_percent, title)
-    readme = readme_lines(config, runs, rows[0]["split"], table, statistics_sections, images, command, skipped, task)
+    names = [variant["name"] for variant in variants]
+    readme = readme_lines(config, names, runs, rows[0]["split"], table, statistics_sections, images, command, skipped,
+                          task)  # fmt: skip
     write_text(report_dir / "README.md", "\n".join(readme))
     print(table, flush=True)
     print(f"\nReport: {report_dir / 'README.md'}", flush=True)
@@ -499,10 +501,29 @@ def data_sizes_text(runs: list[RunResults]) -> str:
     return ", ".join(parts)
 
 
-def readme_lines(config, runs, split, table, statistics_sections, images, command, skipped, task) -> list[str]:
+def data_lines(runs: list[RunResults], split: str) -> list[str]:
+    """The data the variants trained on (several when they differ), its sizes and the reported split."""
+    data = [run.data_arguments for run in runs]
+    datasets = sorted({str(args.get("dataset") or args.get("dataset_name") or args.get("train_file")) for args in data})
+    what = f"Dataset: {datasets[0]}" if len(datasets) == 1 else f"Datasets: {', '.join(datasets)} (by variant)"
+    return [f"{what} ({data_sizes_text(runs)}); metrics on the {split} split.", ""]
+
+
+def tuned_thresholds_lines(names: list[str], runs: list[RunResults], split: str) -> list[str]:
+    """A warning when validation is the reported split and some variants tuned their thresholds on it."""
+    tuned = [name for name, run in zip(names, runs) if run.model_arguments.get("threshold") in THRESHOLD_CHOICES]
+    if not tuned or split != "eval":
+        return []
+    return [
+        f"Decision thresholds of {', '.join(tuned)} were tuned on this validation split, so their scores here are "
+        "optimistic against the other variants'.",
+        "",
+    ]
+
+
+def readme_lines(config, names, runs, split, table, statistics_sections, images, command, skipped, task) -> list[str]:
     """The report's README: the table and plots, and how it was produced. Seed, hardware and versions come from the
     runs themselves: variants may have finished earlier, elsewhere."""
-    first = runs[0]
     seeds = ", ".join(str(seed) for seed in sorted({run.seed for run in runs}))
     hardware = "; ".join(
         sorted({f"{run.hardware}, {run.num_processes} process{'es' * (run.num_processes > 1)}" for run in runs})
@@ -510,18 +531,16 @@ def readme_lines(config, runs, split, table, statistics_sections, images, comman
     versions = "; ".join(
         sorted({", ".join(f"{name} {version}" for name, version in run.versions.items()) for run in runs})
     )
-    data = first.data_arguments
     finished_earlier = f"- Finished by an earlier command, with its own in `results.json`: {', '.join(skipped)}."
     return [
         f"# Comparison: {config['name']}",
         "",
         config.get("description", "").strip(),
         "",
-        f"Dataset: {data.get('dataset') or data.get('train_file')}"
-        f" ({data_sizes_text(runs)}); metrics on the {split} split.",
-        "",
+        *data_lines(runs, split),
         table,
         "",
+        *tuned_thresholds_lines(names, runs, split),
         "Bold: best value in its column. "
         + (f"{', '.join(task.report_metrics)} in %" if task.in_percent else f"{task.description.capitalize()}")
         + "; train time in minutes.",

@@ -442,3 +442,25 @@ def test_shipped_configs_parse(path, tmp_path):
     config = load_config(path)
     for variant in expand_variants(config):
         parse_values(run_values(config, variant["flags"], tmp_path / variant["name"]))
+
+
+def test_the_report_names_each_dataset_and_warns_of_thresholds_tuned_on_its_split():
+    from hfclf.report import data_lines, tuned_thresholds_lines
+
+    def run(dataset, threshold="0.5"):
+        arguments = {"data": {"dataset": dataset}, "model": {"threshold": threshold}}
+        return RunResults(arguments=arguments, data_sizes={"train": 16})
+
+    same, mixed = [run("sst2"), run("sst2")], [run("sst2"), run("rt_polarity")]
+    assert data_lines(same, "test")[0] == "Dataset: sst2 (train 16); metrics on the test split."
+    assert (
+        data_lines(mixed, "test")[0]
+        == "Datasets: rt_polarity, sst2 (by variant) (train 16); metrics on the test split."
+    )
+    runs = [run("go_emotions"), run("go_emotions", "tune"), run("go_emotions", "tune_per_label")]
+    assert tuned_thresholds_lines(["a", "b", "c"], runs, "eval")[0].startswith(
+        "Decision thresholds of b, c were tuned on this validation split"
+    )
+    assert (
+        tuned_thresholds_lines(["a", "b", "c"], runs, "test") == [] == tuned_thresholds_lines(["a"], runs[:1], "eval")
+    )
