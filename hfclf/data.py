@@ -662,6 +662,11 @@ def _find_column(df: pd.DataFrame, candidates: Iterable[str]) -> Optional[str]:
     return None
 
 
+def log_guessed_column(name: str, kind: str, flag: str) -> None:
+    """Say which column was guessed as the `kind` (text, label) and which flag chooses another."""
+    logger.info("Using column '%s' as the %s; pass %s to choose another.", name, kind, flag)
+
+
 def headerless_hint(df: pd.DataFrame) -> str:
     """A sentence for column errors when the header reads like a data row (a number, or a sentence, as a column
     name: a file without a header row, such as AG News' csv files), else ''."""
@@ -683,7 +688,7 @@ def _select_columns(
 
     def guessed(kind: str, name: str, flag: str) -> None:
         if guessed_in is None:
-            logger.info("Using column '%s' as the %s; pass %s to choose another.", name, kind, flag)
+            log_guessed_column(name, kind, flag)
 
     available = ", ".join(map(str, df.columns))
 

@@ -135,7 +135,7 @@ def _read_lines(path: Path) -> list[str]:
 
 def _read_table_texts(path: Path, text_column: str | None, pair_column: str | None = None) -> list[list[str]]:
     """The text column of a table (and the pair column), blank rows kept in place as empty texts."""
-    from .data import TEXT_COLUMN_CANDIDATES, _find_column, _read_table, headerless_hint
+    from .data import TEXT_COLUMN_CANDIDATES, _find_column, _read_table, headerless_hint, log_guessed_column
 
     if path.is_dir():
         raise HfclfInputError(f"Input {path} is a folder; pass a file (csv, tsv, jsonl, txt) or - for stdin.")
@@ -145,7 +145,10 @@ def _read_table_texts(path: Path, text_column: str | None, pair_column: str | No
         raise HfclfInputError(
             f"Input file {path} is not readable (permission denied); check its permissions."
         ) from None
-    columns = [text_column or _find_column(df, TEXT_COLUMN_CANDIDATES), *([pair_column] if pair_column else [])]
+    guess = None if text_column else _find_column(df, TEXT_COLUMN_CANDIDATES)
+    if guess is not None:
+        log_guessed_column(guess, "text", "--text-column")
+    columns = [text_column or guess, *([pair_column] if pair_column else [])]
     for column, flag, given in zip(columns, ("--text-column", "--text-pair-column"), (text_column, pair_column)):
         if column is None or column not in df.columns:
             what = f"Column '{given}' not found" if given else "No text column found"

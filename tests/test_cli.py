@@ -209,6 +209,23 @@ def test_predict_bad_input(run_dir, tiny_encoder_dir, tmp_path, capsys):
     assert ".jsonl" in one_error_line(*cli([*base[:-3], "--output", tmp_path / "o.xlsx", "--input", good], capsys)[::2])
 
 
+def test_predict_and_embed_log_the_text_column_they_guess(run_dir, tmp_path, capsys, caplog):
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"id": [1, 2, 3], "review": TEXTS}).to_csv(source, index=False)
+    guess = "Using column 'review' as the text; pass --text-column to choose another."
+    for command, output in (("predict", "p.csv"), ("embed", "e.npy")):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="hfclf"):
+            code, _, err = cli([command, "--model", run_dir, "--input", source, "--output", tmp_path / output], capsys)
+        assert code == 0, err
+        assert guess in caplog.messages
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="hfclf"):
+            argv = [command, "--model", run_dir, "--input", source, "--output", tmp_path / output]
+            assert cli([*argv, "--text-column", "review"], capsys)[0] == 0
+        assert not any(message.startswith("Using column") for message in caplog.messages)  # chosen, not guessed
+
+
 # ----------------------------------------------------------------------------------------------------------- eval
 
 
