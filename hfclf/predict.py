@@ -128,7 +128,7 @@ def _read_lines(path: Path) -> list[str]:
         raise HfclfInputError(
             f"Could not read {path} ({type(err).__name__}); pass a readable UTF-8 text file."
         ) from None
-    while lines and not lines[-1].strip():  # a trailing blank line is not an (empty) text
+    while lines and not lines[-1]:  # a blank line at the end is not an (empty) text; a line of spaces is
         lines.pop()
     return lines
 
@@ -156,10 +156,24 @@ def _read_table_texts(path: Path, text_column: str | None, pair_column: str | No
                 f"{what} in {path} (columns: {', '.join(map(str, df.columns))}); pass {flag} with one of those."
                 + headerless_hint(df)
             )
-    end = len(df)
-    while end and df.iloc[end - 1].isna().all():  # blank lines at the end
-        end -= 1
+    # Blank lines at the end of a csv/tsv are no rows; a row of empty cells ("" or ",") is an empty text.
+    end = len(df) - min(_trailing_blank_lines(path), len(df))
+    if not df.iloc[end:].isna().all().all():
+        end = len(df)
     return [df[column].iloc[:end].fillna("").astype(str).tolist() for column in columns]
+
+
+def _trailing_blank_lines(path: Path) -> int:
+    """How many lines at the end of a csv/tsv file have nothing on them (0 for other files)."""
+    import gzip
+
+    if not path.name.lower().removesuffix(".gz").endswith((".csv", ".tsv")):
+        return 0
+    blank = 0
+    with (gzip.open if path.name.lower().endswith(".gz") else open)(path, "rb") as f:
+        for line in f:
+            blank = 0 if line.rstrip(b"\r\n") else blank + 1
+    return blank
 
 
 def check_output_file(output_path, inputs, model_dir) -> None:

@@ -576,6 +576,37 @@ def test_blank_rows_of_a_one_column_file_are_an_error_not_a_shift(run_dir, tmp_p
         assert "1 empty text(s)" in message and "data row 8" in message
 
 
+def test_an_empty_last_text_is_an_error_and_only_blank_lines_after_the_texts_are_ignored(run_dir, tmp_path, capsys):
+    """A last row of empty cells ("", ",", null) is an empty text, as in any other row; blank lines are no rows."""
+    import gzip
+
+    empty_last = {
+        "quoted.csv": 'text\ngood\n""\n',
+        "cells.csv": "text,id\ngood,1\n,\n",
+        "null.jsonl": '{"text": "good"}\n{"text": null}\n',
+        "then_blank_lines.csv": 'text\ngood\n""\n\n\n',
+        "spaces.txt": "good\n  \n",
+    }
+    for name, content in empty_last.items():
+        (tmp_path / name).write_text(content)
+        where = "line 2" if name.endswith(".txt") else "data row 2"
+        for command, output in (("predict", "p.csv"), ("embed", "e.npy")):
+            argv = [command, "--model", run_dir, "--input", tmp_path / name, "--output", tmp_path / output]
+            message = one_error_line(*cli(argv, capsys)[::2])
+            assert f"1 empty text(s) in {tmp_path / name} at {where};" in message
+            assert not (tmp_path / output).exists()
+
+    blank_lines_last = {"texts.csv": "text,id\ngood,1\nfine,2\n\n\r\n", "texts.txt": "good\nfine\n\n\n"}
+    with gzip.open(tmp_path / "texts.tsv.gz", "wt") as f:
+        f.write("text\tid\ngood\t1\nfine\t2\n\n")
+    for name in [*blank_lines_last, "texts.tsv.gz"]:
+        if name in blank_lines_last:
+            (tmp_path / name).write_text(blank_lines_last[name])
+        code, stdout, err = cli(["predict", "--model", run_dir, "--input", tmp_path / name], capsys)
+        assert code == 0, err
+        assert [json.loads(line)["text"] for line in stdout.splitlines()] == ["good", "fine"]
+
+
 def test_the_training_length_is_saved_with_the_model_and_predict_uses_it(run_dir, tmp_path, capsys):
     from hfclf.run_folder import RunResults
 
