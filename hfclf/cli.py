@@ -38,9 +38,10 @@ COMMANDS = {
     "push": "export a run and upload it to the Hugging Face Hub",
 }
 
-PREDICT_EPILOG = """The input is a csv/tsv/json/jsonl/parquet file (the text column is guessed like `hfclf train` does:
-text, sentence, review, content or document; or pass --text-column), a .txt file with one text per line, or - for
-stdin. Empty texts are an error naming their line numbers. Texts are batched in order of token length (little
+PREDICT_EPILOG = """The input is a csv/tsv/json/jsonl/parquet file (the text columns the model was trained on with
+--text_columns, joined as in training; else the text column is guessed like `hfclf train` does: text, sentence,
+review, content or document; or pass --text-column, e.g. title,description), a .txt file with one text per line, or
+- for stdin. Empty texts are an error naming their line numbers. Texts are batched in order of token length (little
 padding) and written back in input order. The output (.csv, .tsv or .jsonl; JSON lines on stdout by default) has the
 columns text, label, score (probability of that label) and prob_<label> for every class; --top-k K adds
 top1_label, top1_score ... topK_score. --model also takes a LoRA run folder (the adapter is merged on load).
@@ -189,7 +190,13 @@ def _model_flags(p, output_help: str) -> None:
 
 def _text_input_flags(p) -> None:
     _flag(p, "--input", required=True, help="csv/tsv/json/jsonl/parquet file, .txt (one text per line), or - (stdin).")
-    _flag(p, "--text-column", default=None, help="Text column of a table (default: guessed).")
+    _flag(
+        p,
+        "--text-column",
+        default=None,
+        help="Text column of a table, or comma-separated columns joined as in training (default: the columns the "
+        "model was trained on, else guessed).",
+    )
 
 
 def _pair_flag(p, where: str) -> None:

@@ -654,6 +654,12 @@ def _parse_text_columns(text_columns: Optional[str], flag: str = "--text-columns
     return columns
 
 
+def join_text_columns(df: pd.DataFrame, names: list[str], separator: str) -> pd.Series:
+    """The text of each row: the columns `names` (a missing value as ''), joined by `separator`."""
+    parts = [df[name].fillna("").astype(str) for name in names]
+    return parts[0].str.cat(parts[1:], sep=separator) if len(parts) > 1 else parts[0]
+
+
 def _find_column(df: pd.DataFrame, candidates: Iterable[str]) -> Optional[str]:
     by_lower = {str(c).lower(): c for c in df.columns}
     for candidate in candidates:
@@ -713,8 +719,7 @@ def _select_columns(
         )
     if not columns.text:
         guessed("text", text_columns[0], "--text-columns")
-    parts = [df[column(c, "--text-columns")].fillna("").astype(str) for c in text_columns]
-    selected = {"text": parts[0].str.cat(parts[1:], sep=columns.separator) if len(parts) > 1 else parts[0]}
+    selected = {"text": join_text_columns(df, [column(c, "--text-columns") for c in text_columns], columns.separator)}
     if columns.text_pair:
         selected["text_pair"] = df[column(columns.text_pair, "--text-pair-column")].fillna("").astype(str)
     for name, text in selected.items():

@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
-from .data import DataArguments, column_array, dataset_pair_columns, label_names_of, load_raw_datasets, problem_type_of
+from .data import (
+    DataArguments,
+    _parse_text_columns,
+    column_array,
+    dataset_pair_columns,
+    label_names_of,
+    load_raw_datasets,
+    problem_type_of,
+)
 from .errors import HfclfInputError, first_line, run_command
 from .files import TEMPORARY_PREFIX, atomic_folder, atomic_output, folder_lock
 from .plots import PER_RUN_PLOT
@@ -502,11 +510,12 @@ def build_classifier(model_args, data_args, tokenizer, train, max_length: int):
 
 
 def input_format(data_args) -> dict:
-    """How the model's texts were given, saved with it for `hfclf predict`: the text (and pair) columns, and how long
-    texts were cut."""
+    """How the model's texts were given, saved with it for `hfclf predict`: the text (and pair) columns, the string
+    that joined several text columns, and how long texts were cut."""
     named_texts, named_pairs = dataset_pair_columns(data_args.dataset)
     return {
-        "text_columns": data_args.text_columns.split(",") if data_args.text_columns else named_texts,
+        "text_columns": _parse_text_columns(data_args.text_columns) or named_texts,
+        "text_separator": data_args.text_separator,
         "text_pair_column": data_args.text_pair_column or named_pairs,
         "long_text": data_args.long_text,
         "head_tokens": data_args.head_tokens,

@@ -84,11 +84,17 @@ def load_encoder(model_dir, device="cpu", backend="torch"):
 
 
 def read_texts(
-    path: str, text_column: str | None = None, allow_empty: bool = False, pair_column: str | None = None
+    path: str,
+    text_column: str | None = None,
+    allow_empty: bool = False,
+    pair_column: str | None = None,
+    model_format: dict | None = None,
 ) -> list[str] | tuple[list[str], list[str]]:
-    """Texts from a csv/tsv/json/jsonl/parquet file (text column auto-detected), a .txt file or `-` (stdin), one
-    text per line. Empty texts (blank lines included) are an error that names their line numbers, unless
-    `allow_empty`. With `pair_column`, `(texts, second texts)` from a table."""
+    """Texts from a csv/tsv/json/jsonl/parquet file, a .txt file or `-` (stdin), one text per line. A table's text
+    is `text_column` (comma-separated columns are joined), else the text columns of `model_format` (a model's
+    `input_format`: the columns it was trained on), else a guessed column. Empty texts (blank lines included) are an
+    error that names their line numbers, unless `allow_empty`. With `pair_column`, `(texts, second texts)` from a
+    table."""
     is_lines = path == "-" or path.lower().removesuffix(".gz").endswith(TEXT_FILE_SUFFIXES)
     if is_lines and (text_column or pair_column):
         raise HfclfInputError(
@@ -101,7 +107,7 @@ def read_texts(
     elif is_lines:
         columns, where = [_read_lines(Path(path))], "line"
     else:
-        columns, where = _read_table_texts(Path(path), text_column, pair_column), "row"
+        columns, where = _read_table_texts(Path(path), text_column, pair_column, model_format), "row"
     for texts in columns:
         empty = [i + 1 for i, text in enumerate(texts) if not text.strip()]
         if empty and not allow_empty:
@@ -133,9 +139,20 @@ def _read_lines(path: Path) -> list[str]:
     return lines
 
 
-def _read_table_texts(path: Path, text_column: str | None, pair_column: str | None = None) -> list[list[str]]:
-    """The text column of a table (and the pair column), blank rows kept in place as empty texts."""
-    from .data import TEXT_COLUMN_CANDIDATES, _find_column, _read_table, headerless_hint, log_guessed_column
+def _read_table_texts(
+    path: Path, text_column: str | None, pair_column: str | None = None, model_format: dict | None = None
+) -> list[list[str]]:
+    """The texts of a table (and the pair column), blank rows kept in place as empty texts; several text columns
+    joined as training joined them."""
+    from .data import (
+        TEXT_COLUMN_CANDIDATES,
+        _find_column,
+        _parse_text_columns,
+        _read_table,
+        headerless_hint,
+        join_text_columns,
+        log_guessed_column,
+    )
 
     if path.is_dir():
         raise HfclfInputError(f"Input {path} is a folder; pass a file (csv, tsv, jsonl, txt) or - for stdin.")
@@ -145,22 +162,46 @@ def _read_table_texts(path: Path, text_column: str | None, pair_column: str | No
         raise HfclfInputError(
             f"Input file {path} is not readable (permission denied); check its permissions."
         ) from None
-    guess = None if text_column else _find_column(df, TEXT_COLUMN_CANDIDATES)
-    if guess is not None:
-        log_guessed_column(guess, "text", "--text-column")
-    columns = [text_column or guess, *([pair_column] if pair_column else [])]
-    for column, flag, given in zip(columns, ("--text-column", "--text-pair-column"), (text_column, pair_column)):
-        if column is None or column not in df.columns:
-            what = f"Column '{given}' not found" if given else "No text column found"
+    model_format = model_format or input_format({})
+    available = ", ".join(map(str, df.columns))
+    # stripped: runs trained with --text_columns "title, description" saved the space
+    trained = None if text_column else [column.strip() for column in model_format["text_columns"] or []] or None
+    names = _parse_text_columns(text_column, "--text-column") if text_column else trained
+    if not names:
+        names = [_find_column(df, TEXT_COLUMN_CANDIDATES)]
+        if names == [None]:
             raise HfclfInputError(
-                f"{what} in {path} (columns: {', '.join(map(str, df.columns))}); pass {flag} with one of those."
+                f"No text column found in {path} (columns: {available}); pass --text-column with one of those."
                 + headerless_hint(df)
             )
+        log_guessed_column(names[0], "text", "--text-column")
+    elif trained:
+        logger.info(
+            "Using %s as the text, as the model was trained; pass --text-column to choose another.", _quoted(names)
+        )
+    for name in names:
+        if name not in df.columns:
+            fix = "; pass --text-column with one of those."
+            if trained:
+                fix = (
+                    f": the model was trained on the text of {_quoted(trained)}. Pass --text-column with one of the "
+                    "file's columns to read instead (several, comma-separated, are joined)."
+                )
+            raise HfclfInputError(
+                f"Column '{name}' not found in {path} (columns: {available}){fix}" + headerless_hint(df)
+            )
+    if pair_column and pair_column not in df.columns:
+        raise HfclfInputError(
+            f"Column '{pair_column}' not found in {path} (columns: {available}); pass --text-pair-column with one "
+            "of those." + headerless_hint(df)
+        )
     # Blank lines at the end of a csv/tsv are no rows; a row of empty cells ("" or ",") is an empty text.
     end = len(df) - min(_trailing_blank_lines(path), len(df))
     if not df.iloc[end:].isna().all().all():
         end = len(df)
-    return [df[column].iloc[:end].fillna("").astype(str).tolist() for column in columns]
+    df = df.iloc[:end]
+    texts = join_text_columns(df, names, model_format["text_separator"]).tolist()
+    return [texts, *([df[pair_column].fillna("").astype(str).tolist()] if pair_column else [])]
 
 
 def _trailing_blank_lines(path: Path) -> int:
@@ -174,6 +215,12 @@ def _trailing_blank_lines(path: Path) -> int:
         for line in f:
             blank = 0 if line.rstrip(b"\r\n") else blank + 1
     return blank
+
+
+def _quoted(columns: list[str]) -> str:
+    """'a' as "column 'a'", several as "columns 'a', 'b' (joined)"."""
+    listed = ", ".join(f"'{column}'" for column in columns)
+    return f"column {listed}" if len(columns) == 1 else f"columns {listed} (joined)"
 
 
 def check_output_file(output_path, inputs, model_dir) -> None:
@@ -300,8 +347,7 @@ def predict(
     if text_pair_column and not fmt["text_pair_column"]:
         raise HfclfInputError(f"{model_dir} was trained on single texts; drop --text-pair-column.")
     pair_column = text_pair_column or fmt["text_pair_column"]
-    text_column = text_column or _trained_text_column(fmt, input_path)
-    texts = read_texts(input_path, text_column, pair_column=pair_column)
+    texts = read_texts(input_path, text_column, pair_column=pair_column, model_format=fmt)
     texts, pairs = texts if pair_column else (texts, None)
     if str(output_path).lower().endswith(".tsv"):
         _check_tsv_cells(texts + (pairs or []))
@@ -331,13 +377,6 @@ def _check_tsv_cells(texts: list[str]) -> None:
                 f"Text {number} holds a tab or a line break, which a .tsv file cannot hold; write a .csv or .jsonl "
                 "file."
             )
-
-
-def _trained_text_column(fmt: dict, input_path: str) -> str | None:
-    """The text column the model was trained on, when it was one named column and the input is a table."""
-    columns = fmt.get("text_columns") or []
-    is_table = input_path != "-" and not input_path.lower().removesuffix(".gz").endswith(TEXT_FILE_SUFFIXES)
-    return columns[0] if is_table and len(columns) == 1 else None
 
 
 def write_rows(rows: list[dict], output_path) -> None:
@@ -410,6 +449,7 @@ def evaluate_model(
     problem_type = run.config.get("problem_type") or SINGLE_LABEL
     data_args = replace(data_args, problem_type=data_args.problem_type or problem_type)
     fmt = input_format(run.config)
+    data_args = replace(data_args, text_separator=fmt["text_separator"])  # several text columns joined as in training
     if data_args.test_file and not data_args.text_columns and fmt["text_pair_column"]:
         # A pair model reads a file of pairs by the columns it was trained on, unless told otherwise.
         data_args = replace(
@@ -503,12 +543,13 @@ def embed(
     check_output_file(output_path, [input_path], model_dir)
     if split and suffix == ".npy":
         check_output_file(_index_path(Path(output_path)), [input_path], model_dir)
-    if input_format(load_run(model_dir).config)["text_pair_column"]:
+    fmt = input_format(load_run(model_dir).config)
+    if fmt["text_pair_column"]:
         raise HfclfInputError(
             f"{model_dir} was trained on sentence pairs; its vectors stand for a pair, not for one text, so embed "
             "refuses it. Use a model trained on single texts."
         )
-    documents = read_texts(input_path, text_column)
+    documents = read_texts(input_path, text_column, model_format=fmt)
     if split:
         units = [(d, s, sentence) for d, doc in enumerate(documents) for s, sentence in enumerate(split_sentences(doc))]
     else:

@@ -167,10 +167,11 @@ class RunResults:
 
 
 def input_format(config) -> dict:
-    """How a model's texts were given in training (pair column, long-text strategy), saved on its config (an object
-    or a dict)."""
+    """How a model's texts were given in training (text and pair columns, the separator that joined several text
+    columns, long-text strategy), saved on its config (an object or a dict)."""
     saved = (config.get("input_format") if isinstance(config, dict) else getattr(config, "input_format", None)) or {}
-    return {"text_columns": None, "text_pair_column": None, "long_text": "truncate", **saved}
+    defaults = {"text_columns": None, "text_separator": " ", "text_pair_column": None, "long_text": "truncate"}
+    return {**defaults, **saved}
 
 
 def default_max_length(model, tokenizer, requested: int | None = None) -> int:

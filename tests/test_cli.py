@@ -226,6 +226,70 @@ def test_predict_and_embed_log_the_text_column_they_guess(run_dir, tmp_path, cap
         assert not any(message.startswith("Using column") for message in caplog.messages)  # chosen, not guessed
 
 
+def trained_on(run_dir, folder, **input_format):
+    """A copy of the trained run whose config says it was trained on other columns (`input_format`)."""
+    shutil.copytree(run_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["input_format"] = {**config["input_format"], **input_format}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_predict_reads_the_text_columns_the_model_was_trained_on_joined_as_in_training(run_dir, tmp_path, capsys):
+    joined = trained_on(run_dir, tmp_path / "joined", text_columns=["title", "description"], text_separator=" | ")
+    titles, descriptions = ["a great film", "dull", "the acting"], ["and moving", "boring plot", "was wonderful"]
+    expected = [f"{title} | {description}" for title, description in zip(titles, descriptions)]
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"id": [1, 2, 3], "title": titles, "description": descriptions}).to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    base = ["predict", "--model", joined, "--input", source, "--output", out]
+    probabilities, names = reference_probabilities(run_dir, expected)
+    for flags in ([], ["--text-column", "title,description"]):
+        code, _, err = cli([*base, *flags], capsys)
+        assert code == 0, err
+        rows = pd.read_csv(out)
+        assert rows["text"].tolist() == expected
+        np.testing.assert_allclose(rows[[f"prob_{n}" for n in names]].to_numpy(), probabilities, atol=1e-5)
+    assert cli([*base, "--text-column", "description"], capsys)[0] == 0
+    assert pd.read_csv(out)["text"].tolist() == descriptions
+
+    lines = tmp_path / "joined.txt"  # embed reads the same text
+    lines.write_text("\n".join(expected))
+    for name, input_file in (("table.npy", source), ("lines.npy", lines)):
+        assert cli(["embed", "--model", joined, "--input", input_file, "--output", tmp_path / name], capsys)[0] == 0
+    np.testing.assert_allclose(np.load(tmp_path / "table.npy"), np.load(tmp_path / "lines.npy"), atol=1e-5)
+
+    texts = tmp_path / "texts.jsonl"  # a file without the model's columns: the error says whose columns they are
+    pd.DataFrame({"text": TEXTS}).to_json(texts, orient="records", lines=True)
+    review = trained_on(run_dir, tmp_path / "review", text_columns=["review"])
+    message = one_error_line(*cli(["predict", "--model", review, "--input", texts], capsys)[::2])
+    assert message.startswith(f"error: Column 'review' not found in {texts} (columns: text): the model was trained on")
+    assert "the text of column 'review'. Pass --text-column with one of the file's columns" in message
+    assert cli(["predict", "--model", review, "--input", texts, "--text-column", "text"], capsys)[0] == 0
+    message = one_error_line(*cli(["predict", "--model", joined, "--input", texts], capsys)[::2])
+    assert "trained on the text of columns 'title', 'description' (joined)" in message
+
+    pairs = tmp_path / "pairs.csv"  # a pair model still reads both of its columns
+    pd.DataFrame({"premise": titles, "hypothesis": descriptions}).to_csv(pairs, index=False)
+    pair_model = trained_on(run_dir, tmp_path / "pair", text_columns=["premise"], text_pair_column="hypothesis")
+    code, stdout, err = cli(["predict", "--model", pair_model, "--input", pairs], capsys)
+    assert code == 0, err
+    assert [(row["text"], row["text_pair"]) for row in map(json.loads, stdout.splitlines())] == [
+        *zip(titles, descriptions)
+    ]
+
+    # eval joins --text-columns as training did too
+    labels = ["pos", "neg", "pos"]
+    pd.DataFrame({"title": titles, "description": descriptions, "sentiment": labels}).to_csv(source, index=False)
+    pd.DataFrame({"text": expected, "sentiment": labels}).to_csv(tmp_path / "prejoined.csv", index=False)
+    losses = []
+    for test_file, flags in ((source, ["--text-columns", "title,description"]), (tmp_path / "prejoined.csv", [])):
+        argv = ["eval", "--model", joined, "--test-file", test_file, "--output", tmp_path / "metrics.json", *flags]
+        assert cli(argv, capsys)[0] == 0
+        losses.append(json.loads((tmp_path / "metrics.json").read_text())["test_loss"])
+    assert losses[0] == pytest.approx(losses[1], abs=1e-6)
+
+
 # ----------------------------------------------------------------------------------------------------------- eval
 
 

@@ -681,3 +681,11 @@ def test_a_named_pair_datasets_columns_are_saved_with_the_model(name):
     fmt = input_format(DataArguments(dataset=name))
     assert fmt["text_columns"] == ["sentence1"] and fmt["text_pair_column"] == "sentence2"
     assert input_format(DataArguments(dataset="sst2"))["text_columns"] is None
+
+
+def test_the_text_columns_and_their_separator_are_saved_with_the_model():
+    """predict reads a model's --text_columns and joins them with its --text_separator, as training did."""
+    from hfclf.finetune import input_format
+
+    fmt = input_format(DataArguments(train_file="t.csv", text_columns="title, description", text_separator=" | "))
+    assert fmt["text_columns"] == ["title", "description"] and fmt["text_separator"] == " | "
