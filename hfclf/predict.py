@@ -103,7 +103,10 @@ def read_texts(
             + ("Drop --text-column." if text_column else "Pass a table with both texts of each pair.")
         )
     if path == "-":
-        columns, where = [[line.rstrip("\r\n") for line in sys.stdin]], "line"
+        lines = [line.rstrip("\r\n") for line in sys.stdin]
+        if lines:  # a byte order mark is no part of the first text (as utf-8-sig reads a file)
+            lines[0] = lines[0].removeprefix("\ufeff")
+        columns, where = [lines], "line"
     elif is_lines:
         columns, where = [_read_lines(Path(path))], "line"
     else:
@@ -126,7 +129,7 @@ def _read_lines(path: Path) -> list[str]:
         raise HfclfInputError(f"Input {path} is a folder; pass a file (csv, tsv, jsonl, txt) or - for stdin.")
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
+        with opener(path, "rt", encoding="utf-8-sig") as f:  # -sig: a byte order mark is no part of the first text
             lines = [line.rstrip("\r\n") for line in f]
     except FileNotFoundError:
         raise HfclfInputError(f"Input file {path} does not exist; check the path.") from None

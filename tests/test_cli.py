@@ -153,6 +153,18 @@ def test_predict_txt_and_stdin_to_jsonl(run_dir, tmp_path, capsys, monkeypatch):
     assert [r["score"] for r in from_stdin] == pytest.approx([r["score"] for r in from_file], abs=1e-5)
 
 
+def test_a_byte_order_mark_is_no_part_of_the_first_text(run_dir, tmp_path, capsys, monkeypatch):
+    source = tmp_path / "bom.txt"
+    source.write_bytes("\ufeffgreat film\nawful\n".encode())
+    code, stdout, err = cli(["predict", "--model", run_dir, "--input", source], capsys)
+    assert code == 0, err
+    assert [json.loads(line)["text"] for line in stdout.splitlines()] == ["great film", "awful"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\ufeffgreat film\nawful\n"))
+    code, stdout, err = cli(["predict", "--model", run_dir, "--input", "-"], capsys)
+    assert code == 0, err
+    assert [json.loads(line)["text"] for line in stdout.splitlines()] == ["great film", "awful"]
+
+
 def one_error_line(code, err):
     assert code == 2
     lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
