@@ -374,11 +374,11 @@ class Columns:
 
 
 def _user_columns(data_args: DataArguments) -> Columns:
-    label_columns = _parse_text_columns(data_args.label_columns, "--label-columns")
+    label_columns = parse_text_columns(data_args.label_columns, "--label-columns")
     if label_columns and data_args.label_column:
         raise HfclfInputError("Pass --label-column (one label column) or --label-columns (0/1 columns), not both.")
     return Columns(
-        text=_parse_text_columns(data_args.text_columns),
+        text=parse_text_columns(data_args.text_columns),
         text_pair=data_args.text_pair_column,
         label=data_args.label_column,
         labels=label_columns,
@@ -645,7 +645,7 @@ def _parse_table(
         ) from err
 
 
-def _parse_text_columns(text_columns: Optional[str], flag: str = "--text-columns") -> Optional[list[str]]:
+def parse_text_columns(text_columns: Optional[str], flag: str = "--text-columns") -> Optional[list[str]]:
     if text_columns is None:
         return None
     columns = [c.strip() for c in text_columns.split(",") if c.strip()]

@@ -21,11 +21,11 @@ import numpy as np
 from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
 from .data import (
     DataArguments,
-    _parse_text_columns,
     column_array,
     dataset_pair_columns,
     label_names_of,
     load_raw_datasets,
+    parse_text_columns,
     problem_type_of,
 )
 from .errors import HfclfInputError, first_line, run_command
@@ -514,7 +514,7 @@ def input_format(data_args) -> dict:
     that joined several text columns, and how long texts were cut."""
     named_texts, named_pairs = dataset_pair_columns(data_args.dataset)
     return {
-        "text_columns": _parse_text_columns(data_args.text_columns) or named_texts,
+        "text_columns": parse_text_columns(data_args.text_columns) or named_texts,
         "text_separator": data_args.text_separator,
         "text_pair_column": data_args.text_pair_column or named_pairs,
         "long_text": data_args.long_text,

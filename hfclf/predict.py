@@ -150,11 +150,11 @@ def _read_table_texts(
     from .data import (
         TEXT_COLUMN_CANDIDATES,
         _find_column,
-        _parse_text_columns,
         _read_table,
         headerless_hint,
         join_text_columns,
         log_guessed_column,
+        parse_text_columns,
     )
 
     if path.is_dir():
@@ -169,7 +169,7 @@ def _read_table_texts(
     available = ", ".join(map(str, df.columns))
     # stripped: runs trained with --text_columns "title, description" saved the space
     trained = None if text_column else [column.strip() for column in model_format["text_columns"] or []] or None
-    names = _parse_text_columns(text_column, "--text-column") if text_column else trained
+    names = parse_text_columns(text_column, "--text-column") if text_column else trained
     if not names:
         names = [_find_column(df, TEXT_COLUMN_CANDIDATES)]
         if names == [None]:
