@@ -8,7 +8,7 @@ import argparse
 import logging
 import sys
 
-from .errors import HfclfInputError
+from .errors import HfclfInputError, run_command
 from .onnx_backend import BACKENDS
 
 DESCRIPTION = """Fine-tune, compare, use and share text classifiers on the Hugging Face stack.
@@ -423,16 +423,15 @@ def main(argv: list[str] | None = None) -> int:
     except HfclfInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
-    try:
+
+    def body():
         if getattr(args, "bf16", False) and args.backend != "torch":
             raise HfclfInputError(
                 f"--bf16 applies to --backend torch, not {args.backend} (its graph has its own types)."
             )
         SUBCOMMANDS[args.command][2](args)
-        return 0
-    except HfclfInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ def first_line(err: BaseException) -> str:
 
 def run_command(body) -> int:
     """A command's entry point around `body()`: INFO logging, and bad input as one `error:` line with its exit code
-    (2) instead of a traceback; 0 when the body returns. Under a launcher (`accelerate launch`, `torchrun`) the
-    main process prints the `error:` line and the others log that they stopped."""
+    (2) instead of a traceback (Ctrl-C: 130); 0 when the body returns. Under a launcher (`accelerate launch`,
+    `torchrun`) the main process prints the `error:` line and the others log that they stopped."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     try:
         body()
@@ -31,4 +31,7 @@ def run_command(body) -> int:
         else:
             logging.getLogger("hfclf").info("Process %d stops: %s", rank, err)
         return err.exit_code
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        print("error: interrupted.", file=sys.stderr)
+        return 130
     return 0

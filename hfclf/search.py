@@ -299,7 +299,12 @@ def objective(config: dict, report_dir: Path, extra: list[str]):
                                                             source=f"trial {trial.number}")  # fmt: skip
         check_direction(config, training_args)
         logger.info("Trial %d starts: %s", trial.number, values)
-        results = run_finetune(model_args, data_args, training_args, callbacks=[pruning_callback(trial)])
+        try:
+            results = run_finetune(model_args, data_args, training_args, callbacks=[pruning_callback(trial)])
+        except KeyboardInterrupt:  # Optuna fails the trial; its parameters wait for the search to start again
+            trial.study.enqueue_trial(trial.params, skip_if_exists=False)
+            logger.warning("Trial %d was interrupted; its parameters are queued again.", trial.number)
+            raise
         # the validation score the run reports (and the report ranks): its best checkpoint's, with tuned thresholds
         score = results.metric(results.training_arguments["metric_for_best_model"], "eval")
         if score is None or math.isnan(score):

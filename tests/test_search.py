@@ -211,6 +211,28 @@ def test_a_trial_scores_what_its_run_reports(tmp_path, tiny_encoder_dir):
                for trial in study.trials)  # fmt: skip
 
 
+def test_an_interrupted_trial_is_queued_again(tmp_path, tiny_encoder_dir, toy_data, monkeypatch, capsys):
+    """Ctrl-C in a trial: one line and exit code 130; Optuna fails the trial, and its parameters wait for the search
+    to start again (as a killed worker's do)."""
+    import optuna
+
+    import hfclf.search
+    from hfclf.search import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hfclf.search, "run_finetune", interrupted)
+    search = {"params": {"pooling": ["last", "max"]}, "n_trials": 2}
+    config = write_config(tmp_path / "s.yaml", search, tiny_encoder_dir, toy_data)
+    report = tmp_path / "report"
+    assert main([str(config), "--report_dir", str(report)]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: interrupted."
+    trials = optuna.load_study(study_name="toy_search", storage=f"sqlite:///{report / 'search.db'}").trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert trials[1].system_attrs["fixed_params"] == trials[0].params  # queued
+
+
 def test_pruning_callback_stops_a_lagging_trial():
     import optuna
 
