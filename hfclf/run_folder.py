@@ -312,6 +312,12 @@ class Run:
                 f"The tokenizer in {self.path} has no words, only special tokens: its vocabulary file (tokenizer.json "
                 "or vocab.txt) is missing or empty. Restore it, or train or export the model again."
             )
+        words = getattr(self.model_config().get_text_config(), "vocab_size", None)
+        if words and len(tokenizer) > words:  # its ids past the embeddings would fail, or read other rows
+            raise HfclfInputError(
+                f"The tokenizer in {self.path} has {len(tokenizer)} tokens but the model has {words} word vectors: "
+                "they come from different models. Restore the tokenizer files saved with the model."
+            )
         return tokenizer
 
     def classifier(self):

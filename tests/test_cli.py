@@ -510,6 +510,25 @@ def test_a_tokenizer_without_its_vocabulary_is_one_clear_error(run_dir, toy_data
     assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
 
 
+def test_a_tokenizer_larger_than_the_models_vocabulary_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
+    """Another model's tokenizer, with ids past the word vectors: refused (an IndexError in the embeddings before)."""
+    folder = tmp_path / "other-tokenizer"
+    shutil.copytree(run_dir, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens([f"newword{i}" for i in range(10)])
+    tokenizer.save_pretrained(folder)
+    texts = tmp_path / "in.txt"
+    texts.write_text("\n".join(TEXTS))
+    for command in (
+        ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
+        ["eval", "--model", folder, "--test-file", toy_data["test"]],
+        ["export", folder, tmp_path / "exported"],
+    ):
+        message = one_error_line(*cli(command, capsys)[::2])
+        assert message.startswith(f"error: The tokenizer in {folder} has 30532 tokens but the model has 30522"), command
+    assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "exported")]
+
+
 def test_a_config_that_does_not_fit_the_weights_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
     folder = tmp_path / "mixed"
     shutil.copytree(run_dir, folder)
