@@ -334,6 +334,11 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
             data_flags(toy_data) + ["--arch", "lstm", "--config_overrides", "num_layerz=2"],
             "num_layerz is not a field of LSTMConfig",
         ),
+        "positions shorter than max length": (
+            data_flags(toy_data)
+            + ["--arch", "transformer", "--config_overrides", "max_position_embeddings=16", "--max_length", "32"],
+            "max_position_embeddings=16 is below --max_length 32: pass --max_length 16",
+        ),
     }
 
 
@@ -373,6 +378,7 @@ CASES = [
     "zero save steps",
     "unknown config field",
     "unknown field of a stock config",
+    "positions shorter than max length",
 ]
 
 
