@@ -156,7 +156,7 @@ def build_model(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
         max_length=max_length,
-        word_vectors=model_args.word_vectors and model_args.tokenizer != "train",
+        word_vectors=model_args.word_vectors,
         freeze_embeddings=bool(model_args.freeze_embeddings),
         extras=extras or {},
     )

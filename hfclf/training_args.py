@@ -603,6 +603,13 @@ def check_flags_apply(model_args: ModelArguments, given: set[str]) -> None:
             )
     if not model_args.lora and given & set(LORA_FLAGS) - {"merge_lora"}:
         raise ValueError(f"--{sorted(given & set(LORA_FLAGS))[0]} needs --lora; add --lora or drop it.")
+    if model_args.tokenizer == "train" and model_args.word_vectors:
+        if "word_vectors" in given:
+            raise ValueError(
+                "--word_vectors reads --model's word vectors by its tokenizer's ids, and --tokenizer train makes a "
+                "vocabulary of its own; drop one of them."
+            )
+        model_args.word_vectors = False  # recorded as the run has it
 
 
 # The --long-text strategy that reads each of its flags.

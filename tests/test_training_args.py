@@ -154,3 +154,13 @@ def test_launcher_precision_is_recorded(monkeypatch, tmp_path):
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
     _, _, args = parse_args(["--train_file", "t.csv", "--output_dir", str(tmp_path / "o")])
     assert args.bf16 is True and args.bf16_guessed is False
+
+
+def test_a_trained_tokenizer_has_no_word_vectors_of_the_model():
+    """--tokenizer train makes its own vocabulary, so --model's word vectors cannot be read by its ids: the run
+    records word_vectors false, and asking for them is refused."""
+    model, _, _ = parse_values({**BASE, "arch": "lstm", "tokenizer": "train"})
+    assert model.word_vectors is False
+    assert parse_values({**BASE, "arch": "lstm", "tokenizer": "train", "word_vectors": False})[0].word_vectors is False
+    with pytest.raises(HfclfInputError, match="--word_vectors reads --model's word vectors by its tokenizer's ids"):
+        parse_values({**BASE, "arch": "lstm", "tokenizer": "train"}, ["--word_vectors", "true"])
