@@ -453,8 +453,8 @@ def evaluate_model(
     data_args = replace(data_args, problem_type=data_args.problem_type or problem_type)
     fmt = input_format(run.config)
     data_args = replace(data_args, text_separator=fmt["text_separator"])  # several text columns joined as in training
-    if data_args.test_file and not data_args.text_columns and fmt["text_pair_column"]:
-        # A pair model reads a file of pairs by the columns it was trained on, unless told otherwise.
+    if data_args.test_file and not data_args.text_columns and (fmt["text_columns"] or fmt["text_pair_column"]):
+        # A file is read by the columns the model was trained on (as predict reads it), unless told otherwise.
         data_args = replace(
             data_args,
             text_columns=",".join(fmt["text_columns"] or []) or None,

@@ -290,16 +290,20 @@ def test_predict_reads_the_text_columns_the_model_was_trained_on_joined_as_in_tr
         *zip(titles, descriptions)
     ]
 
-    # eval joins --text-columns as training did too
+    # eval reads the trained columns too (by default, or as --text-columns), joined as training did
     labels = ["pos", "neg", "pos"]
     pd.DataFrame({"title": titles, "description": descriptions, "sentiment": labels}).to_csv(source, index=False)
     pd.DataFrame({"text": expected, "sentiment": labels}).to_csv(tmp_path / "prejoined.csv", index=False)
     losses = []
-    for test_file, flags in ((source, ["--text-columns", "title,description"]), (tmp_path / "prejoined.csv", [])):
+    for test_file, flags in (
+        (source, []),
+        (source, ["--text-columns", "title,description"]),
+        (tmp_path / "prejoined.csv", ["--text-columns", "text"]),
+    ):
         argv = ["eval", "--model", joined, "--test-file", test_file, "--output", tmp_path / "metrics.json", *flags]
         assert cli(argv, capsys)[0] == 0
         losses.append(json.loads((tmp_path / "metrics.json").read_text())["test_loss"])
-    assert losses[0] == pytest.approx(losses[1], abs=1e-6)
+    assert losses[0] == pytest.approx(losses[1], abs=1e-6) and losses[0] == pytest.approx(losses[2], abs=1e-6)
 
 
 # ----------------------------------------------------------------------------------------------------------- eval
