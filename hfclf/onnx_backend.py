@@ -23,6 +23,7 @@ BACKEND_FILES = {"onnx": "classifier.onnx", "onnx-int8": "classifier_int8.onnx"}
 BACKENDS = ("torch", *BACKEND_FILES)
 OUTPUTS = ("logits", "sentence_embedding")
 OPSET = 18
+WEIGHTS_KEY = "hfclf_weights_sha256"  # the graph's metadata: the weights it was exported from
 
 
 def onnx_file(model_dir, backend: str) -> Path:
@@ -133,11 +134,33 @@ def _export_in_this_process(model_dir, folder, int8: bool) -> None:
             external_data=False,
             verbose=False,
         )
+    graphs = [path]
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantized = target / BACKEND_FILES["onnx-int8"]
-        quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8)
+        graphs.append(target / BACKEND_FILES["onnx-int8"])
+        quantize_dynamic(str(path), str(graphs[1]), weight_type=QuantType.QInt8)
+    _record_weights(graphs, weights_fingerprint(folder))
+
+
+def weights_fingerprint(folder) -> str:
+    """SHA-256 of the weight files (`*.safetensors`) of a model folder, which a graph exported from them records."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        with open(path, "rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()
+
+
+def _record_weights(graphs: list[Path], fingerprint: str) -> None:
+    import onnx
+
+    for path in graphs:
+        graph = onnx.load(str(path))
+        onnx.helper.set_model_props(graph, {WEIGHTS_KEY: fingerprint})
+        onnx.save(graph, str(path))
 
 
 # ---------------------------------------------------------------------------------------------------------- runtime
@@ -163,8 +186,16 @@ class OnnxClassifier:
 
     @classmethod
     def from_run(cls, run, backend: str, device="cpu") -> "OnnxClassifier":
-        """The graph of `backend` in the folder of `run` (a `run_folder.Run`), with the classifier's config."""
-        return cls(onnx_file(run.path, backend), run.model_config(), device)
+        """The graph of `backend` in the folder of `run` (a `run_folder.Run`), with the classifier's config; a graph
+        exported from other weights than the folder's is refused."""
+        classifier = cls(onnx_file(run.path, backend), run.model_config(), device)
+        recorded = classifier.session.get_modelmeta().custom_metadata_map.get(WEIGHTS_KEY)
+        if recorded is not None and recorded != weights_fingerprint(run.path):
+            raise HfclfInputError(
+                f"{onnx_file(run.path, backend)} was exported from other weights than the model in {run.path}; export "
+                "the model again with `hfclf export RUN_DIR OUT_DIR --onnx` (or use --backend torch)."
+            )
+        return classifier
 
     def __call__(self, labels=None, **batch):
         import torch

@@ -2,6 +2,7 @@
 torch model's outputs for every model family, its int8 quantization stays close, and bad use is one clear error."""
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -152,6 +153,15 @@ def test_onnx_backend_bad_use_is_one_clear_error(tmp_path, minilm_tokenizer, cap
     assert cli(["export", run, exported, "--onnx"], capsys)[0] == 0
     code, _, err = cli(["predict", "--model", exported, "--input", source, "--backend", "onnx-int8"], capsys)
     assert code == 2 and "--int8" in error_line(err)
+
+    # a graph exported from other weights (copied from another export) is refused, not run for this model
+    other = save_model(tmp_path / "other", tiny_lstm_config("mean"), minilm_tokenizer, initializer_range=0.5)
+    assert cli(["export", other, tmp_path / "other-exported", "--onnx"], capsys)[0] == 0
+    swapped = tmp_path / "swapped"
+    shutil.copytree(exported, swapped)
+    shutil.copy(tmp_path / "other-exported" / "onnx" / "classifier.onnx", swapped / "onnx" / "classifier.onnx")
+    code, _, err = cli(["predict", "--model", swapped, "--input", source, "--backend", "onnx"], capsys)
+    assert code == 2 and error_line(err).startswith(f"error: {swapped / 'onnx' / 'classifier.onnx'} was exported from")
     (exported / "onnx" / "classifier.onnx").write_bytes(b"not a graph")
     argv = ["predict", "--model", exported, "--input", source, "--output", out, "--backend", "onnx"]
     code, _, err = cli(argv, capsys)
