@@ -17,6 +17,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
+from .architectures import model_hub_id
 from .errors import HfclfInputError, first_line
 from .files import atomic_folder, check_writable, read_json
 from .model_card import build_model_card
@@ -126,6 +127,13 @@ def push(
     the commit (or of the repo).
     """
     check_repo_id(repo_id)
+    if not merge and load_run(run_dir).is_lora:
+        encoder = read_lora_spec(run_dir)["encoder"]
+        if model_hub_id(encoder) is None:
+            raise HfclfInputError(
+                f"The adapter in {run_dir} goes on the local model {encoder}, which Hub users cannot load; pass "
+                "--merge to push a model that stands alone, or train the adapter on a Hub model."
+            )
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="hfclf-export-") as tmp:
         folder = export(run_dir, Path(tmp) / "model", merge=merge, repo_id=repo_id)

@@ -229,3 +229,15 @@ def test_lora_export_without_merge_is_the_adapter(lora_run, tmp_path):
     namespace = {}
     exec(snippet, namespace)
     assert namespace["model"].peft_config["default"].r == 4
+
+
+def test_an_adapter_on_a_local_model_is_pushed_merged_only(lora_run, monkeypatch):
+    """Hub users cannot load an adapter whose base is a folder on this machine: refused before any Hub call."""
+    import hfclf.hub
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the Hub was called")
+
+    monkeypatch.setattr(hfclf.hub, "HfApi", no_hub)
+    with pytest.raises(HfclfInputError, match=r"goes on the local model .*; pass --merge to push a model that stands"):
+        hfclf.hub.push(lora_run[0], "user/adapter")
