@@ -333,12 +333,10 @@ def task_shape_of(data_args: DataArguments) -> str:
     return problem_type_of(load_raw_datasets(data_args, need_train=True)["train"])
 
 
-def dataset_text_columns(name: Optional[str]) -> tuple[Optional[list[str]], Optional[str]]:
-    """The text columns and the second-text column of a named dataset whose files a model must read the same way:
-    a sentence-pair dataset, or one that joins several text columns (AG News' title and description). (None, None)
-    for the others, whose one text column predict guesses as it does any file's."""
+def dataset_pair_columns(name: Optional[str]) -> tuple[Optional[list[str]], Optional[str]]:
+    """The columns of the first and the second texts of a named sentence-pair dataset (None, None for others)."""
     spec = DATASETS.get(name or "")
-    if spec is None or not (spec.text_pair_column or len(spec.text_columns) > 1):
+    if spec is None or not spec.text_pair_column:
         return None, None
     return list(spec.text_columns), spec.text_pair_column
 

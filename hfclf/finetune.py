@@ -22,7 +22,7 @@ from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_f
 from .data import (
     DataArguments,
     column_array,
-    dataset_text_columns,
+    dataset_pair_columns,
     label_names_of,
     load_raw_datasets,
     parse_text_columns,
@@ -512,7 +512,7 @@ def build_classifier(model_args, data_args, tokenizer, train, max_length: int):
 def input_format(data_args) -> dict:
     """How the model's texts were given, saved with it for `hfclf predict`: the text (and pair) columns, the string
     that joined several text columns, and how long texts were cut."""
-    named_texts, named_pairs = dataset_text_columns(data_args.dataset)
+    named_texts, named_pairs = dataset_pair_columns(data_args.dataset)
     return {
         "text_columns": parse_text_columns(data_args.text_columns) or named_texts,
         "text_separator": data_args.text_separator,

@@ -683,14 +683,6 @@ def test_a_named_pair_datasets_columns_are_saved_with_the_model(name):
     assert input_format(DataArguments(dataset="sst2"))["text_columns"] is None
 
 
-def test_a_named_datasets_joined_text_columns_are_saved_with_the_model():
-    """A model trained on AG News reads a file's title and description joined, as training read them."""
-    from hfclf.finetune import input_format
-
-    fmt = input_format(DataArguments(dataset="ag_news"))
-    assert fmt["text_columns"] == ["title", "description"] and fmt["text_pair_column"] is None
-
-
 def test_the_text_columns_and_their_separator_are_saved_with_the_model():
     """predict reads a model's --text_columns and joins them with its --text_separator, as training did."""
     from hfclf.finetune import input_format
