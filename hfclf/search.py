@@ -51,6 +51,7 @@ BEST_TRIAL_FILE = "best_trial.yaml"
 STUDY_FILE = "search.db"  # the study's SQLite storage in the report folder, unless --storage names another
 STUDY_LOCK_WAIT_SECONDS = 120
 WORKER_ATTR = "hfclf_worker"  # the trial's user attribute naming the process that runs it
+RERUN_ATTR = "hfclf_rerun_of"  # on a queued trial: the number of the stopped trial whose parameters it runs again
 
 
 def load_search_config(path: str) -> dict:
@@ -111,6 +112,8 @@ def check_param(name: str, spec, sampler: str) -> None:
         raise HfclfInputError(f"search.params.{name}: low and high must be numbers with low < high, got {spec}.")
     if spec.get("log") and spec.get("step") is not None:
         raise HfclfInputError(f"search.params.{name}: a log range takes no step; drop one of them.")
+    if spec.get("log") and not spec["low"] > 0:
+        raise HfclfInputError(f"search.params.{name}: a log range starts above 0, got low {spec['low']}.")
     if spec.get("step") is not None and not (type(spec["step"]) in (int, float) and spec["step"] > 0):
         raise HfclfInputError(f"search.params.{name}: step must be a positive number, got {spec['step']!r}.")
 
@@ -172,8 +175,9 @@ def check_search_space(study, params: dict) -> None:
         for name, recorded in trial.distributions.items():
             if name not in params:
                 continue
+            wanted = distribution(params[name])
             try:
-                optuna.distributions.check_distribution_compatibility(recorded, distribution(params[name]))
+                optuna.distributions.check_distribution_compatibility(recorded, wanted)
             except ValueError:
                 raise HfclfInputError(
                     f"search.params.{name} differs from what study '{study.study_name}' sampled it from "
@@ -190,28 +194,37 @@ def _described(found) -> str:
 
 def make_sampler(search: dict, worker: int = 0):
     """The study's sampler. A grid's points are shuffled by the config's seed (plus `worker`); a random or TPE
-    sampler is seeded afresh for each trial by that seed and the trial's place in the study, failed trials not
-    counted. A search that was killed and started again samples the trials an uninterrupted one would, and workers
-    that share a study sample different trials."""
-    seed = search["seed"] + worker
+    sampler is seeded afresh for each trial by that seed, `worker` and the trial's place in the study (failed trials
+    whose parameters were queued again not counted). A search that was killed and started again samples the trials
+    an uninterrupted one would, and workers that share a study sample different trials."""
     if search["sampler"] == "grid":
-        return optuna.samplers.GridSampler(search["params"], seed=seed)
+        return optuna.samplers.GridSampler(search["params"], seed=search["seed"] + worker)
     sampler = optuna.samplers.RandomSampler if search["sampler"] == "random" else optuna.samplers.TPESampler
-    return TrialSeededSampler(lambda trial_seed: sampler(seed=trial_seed), seed)
+    return TrialSeededSampler(lambda seed: sampler(seed=seed), (search["seed"], worker))
 
 
 class TrialSeededSampler(optuna.samplers.BaseSampler):
-    """Delegates each trial to a sampler built for it by `build(seed + k)`, k the number of the study's earlier
-    trials that did not fail. (One sampler seeded once draws from one sequence, which a restart begins again.)"""
+    """Delegates each trial to a sampler built for it by `build(seed)`, the seed drawn from `entropy` and the trial's
+    place: its number less the earlier trials that failed and were queued again (their reruns take their places).
+    One sampler seeded once draws from one sequence, which a restart would begin again."""
 
-    def __init__(self, build, seed: int):
-        self._build, self._seed = build, seed
-        self._sampler = build(seed)
+    def __init__(self, build, entropy: tuple):
+        self._build, self._entropy = build, entropy
+        self._sampler = build(self._seed(0))
+
+    def _seed(self, place: int) -> int:
+        import numpy as np
+
+        return int(np.random.SeedSequence([*self._entropy, place]).generate_state(1)[0])
 
     def before_trial(self, study, trial) -> None:
-        failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-        place = trial.number - sum(earlier.number < trial.number for earlier in failed)
-        self._sampler = self._build(self._seed + place)
+        trials = study.get_trials(deepcopy=False)
+        rerun = {other.user_attrs.get(RERUN_ATTR) for other in trials}
+        failed = optuna.trial.TrialState.FAIL
+        stopped = sum(
+            other.number < trial.number and other.state == failed and other.number in rerun for other in trials
+        )
+        self._sampler = self._build(self._seed(trial.number - stopped))
         self._sampler.before_trial(study, trial)
 
     def infer_relative_search_space(self, study, trial):
@@ -259,13 +272,18 @@ def retry_killed_trials(study) -> None:
         worker = trial.user_attrs.get(WORKER_ATTR)
         if worker and died_here(worker):
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-            study.enqueue_trial(trial.params, skip_if_exists=False)
+            queue_again(study, trial)
             logger.warning(
                 "Trial %d was left running by a killed worker (process %s); it is marked failed and its parameters "
                 "are queued again.",
                 trial.number,
                 process_id(worker),
             )
+
+
+def queue_again(study, trial) -> None:
+    """Queue the parameters of a stopped `trial` (killed or interrupted) for a trial that takes its place."""
+    study.enqueue_trial(trial.params, user_attrs={RERUN_ATTR: trial.number}, skip_if_exists=False)
 
 
 def pruning_callback(trial):
@@ -302,7 +320,7 @@ def objective(config: dict, report_dir: Path, extra: list[str]):
         try:
             results = run_finetune(model_args, data_args, training_args, callbacks=[pruning_callback(trial)])
         except KeyboardInterrupt:  # Optuna fails the trial; its parameters wait for the search to start again
-            trial.study.enqueue_trial(trial.params, skip_if_exists=False)
+            queue_again(trial.study, trial)
             logger.warning("Trial %d was interrupted; its parameters are queued again.", trial.number)
             raise
         # the validation score the run reports (and the report ranks): its best checkpoint's, with tuned thresholds
@@ -390,8 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--worker",
         type=int,
         default=0,
-        help="adds K to the sampler seed of the trials this worker runs (default 0). Workers need no offsets to "
-        "differ: each trial's seed adds the trial's place in the study",
+        help="mixed into the sampler seeds of the trials this worker samples (default 0); workers that share a study "
+        "sample different trials without it",
     )
     return parser
 

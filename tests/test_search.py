@@ -233,6 +233,26 @@ def test_an_interrupted_trial_is_queued_again(tmp_path, tiny_encoder_dir, toy_da
     assert trials[1].system_attrs["fixed_params"] == trials[0].params  # queued
 
 
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_trials_draw_new_values_after_a_failure_and_on_another_worker(sampler):
+    """A trial that failed (and was not queued again) keeps its place, so the next trial draws new values; a worker
+    with another --worker draws other values than worker 0 at every place."""
+    import optuna
+
+    from hfclf.search import make_sampler, suggest
+
+    search = {"sampler": sampler, "seed": 0, "params": {"x": {"low": 0.0, "high": 1.0}, "y": [1, 2, 3, 4, 5, 6]}}
+    study = optuna.create_study(sampler=make_sampler(search, 0))
+    first, second = study.ask(), study.ask()
+    drawn = [suggest(first, search["params"]), suggest(second, search["params"])]
+    study.tell(first, state=optuna.trial.TrialState.FAIL)
+    third = study.ask()
+    assert suggest(third, search["params"]) not in drawn
+    other = optuna.create_study(sampler=make_sampler(search, 1))
+    others = [suggest(other.ask(), search["params"]) for _ in range(3)]
+    assert not any(values in drawn for values in others)
+
+
 def test_pruning_callback_stops_a_lagging_trial():
     import optuna
 
