@@ -546,8 +546,8 @@ def _hub_splits(hub, splits: dict[str, str], columns: Columns, name: str, skip: 
             continue
         description = f"{split} split (Hub {name}:{hub_split})"
         dataset = hub[hub_split]
-        label_feature = dataset.features.get(columns.label or "label")
         df, columns = _select_columns(dataset.to_pandas(), description, columns, guessed_in)
+        label_feature = dataset.features.get(columns.label or "label")  # the label column read (or guessed)
         guessed_in = guessed_in or description
         names = getattr(getattr(label_feature, "feature", label_feature), "names", None)
         if names and columns.labels is None:  # class ids of a ClassLabel become their names

@@ -601,6 +601,21 @@ def test_any_hub_dataset_with_its_config_split_names_and_columns(monkeypatch):
     assert raw["validation"].features["label"].feature.names == ["anger", "joy", "love"]
     assert raw["train"]["label"][:] == [[1], [0], [1, 2]]
 
+    # guessed columns (`labels` as the label): every split's class ids are read by the guessed column's names
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "labels": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+
+    def fake_guessed(path, name=None):
+        split = {"text": ["good", "bad", "fine"], "labels": [1, 0, 1]}
+        return datasets.DatasetDict(train=datasets.Dataset.from_dict(split, features=features),
+                                    validation=datasets.Dataset.from_dict(split, features=features))  # fmt: skip
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_guessed)
+    raw = load_raw_datasets(DataArguments(dataset_name="someone/sentiment"))
+    assert raw["train"]["label"][:] == raw["validation"]["label"][:] == [1, 0, 1]
+    assert raw["train"].features["label"].names == ["neg", "pos"]
+
 
 def test_detected_shape_and_guessed_columns_are_logged(tmp_path, shapes, caplog):
     caplog.set_level(logging.INFO, logger="hfclf")
