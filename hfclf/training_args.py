@@ -368,6 +368,8 @@ class ClassifierTrainingArguments(TrainingArguments):
         _check_numbers(self)
         if self.head_learning_rate is not None and not self.head_learning_rate > 0:  # also refuses nan
             raise ValueError(f"--head-learning-rate must be positive, got {self.head_learning_rate}.")
+        if self.metric_for_best_model:  # `Trainer` takes `eval_f1_macro` and `f1_macro` alike; hfclf reads the latter
+            self.metric_for_best_model = self.metric_for_best_model.removeprefix("eval_")
         if self.label_names is not None:
             raise ValueError("--label-names is set by hfclf (its inputs' label column); drop it.")
         if not 0 < self.layerwise_lr_decay <= 1:

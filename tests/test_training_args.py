@@ -164,3 +164,10 @@ def test_a_trained_tokenizer_has_no_word_vectors_of_the_model():
     assert parse_values({**BASE, "arch": "lstm", "tokenizer": "train", "word_vectors": False})[0].word_vectors is False
     with pytest.raises(HfclfInputError, match="--word_vectors reads --model's word vectors by its tokenizer's ids"):
         parse_values({**BASE, "arch": "lstm", "tokenizer": "train"}, ["--word_vectors", "true"])
+
+
+def test_metric_for_best_model_is_read_without_its_eval_prefix():
+    """transformers takes `eval_f1_macro` as well as `f1_macro`; a search scores trials by the run's eval metric of
+    that name, so both spellings name one metric."""
+    for name in ("f1_macro", "eval_f1_macro"):
+        assert parse_values({**BASE, "metric_for_best_model": name})[2].metric_for_best_model == "f1_macro"
