@@ -203,7 +203,8 @@ def _transformer_model(config: TinyTransformerConfig, inputs: BuildInputs):
     if config.max_position_embeddings < inputs.max_length:  # its positions end before the inputs do
         raise HfclfInputError(
             f"max_position_embeddings={config.max_position_embeddings} is below --max_length {inputs.max_length}: "
-            f"pass --max_length {config.max_position_embeddings}, or a larger max_position_embeddings."
+            f"pass --max_length {config.max_position_embeddings}, or --config_overrides "
+            f"max_position_embeddings={inputs.max_length}."
         )
     return TinyTransformerForSequenceClassification(config)
 

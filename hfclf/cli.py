@@ -226,7 +226,13 @@ def _eval_flags(p) -> None:
     _flag(p, "--dataset", default=None, help="A named dataset, as `hfclf train --dataset` takes (see its --help).")
     _flag(p, "--data-dir", default=None, help="Folder of the named datasets (default: $HFCLF_DATA_DIR, else the Hub).")
     _flag(p, "--test-file", default=None, help="Your labelled csv/tsv/json/jsonl/parquet file (optionally .gz).")
-    _flag(p, "--text-columns", default=None, help="Text column(s) of --test-file, comma-separated (default: guessed).")
+    _flag(
+        p,
+        "--text-columns",
+        default=None,
+        help="Text column(s) of --test-file, comma-separated (default: the columns the model was trained on, else "
+        "guessed).",
+    )
     _pair_flag(p, "--test-file")
     _flag(p, "--label-column", default=None, help="Label column of --test-file (default: guessed).")
     _flag(

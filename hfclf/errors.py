@@ -25,13 +25,18 @@ def run_command(body) -> int:
     try:
         body()
     except HfclfInputError as err:
-        rank = int(os.environ.get("RANK", "0") or 0)
-        if rank == 0:
-            print(f"error: {err}", file=sys.stderr)
-        else:
-            logging.getLogger("hfclf").info("Process %d stops: %s", rank, err)
+        _stop(str(err))
         return err.exit_code
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
-        print("error: interrupted.", file=sys.stderr)
+        _stop("interrupted.")
         return 130
     return 0
+
+
+def _stop(message: str) -> None:
+    """The main process prints `error: message`; the others (under a launcher) log that they stopped."""
+    rank = int(os.environ.get("RANK", "0") or 0)
+    if rank == 0:
+        print(f"error: {message}", file=sys.stderr)
+    else:
+        logging.getLogger("hfclf").info("Process %d stops: %s", rank, message)

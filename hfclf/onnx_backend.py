@@ -150,7 +150,8 @@ def weights_fingerprint(folder) -> str:
     digest = hashlib.sha256()
     for path in sorted(Path(folder).glob("*.safetensors")):
         with open(path, "rb") as f:
-            digest.update(hashlib.file_digest(f, "sha256").digest())
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
@@ -159,7 +160,8 @@ def _record_weights(graphs: list[Path], fingerprint: str) -> None:
 
     for path in graphs:
         graph = onnx.load(str(path))
-        onnx.helper.set_model_props(graph, {WEIGHTS_KEY: fingerprint})
+        props = {prop.key: prop.value for prop in graph.metadata_props}  # kept: set_model_props replaces them all
+        onnx.helper.set_model_props(graph, {**props, WEIGHTS_KEY: fingerprint})
         onnx.save(graph, str(path))
 
 

@@ -514,9 +514,10 @@ def tuned_thresholds_lines(names: list[str], runs: list[RunResults], split: str)
     tuned = [name for name, run in zip(names, runs) if run.model_arguments.get("threshold") in THRESHOLD_CHOICES]
     if not tuned or split != "eval":
         return []
+    against = "" if len(tuned) == len(runs) else " against the other variants'"
     return [
         f"Decision thresholds of {', '.join(tuned)} were tuned on this validation split, so their scores here are "
-        "optimistic against the other variants'.",
+        f"optimistic{against}.",
         "",
     ]
 

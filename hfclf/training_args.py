@@ -540,7 +540,8 @@ def _typed_values(parser: HfArgumentParser, values: dict, source: str) -> dict:
         if key not in actions:
             negated = key.removeprefix("no_")
             if negated != key and negated in actions:  # `--no_x` is the command line's way to write `x: false`
-                raise HfclfInputError(f"Unknown flag '{key}' in {source}; write '{negated}: false' instead.")
+                meant = str(not value).lower() if isinstance(value, bool) else "false"
+                raise HfclfInputError(f"Unknown flag '{key}' in {source}; write '{negated}: {meant}' instead.")
             raise HfclfInputError(f"Unknown flag '{key}' in {source}; see --help for every flag.")
         if value is None:
             continue

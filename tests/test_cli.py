@@ -722,3 +722,18 @@ def test_the_training_length_is_saved_with_the_model_and_predict_uses_it(run_dir
             batch = tokenizer([long_text], truncation=True, max_length=length, return_tensors="pt")
             probability = model(**batch).logits.softmax(-1)[0, 1].item()
             assert (abs(probability - json.loads(stdout)["prob_pos"]) < 1e-5) == expect_same
+
+
+def test_ctrl_c_is_one_line_from_the_main_process_only(monkeypatch, capsys):
+    """Ctrl-C reaches every process of a launcher: the main one prints one line, the others log that they stop;
+    the exit code is 130 (a shell's for SIGINT)."""
+    from hfclf.errors import run_command
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    assert run_command(interrupted) == 130
+    assert capsys.readouterr().err == "error: interrupted.\n"
+    monkeypatch.setenv("RANK", "1")
+    assert run_command(interrupted) == 130
+    assert capsys.readouterr().err == ""

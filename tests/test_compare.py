@@ -464,3 +464,4 @@ def test_the_report_names_each_dataset_and_warns_of_thresholds_tuned_on_its_spli
     assert (
         tuned_thresholds_lines(["a", "b", "c"], runs, "test") == [] == tuned_thresholds_lines(["a"], runs[:1], "eval")
     )
+    assert tuned_thresholds_lines(["b", "c"], runs[1:], "eval")[0].endswith("so their scores here are optimistic.")

@@ -23,6 +23,7 @@ def test_file_values_are_typed_and_checked_like_words():
         "lora_target_modules": (["query", "value"], "takes one value, not a list"),
         "num_train_epochz": (3, "Unknown flag 'num_train_epochz' in run.yaml; see --help"),
         "no_word_vectors": (True, "Unknown flag 'no_word_vectors' in run.yaml; write 'word_vectors: false' instead"),
+        "no_bf16": (False, "Unknown flag 'no_bf16' in run.yaml; write 'bf16: true' instead"),
         "label_names": (["y"], "--label-names is set by hfclf"),
         "seed": ({"x": 1}, "argument --seed takes one value, not a mapping"),
         "config_overrides": ({"num_hidden_layers": 1}, "argument --config_overrides takes one value, not a mapping"),
