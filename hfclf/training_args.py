@@ -196,6 +196,9 @@ class ModelArguments:
             )
         if self.lora:
             check_lora(self.arch)
+        # A trained vocabulary cannot read --model's word vectors by their ids: the run has none (and records so).
+        self.word_vectors_dropped = self.tokenizer == "train" and self.word_vectors
+        self.word_vectors = self.word_vectors and not self.word_vectors_dropped
         if self.merge_lora and not self.lora:
             raise ValueError("--merge-lora needs --lora; add --lora or drop --merge-lora.")
         if self.lora and self.lora_r < 1:
@@ -606,13 +609,11 @@ def check_flags_apply(model_args: ModelArguments, given: set[str]) -> None:
             )
     if not model_args.lora and given & set(LORA_FLAGS) - {"merge_lora"}:
         raise ValueError(f"--{sorted(given & set(LORA_FLAGS))[0]} needs --lora; add --lora or drop it.")
-    if model_args.tokenizer == "train" and model_args.word_vectors:
-        if "word_vectors" in given:
-            raise ValueError(
-                "--word_vectors reads --model's word vectors by its tokenizer's ids, and --tokenizer train makes a "
-                "vocabulary of its own; drop one of them."
-            )
-        model_args.word_vectors = False  # recorded as the run has it
+    if model_args.word_vectors_dropped and "word_vectors" in given:
+        raise ValueError(
+            "--word_vectors reads --model's word vectors by its tokenizer's ids, and --tokenizer train makes a "
+            "vocabulary of its own; drop one of them."
+        )
 
 
 # The --long-text strategy that reads each of its flags.
