@@ -11,7 +11,7 @@ import pytest
 from hfclf.architectures import resolve_model_name
 from hfclf.data import DATASETS, DataArguments, load_raw_datasets
 from hfclf.errors import HfclfInputError
-from hfclf.tokenization import tokenize_datasets, train_wordpiece_tokenizer
+from hfclf.tokenization import WORDPIECE_SPECIAL_TOKENS, tokenize_datasets, train_wordpiece_tokenizer
 
 
 def make_frame(num_rows=200, num_classes=2, seed=0):
@@ -302,6 +302,56 @@ def test_a_trained_vocabulary_is_the_same_every_time(data_dir, tmp_path):
     other = subprocess.run([sys.executable, "-c", script, tmp_path / "texts.json"], capture_output=True, text=True)
     vocabularies.add(other.stdout.strip())
     assert len(vocabularies) == 1 and len(json.loads(vocabularies.pop())) > 5000
+
+
+def naive_wordpiece_vocabulary(word_counts, vocab_size, special_tokens):
+    """The same learning, recounting every pair after every merge."""
+    vocab = list(special_tokens)
+    words = {tuple([word[0], *("##" + c for c in word[1:])]): count for word, count in word_counts.items()}
+    pieces = sorted({piece for word in words for piece in word}, key=lambda piece: (piece[:2] == "##", piece))
+    vocab += [piece for piece in pieces if piece not in vocab]
+    while len(vocab) < vocab_size:
+        pairs = {}
+        for word, count in words.items():
+            for pair in zip(word, word[1:]):
+                pairs[pair] = pairs.get(pair, 0) + count
+        if not pairs:
+            break
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        token = best[0] + best[1][2:]
+        if token not in vocab:
+            vocab.append(token)
+        merged = {}
+        for word, count in words.items():
+            out, i = [], 0
+            while i < len(word):
+                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
+                    out.append(token)
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            merged[tuple(out)] = merged.get(tuple(out), 0) + count
+        words = merged
+    return {token: i for i, token in enumerate(vocab)}
+
+
+def test_the_wordpiece_merges_are_those_of_a_naive_recount():
+    """Random small corpora (repeated pairs like `aaaa`, one-letter words, an empty one): the incremental merges give
+    the vocabulary of recounting every pair after every merge, ties to the pair that sorts first."""
+    import random
+    from collections import Counter
+
+    from hfclf.tokenization import wordpiece_vocabulary
+
+    rng = random.Random(0)
+    assert wordpiece_vocabulary(Counter(), 10) == {token: i for i, token in enumerate(WORDPIECE_SPECIAL_TOKENS)}
+    for _ in range(200):
+        letters = "ab" if rng.random() < 0.5 else "abc"
+        words = Counter({"".join(rng.choice(letters) for _ in range(rng.randint(1, 6))): rng.randint(1, 4)
+                         for _ in range(rng.randint(1, 12))})  # fmt: skip
+        size = rng.randint(3, 40)
+        assert wordpiece_vocabulary(words, size, ("[UNK]",)) == naive_wordpiece_vocabulary(words, size, ("[UNK]",))
 
 
 def test_model_aliases():
