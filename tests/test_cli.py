@@ -478,59 +478,59 @@ def damaged_runs(run_dir, tmp_path):
     return damaged
 
 
+COMMAND_OUTPUTS = ("p.csv", "e.npy", "exported")  # what `model_folder_commands` would write
+
+
+def model_folder_commands(folder, texts, toy_data, tmp_path) -> list[list]:
+    """Every command that reads a model folder: predict, embed, eval and export (outputs in `tmp_path`)."""
+    return [
+        ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
+        ["embed", "--model", folder, "--input", texts, "--output", tmp_path / "e.npy"],
+        ["eval", "--model", folder, "--test-file", toy_data["test"]],
+        ["export", folder, tmp_path / "exported"],
+    ]
+
+
 def test_damaged_model_files_are_one_clear_error(damaged_runs, toy_data, tmp_path, capsys):
     texts = tmp_path / "in.txt"
     texts.write_text("\n".join(TEXTS))
     for name, folder in damaged_runs.items():
         expected = "is not readable JSON" if name == "config.json" else "is damaged"
-        for command in (
-            ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
-            ["embed", "--model", folder, "--input", texts, "--output", tmp_path / "e.npy"],
-            ["eval", "--model", folder, "--test-file", toy_data["test"]],
-            ["export", folder, tmp_path / "exported"],
-        ):
+        for command in model_folder_commands(folder, texts, toy_data, tmp_path):
             message = one_error_line(*cli(command, capsys)[::2])
             assert expected in message and name in message, (command, message)
-        assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
+        assert not [p for p in tmp_path.iterdir() if p.name in COMMAND_OUTPUTS]
 
 
-def test_a_tokenizer_without_its_vocabulary_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
-    """Without tokenizer.json (and vocab.txt), transformers loads a tokenizer of special tokens only, which would
-    read every word as unknown: refused, not scored."""
-    folder = tmp_path / "no-vocabulary"
-    shutil.copytree(run_dir, folder)
+def without_vocabulary(folder):
+    """No tokenizer.json (nor vocab.txt): transformers then loads special tokens only, every word unknown."""
     for name in ("tokenizer.json", "vocab.txt"):
         (folder / name).unlink(missing_ok=True)
-    texts = tmp_path / "in.txt"
-    texts.write_text("\n".join(TEXTS))
-    for command in (
-        ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
-        ["embed", "--model", folder, "--input", texts, "--output", tmp_path / "e.npy"],
-        ["eval", "--model", folder, "--test-file", toy_data["test"]],
-        ["export", folder, tmp_path / "exported"],
-    ):
-        message = one_error_line(*cli(command, capsys)[::2])
-        assert message.startswith(f"error: The tokenizer in {folder} has no words, only special tokens"), command
-    assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
 
 
-def test_a_tokenizer_larger_than_the_models_vocabulary_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
-    """Another model's tokenizer, with ids past the word vectors: refused (an IndexError in the embeddings before)."""
-    folder = tmp_path / "other-tokenizer"
-    shutil.copytree(run_dir, folder)
+def with_more_tokens(folder):
+    """Another model's tokenizer: ids past the model's word vectors (an IndexError in the embeddings)."""
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokenizer.add_tokens([f"newword{i}" for i in range(10)])
     tokenizer.save_pretrained(folder)
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [(without_vocabulary, "has no words, only special tokens"), (with_more_tokens, "has 30532 tokens but the model")],
+)
+def test_a_tokenizer_that_does_not_fit_the_model_is_one_clear_error(
+    run_dir, toy_data, tmp_path, capsys, damage, expected
+):
+    folder = tmp_path / "tokenizer"
+    shutil.copytree(run_dir, folder)
+    damage(folder)
     texts = tmp_path / "in.txt"
     texts.write_text("\n".join(TEXTS))
-    for command in (
-        ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
-        ["eval", "--model", folder, "--test-file", toy_data["test"]],
-        ["export", folder, tmp_path / "exported"],
-    ):
+    for command in model_folder_commands(folder, texts, toy_data, tmp_path):
         message = one_error_line(*cli(command, capsys)[::2])
-        assert message.startswith(f"error: The tokenizer in {folder} has 30532 tokens but the model has 30522"), command
-    assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "exported")]
+        assert message.startswith(f"error: The tokenizer in {folder} {expected}"), command
+    assert not [p for p in tmp_path.iterdir() if p.name in COMMAND_OUTPUTS]
 
 
 def test_a_config_that_does_not_fit_the_weights_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
@@ -586,17 +586,12 @@ def test_unfit_pickled_or_tokenizerless_model_folders_are_refused(run_dir, toy_d
         tokenless: f"error: Could not load the tokenizer in {tokenless} (",
     }
     for folder, start in expected.items():
-        for command in (
-            ["predict", "--model", folder, "--input", texts, "--output", tmp_path / "p.csv"],
-            ["embed", "--model", folder, "--input", texts, "--output", tmp_path / "e.npy"],
-            ["eval", "--model", folder, "--test-file", toy_data["test"]],
-            ["export", folder, tmp_path / "exported"],
-        ):
+        for command in model_folder_commands(folder, texts, toy_data, tmp_path):
             code, _, err = cli(command, capsys)
             assert one_error_line(code, err).startswith(start), command
             assert "LOAD REPORT" not in err and "MISSING" not in err
             assert folder != tokenless or "Loading weights" not in err  # refused before the model loads
-    assert not [p for p in tmp_path.iterdir() if p.name in ("p.csv", "e.npy", "exported")]
+    assert not [p for p in tmp_path.iterdir() if p.name in COMMAND_OUTPUTS]
 
 
 def test_an_output_that_is_an_input_is_refused(run_dir, toy_data, tmp_path, capsys):
