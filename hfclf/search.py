@@ -10,7 +10,7 @@ search:
   sampler: tpe                    # tpe (default), random or grid
   n_trials: 20                    # trials of the study, over every worker
   pruner: median                  # median (default): stop a trial whose validation score lags; none
-  seed: 0                         # the sampler's seed (each trial adds its place in the study)
+  seed: 0                         # each trial's sampler seed is drawn from it and the trial's place
   params:
     learning_rate: {low: 1e-5, high: 1e-3, log: true}   # a float range
     lstm_layers: {low: 1, high: 3}                       # an int range
