@@ -15,6 +15,8 @@ class RunPlot(NamedTuple):
     title: str  # the report's section
 
 
+LEGEND_LABEL_WIDTH = 28  # characters per line of a legend label: longer ones wrap, so the legend fits beside
+
 # The picture of a run's scored split that each task shape gets (besides loss.png).
 PER_RUN_PLOT = {
     SINGLE_LABEL: RunPlot("confusion_matrix.png", "confusion", "Confusion matrices"),
@@ -33,11 +35,15 @@ def _pyplot():
 
 
 def _legend_beside(ax, **kwargs):
-    """The axes' legend to the right of the plot, top-aligned; `tight_layout` makes room for it. None when nothing
-    is labelled (runs without a logged loss)."""
-    if not ax.get_legend_handles_labels()[0]:
+    """The axes' legend to the right of the plot, top-aligned, long labels wrapped; `tight_layout` makes room for it.
+    None when nothing is labelled (runs without a logged loss)."""
+    import textwrap
+
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
         return None
-    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **kwargs)
+    labels = [textwrap.fill(label, LEGEND_LABEL_WIDTH) for label in labels]
+    return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **kwargs)
 
 
 def _save(fig, path: str | Path) -> Path:

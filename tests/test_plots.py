@@ -59,3 +59,23 @@ def test_loss_overlay_names_each_variant_once_outside_the_curves(figures, count)
     assert texts == sorted([*histories, "train", "eval"])
     colors = {str(line.get_color()) for line in ax.get_lines()}
     assert len(colors) == count  # no color repeats across variants
+
+
+def test_long_curve_names_wrap_inside_the_figure(figures):
+    """Curves named by several flags (`arch=lstm, embedding_dim=16, ...`) keep their legend within the figure."""
+    from hfclf.curves import Curve
+    from hfclf.significance import Arm
+
+    names = [
+        "arch=lstm, embedding_dim=16, lstm_hidden_size=16, word_vectors=False, lstm_layers=2, bidirectional=True",
+        "arch=pooled, model=/home/someone/models/a-tiny-random-bert-encoder-for-tests, pooling=attention",
+    ]
+    curves = [
+        Curve(name, [(size, Arm(name, [name], [], [], [0.5 + size / 1000, 0.6])) for size in (32, 64)])
+        for name in names
+    ]
+    plots.plot_learning_curves(curves, "unused.png", "accuracy", True, "title")
+    (legend,) = legends_inside_the_figure(figures[0])
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert ["".join(label.split()) for label in labels] == ["".join(name.split()) for name in names]  # all of it
+    assert max(len(line) for label in labels for line in label.splitlines()) <= plots.LEGEND_LABEL_WIDTH
