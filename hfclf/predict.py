@@ -106,7 +106,7 @@ def read_texts(
         lines = [line.rstrip("\r\n") for line in sys.stdin]
         if lines:  # a byte order mark is no part of the first text (as utf-8-sig reads a file)
             lines[0] = lines[0].removeprefix("\ufeff")
-        columns, where = [lines], "line"
+        columns, where = [_without_blank_end(lines)], "line"
     elif is_lines:
         columns, where = [_read_lines(Path(path))], "line"
     else:
@@ -137,7 +137,12 @@ def _read_lines(path: Path) -> list[str]:
         raise HfclfInputError(
             f"Could not read {path} ({type(err).__name__}); pass a readable UTF-8 text file."
         ) from None
-    while lines and not lines[-1]:  # a blank line at the end is not an (empty) text; a line of spaces is
+    return _without_blank_end(lines)
+
+
+def _without_blank_end(lines: list[str]) -> list[str]:
+    """`lines` without the blank lines at their end, which are no (empty) texts; a line of spaces is one."""
+    while lines and not lines[-1]:
         lines.pop()
     return lines
 

@@ -145,7 +145,7 @@ def test_predict_txt_and_stdin_to_jsonl(run_dir, tmp_path, capsys, monkeypatch):
     from_file = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["text"] for r in from_file] == TEXTS
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(TEXTS)))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(TEXTS) + "\n\n\n"))  # blank lines at the end: no texts
     code, stdout, _ = cli(["predict", "--model", run_dir, "--input", "-", "--batch-size", "2"], capsys)
     assert code == 0
     from_stdin = [json.loads(line) for line in stdout.splitlines()]
