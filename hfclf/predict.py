@@ -285,18 +285,13 @@ def running(device, bf16: bool = False):
     return stack
 
 
-def classify(
-    model, tokenizer, texts, batch_size=64, max_length=None, device="cpu", labels=None, pairs=None, bf16=False
-):
-    """Logits (in input order) of `texts` (and their `pairs`), long texts cut as in the model's training (documents
-    cut into windows are scored from the mean of their windows' logits); with `labels`, also the mean loss as the model
-    computes it. `bf16`: compute in bf16 autocast."""
-    import torch
-
+def model_inputs(model, tokenizer, texts, pairs, max_length, fmt: dict):
+    """`(encoding, origin)` of `texts` (and their `pairs`) as the model was trained to read them: long texts cut by
+    its `--long-text` strategy (see `tokenization.encode_texts`), at most `max_length` tokens (default: the length it
+    was trained with). `fmt`: the model's `input_format`."""
     from .data import shortest_max_length
     from .tokenization import LongText, encode_texts
 
-    fmt = input_format(model.config)
     long_text = LongText(fmt["long_text"], fmt.get("head_tokens", 128), fmt.get("stride", 128))
     requested, max_length = max_length, default_max_length(model, tokenizer, max_length)
     shortest = shortest_max_length(long_text.strategy, long_text.head_tokens, long_text.stride)
@@ -307,7 +302,18 @@ def classify(
             f"--max-length {requested} is too short for this model's --long-text {long_text.strategy} (trained with "
             f"{trained}); pass --max-length {shortest} or more, or drop it to use the length it was trained with."
         )
-    encoded, origin = encode_texts(tokenizer, list(texts), pairs, max_length, long_text)
+    return encode_texts(tokenizer, list(texts), pairs, max_length, long_text)
+
+
+def classify(
+    model, tokenizer, texts, batch_size=64, max_length=None, device="cpu", labels=None, pairs=None, bf16=False
+):
+    """Logits (in input order) of `texts` (and their `pairs`), long texts cut as in the model's training (documents
+    cut into windows are scored from the mean of their windows' logits); with `labels`, also the mean loss as the model
+    computes it. `bf16`: compute in bf16 autocast."""
+    import torch
+
+    encoded, origin = model_inputs(model, tokenizer, texts, pairs, max_length, input_format(model.config))
     rows = np.arange(len(texts)) if origin is None else np.asarray(origin)
     logits = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
     loss_sum = 0.0
@@ -565,11 +571,13 @@ def embed(
     texts = [text for _, _, text in units]
     device = resolve_device(device)
     model, tokenizer, gives_pooled_vector = load_encoder(model_dir, device, backend)
-    max_length = default_max_length(model, tokenizer, max_length)
-    truncated = sum(len(ids) > max_length for ids in tokenizer(texts)["input_ids"])
-    encoded = tokenizer(texts, truncation=True, max_length=max_length)
-    if truncated:
-        logger.warning("%d of %d texts are longer than %d tokens and were truncated", truncated, len(texts), max_length)
+    # as the classifier reads them: a document cut into windows is the mean of its windows' vectors
+    encoded, origin = model_inputs(model, tokenizer, texts, None, max_length, fmt)
+    limit = default_max_length(model, tokenizer, max_length)
+    truncated = sum(len(ids) > limit for ids in tokenizer(texts, verbose=False)["input_ids"])
+    if truncated and fmt["long_text"] == "truncate":
+        logger.warning("%d of %d texts are longer than %d tokens and were truncated", truncated, len(texts), limit)
+    rows = np.arange(len(texts)) if origin is None else np.asarray(origin)
     vectors = None
     with running(device, bf16):
         for positions, batch in length_sorted_batches(tokenizer, encoded, batch_size, "Embedding"):
@@ -582,8 +590,10 @@ def embed(
                 pooled = (output.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             pooled = pooled.float().cpu().numpy()
             if vectors is None:
-                vectors = np.zeros((len(texts), pooled.shape[-1]), dtype=np.float32)
+                vectors = np.zeros((len(rows), pooled.shape[-1]), dtype=np.float32)
             vectors[positions] = pooled
+    if origin is not None:
+        vectors, _ = aggregate_windows(vectors, rows)
     if normalize:
         vectors /= np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
     _write_embeddings(Path(output_path), vectors, units, split)

@@ -397,6 +397,33 @@ def test_embed_refuses_a_pair_model(shape_run, tmp_path, capsys):
         assert np.load(tmp_path / "v.npy").shape == (16, 32)
 
 
+@pytest.mark.parametrize("shape_run", ["long"], indirect=True)
+def test_embed_gives_a_windows_model_the_mean_of_its_windows(shape_run, tmp_path, capsys):
+    """A document is embedded as the classifier reads it: cut into windows (max_length 24, stride 6), its vector is
+    the mean of its windows' pooled vectors, not the vector of its first window."""
+    import torch
+
+    from hfclf.run_folder import load_run
+
+    _, run_dir, paths = shape_run
+    texts = pd.read_csv(paths["test"])["review"].tolist()[:3]
+    source = tmp_path / "docs.txt"
+    source.write_text("\n".join(texts))
+    code, _, err = cli(["embed", "--model", run_dir, "--input", source, "--output", tmp_path / "v.npy"], capsys)
+    assert code == 0, err
+    run = load_run(run_dir)
+    encoder, tokenizer = run.encoder(), run.tokenizer()
+    expected = []
+    with torch.no_grad():
+        for text in texts:
+            windows = tokenizer(text, truncation=True, max_length=24, stride=6, return_overflowing_tokens=True,
+                                padding=True, return_tensors="pt")  # fmt: skip
+            assert len(windows["input_ids"]) > 1
+            inputs = {key: windows[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in windows}
+            expected.append(encoder(**inputs).pooler_output.mean(0).numpy())
+    np.testing.assert_allclose(np.load(tmp_path / "v.npy"), np.stack(expected), atol=1e-5)
+
+
 def test_texts_are_given_as_the_model_was_trained(shape_run, tmp_path, capsys):
     """A pair model needs both texts of each pair; a model of single texts refuses pairs."""
     shape, run_dir, paths = shape_run
