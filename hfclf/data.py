@@ -451,7 +451,7 @@ def _get_spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise HfclfInputError(
             f"Unknown dataset '{name}'. Pass --dataset with one of: {', '.join(DATASETS)}; "
-            "or use --train-file for your own data."
+            "or pass your own files (--train-file to train, --test-file to evaluate)."
         )
     return DATASETS[name]
 

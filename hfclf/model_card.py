@@ -14,7 +14,7 @@ from .architectures import describe_model, model_hub_id
 from .run_folder import RunResults, input_format, split_of
 from .tables import markdown_table
 from .tasks import MULTI_LABEL, REGRESSION, Task, get_task
-from .training_args import LEARNING_RATE_GROUP_FLAGS
+from .training_args import LEARNING_RATE_GROUP_FLAGS, THRESHOLD_CHOICES
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 
@@ -116,10 +116,20 @@ def _results_table(results: RunResults | None, task: Task) -> str:
         if results is not None and results.metric(task.main_metric, split) is not None:
             values = [results.metric(key, split) for key in task.metric_names]
             samples = results.metric("samples", split) or ""
-            rows.append([title, samples, *(f"{value:.4f}" if value is not None else "" for value in values)])
+            rows.append([title, samples, *(_cell(value) for value in values)])
     if not rows:
         return "No evaluation results were recorded for this model."
-    return markdown_table(["split", "examples", *task.metric_names.values()], rows)
+    table = markdown_table(["split", "examples", *task.metric_names.values()], rows)
+    if results.model_arguments.get("threshold") in THRESHOLD_CHOICES:
+        table += "\n\nThe decision thresholds were tuned on the validation split, so its scores are optimistic."
+    return table
+
+
+def _cell(value) -> str:
+    """A metric as the table shows it: 4 decimals; n/a where it has no value (a constant prediction's correlation)."""
+    if value is None:
+        return ""
+    return f"{value:.4f}" if _is_number(value) else "n/a"
 
 
 def _arguments_list(results: RunResults | None) -> list[str]:
@@ -189,9 +199,20 @@ def _usage(
         "```",
         "",
         "With `hfclf` installed, `import hfclf` registers the classes and `trust_remote_code` is not needed; "
-        "`hfclf predict --model DIR --input texts.txt` classifies a file.",
+        + _predict_usage(task, pairs),
         *(_sentence_transformers_usage(repo) if sentence_transformers else []),
     ]
+
+
+def _predict_usage(task: Task, pairs: bool) -> str:
+    """How `hfclf predict` reads a file for this model: a table of pairs, or one text per line."""
+    if pairs:
+        return (
+            "`hfclf predict --model DIR --input pairs.csv` reads a table with both texts of each pair, in the columns "
+            "the model was trained on."
+        )
+    verb = "scores" if task.problem_type == REGRESSION else "classifies"
+    return f"`hfclf predict --model DIR --input texts.txt` {verb} a file of one text per line."
 
 
 def _sentence_transformers_usage(repo: str) -> list[str]:
@@ -271,7 +292,9 @@ def build_model_card(
         _card_data(results, repo_id, [*tags, task.problem_type.replace("_", "-")], lora, task),
         template_path=str(TEMPLATE),
         title=repo_id.split("/")[-1] if repo_id else "hfclf text classifier",
-        dataset=(results.data_arguments.get("dataset") if results else None) or "custom data",
+        dataset=(results.data_arguments.get("dataset") or "custom data")
+        if results
+        else "data this folder does not record (it has no results.json)",
         lora=lora,
         encoder=encoder_name(lora) if lora else None,
         task=task.description,

@@ -361,7 +361,7 @@ def test_model_aliases():
 
 
 def test_unknown_dataset():
-    with pytest.raises(HfclfInputError, match=r"Unknown dataset 'sst3'.*ag_news, imdb, sst2, rt_polarity"):
+    with pytest.raises(HfclfInputError, match=r"Unknown dataset 'sst3'.*ag_news, imdb, sst2, rt_polarity.*--test-file"):
         load_raw_datasets(DataArguments(dataset="sst3"))
 
 

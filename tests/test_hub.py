@@ -304,3 +304,26 @@ def test_exported_folder_predicts_where_hfclf_cannot_be_imported(pushed_run, tmp
     expected = pd.read_csv(tmp_path / "p.csv")
     assert [p["label"] for p in result["pipeline"]] == expected["label"].tolist()
     np.testing.assert_allclose(result["probs"], expected[["prob_neg", "prob_pos"]].to_numpy(), atol=1e-5)
+
+
+def test_a_card_says_only_what_its_folder_records():
+    """No 'custom data' for a folder without results (an exported folder, a checkpoint); n/a, not nan, for a metric
+    without a value; thresholds tuned on validation are called optimistic there; a pair model's usage reads a table."""
+    from hfclf.model_card import build_model_card
+    from hfclf.run_folder import RunResults
+
+    config = {"model_type": "hfclf_lstm", "pooling": "max", "num_layers": 2, "hidden_size": 8, "id2label": {"0": "a"}}
+    assert "data this folder does not record" in build_model_card(config, None)
+    assert "texts.txt` classifies a file of one text per line" in build_model_card(config, None)
+    results = RunResults(
+        eval={"eval_accuracy": 0.5, "eval_f1_macro": float("nan")},
+        arguments={"data": {"dataset": "sst2"}, "model": {"threshold": "0.5"}},
+    )
+    card = build_model_card(config, results)
+    assert "| 0.5000 | n/a |" in card and "nan" not in card.lower() and "optimistic" not in card
+    results.arguments["model"]["threshold"] = "tune"
+    assert "thresholds were tuned on the validation split, so its scores are optimistic" in build_model_card(
+        {**config, "problem_type": "multi_label_classification"}, results
+    )
+    pairs = {**config, "input_format": {"text_columns": ["premise"], "text_pair_column": "hypothesis"}}
+    assert "--input pairs.csv` reads a table with both texts of each pair" in build_model_card(pairs, results)
