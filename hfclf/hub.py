@@ -19,7 +19,7 @@ from huggingface_hub import HfApi
 
 from .architectures import model_hub_id
 from .errors import HfclfInputError, first_line
-from .files import atomic_folder, check_writable, read_json
+from .files import atomic_folder, check_writable, read_json, write_json
 from .model_card import build_model_card
 from .onnx_backend import export_onnx
 from .run_folder import (
@@ -84,6 +84,12 @@ def export(
     tokenizer = run.tokenizer()  # it loads: an export without it would fail in every client
     if not run.is_lora:
         run.classifier()  # its weights fit its config: never export a model that would load with random weights
+    if run.results is None:
+        logger.warning(
+            "%s has no results.json (an exported folder or a checkpoint): the card can name no data or metrics. Export "
+            "the run folder to keep them.",
+            run_dir,
+        )
     with atomic_folder(output_dir, replace=overwrite) as folder:
         config, lora = run.config, None
         if run.is_lora and merge:
@@ -95,6 +101,7 @@ def export(
         else:
             names = [p.name for p in run_dir.iterdir() if p.suffix in (".safetensors", ".py")]
             _copy_files(run_dir, folder, (CONFIG_FILE, *sorted(names), *TOKENIZER_FILES))
+        _drop_local_paths(folder / CONFIG_FILE)
         # a pooled model is also a sentence-transformers model
         st_files = write_sentence_transformers_files(folder, config, tokenizer)
         card = build_model_card(config, run.results, repo_id=repo_id, lora=lora, sentence_transformers=st_files)
@@ -103,6 +110,20 @@ def export(
         (folder / CARD_FILE).write_text(card)
     logger.info("Exported %s to %s", run_dir, output_dir)
     return output_dir
+
+
+def _drop_local_paths(config_file: Path) -> None:
+    """Remove transformers' `_name_or_path` (where the model was loaded from: a path on this machine) from an exported
+    config, its encoder's included; loading never reads it."""
+    config = read_json(config_file)
+    if config is None:
+        return
+    cleaned = {key: value for key, value in config.items() if key != "_name_or_path"}
+    for key, value in cleaned.items():
+        if isinstance(value, dict) and "_name_or_path" in value:
+            cleaned[key] = {inner: item for inner, item in value.items() if inner != "_name_or_path"}
+    if cleaned != config:
+        write_json(config_file, cleaned)
 
 
 def _copy_files(source: Path, target: Path, names) -> None:

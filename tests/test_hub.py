@@ -95,7 +95,7 @@ def test_training_push_uploads_the_exported_folder(pushed_run, tmp_path, capfd):
     assert "## Usage" in uploads[0]["README.md"].decode()  # hfclf's card, not the Trainer's
 
 
-def test_export_folder_contents(pushed_run, tmp_path, capfd):
+def test_export_folder_contents(pushed_run, tmp_path, capfd, caplog, tiny_encoder_dir):
     run_dir = pushed_run[0]
     out = tmp_path / "export"
     code, stdout, _ = run_cli(["export", run_dir, out], capfd)
@@ -107,6 +107,15 @@ def test_export_folder_contents(pushed_run, tmp_path, capfd):
     assert all(p.is_file() for p in out.iterdir())
     assert json.loads((out / "config.json").read_text())["auto_map"]["AutoModelForSequenceClassification"]
     assert (out / "model.safetensors").read_bytes() == (run_dir / "model.safetensors").read_bytes()
+    # where this machine loaded the encoder from stays here (transformers writes it; loading never reads it)
+    assert str(tiny_encoder_dir) in (run_dir / "config.json").read_text()
+    assert str(tiny_encoder_dir) not in (out / "config.json").read_text()
+
+    # an exported folder has no results.json: exported again, its card names no data, and the log says why
+    again = tmp_path / "again"
+    with caplog.at_level("WARNING", logger="hfclf"):
+        assert run_cli(["export", out, again], capfd)[0] == 0
+    assert f"{out} has no results.json (an exported folder or a checkpoint)" in caplog.text
 
     # a non-empty target is refused (nothing written), unless --overwrite
     code, _, err = run_cli(["export", run_dir, out], capfd)
