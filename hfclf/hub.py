@@ -39,6 +39,14 @@ logger = logging.getLogger("hfclf")
 CARD_FILE = "README.md"
 
 
+def local_base_model(run) -> str | None:
+    """The base model of an unmerged LoRA run when it is a folder on this machine (no Hub id), else None."""
+    if not run.is_lora:
+        return None
+    encoder = read_lora_spec(run.path)["encoder"]
+    return encoder if model_hub_id(encoder) is None else None
+
+
 def _lora_card_inputs(run) -> dict:
     """The LoRA description of an unmerged LoRA run, for its model card."""
     adapter = read_json(run.path / ADAPTER_CONFIG_FILE) or {}
@@ -96,6 +104,12 @@ def export(
             merge_lora_run(run_dir, folder)
             config = load_run(folder).config
         elif run.is_lora:
+            if base := local_base_model(run):
+                logger.warning(
+                    "The adapter goes on the local model %s: the export loads only where that folder is. Pass --merge "
+                    "for a folder that stands alone.",
+                    base,
+                )
             lora = _lora_card_inputs(run)
             _copy_files(run_dir, folder, (*ADAPTER_FILES, LORA_INFO_FILE, *TOKENIZER_FILES))
         else:
@@ -148,13 +162,12 @@ def push(
     the commit (or of the repo).
     """
     check_repo_id(repo_id)
-    if not merge and load_run(run_dir).is_lora:
-        encoder = read_lora_spec(run_dir)["encoder"]
-        if model_hub_id(encoder) is None:
-            raise HfclfInputError(
-                f"The adapter in {run_dir} goes on the local model {encoder}, which Hub users cannot load; pass "
-                "--merge to push a model that stands alone, or train the adapter on a Hub model."
-            )
+    base = None if merge else local_base_model(load_run(run_dir))
+    if base:
+        raise HfclfInputError(
+            f"The adapter in {run_dir} goes on the local model {base}, which Hub users cannot load; pass --merge to "
+            "push a model that stands alone, or train the adapter on a Hub model."
+        )
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="hfclf-export-") as tmp:
         folder = export(run_dir, Path(tmp) / "model", merge=merge, repo_id=repo_id)

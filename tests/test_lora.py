@@ -210,12 +210,14 @@ def test_merged_export_loads_without_peft_or_hfclf(lora_run, tmp_path):
     np.testing.assert_allclose(result["probs"], expected, atol=1e-5)
 
 
-def test_lora_export_without_merge_is_the_adapter(lora_run, tmp_path):
+def test_lora_export_without_merge_is_the_adapter(lora_run, tmp_path, caplog):
     from test_hub import card_metadata
 
     run_dir = lora_run[0]
     export = tmp_path / "adapter"
-    assert cli_main(["export", str(run_dir), str(export)]) == 0
+    with caplog.at_level("WARNING", logger="hfclf"):
+        assert cli_main(["export", str(run_dir), str(export)]) == 0
+    assert "The adapter goes on the local model" in caplog.text and "Pass --merge" in caplog.text
     assert {p.name for p in export.iterdir()} >= {"adapter_config.json", "adapter_model.safetensors", "README.md"}
     assert (export / "adapter_model.safetensors").read_bytes() == (run_dir / "adapter_model.safetensors").read_bytes()
     card = (export / "README.md").read_text()
