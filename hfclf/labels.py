@@ -199,7 +199,9 @@ def _encode_single_label(frames: dict, label_names: list[str] | None, task_sourc
     """Replace every split's labels by class ids 0..n-1 in place; return the class names."""
     integer = {split: _as_integer_labels(df["label"]) for split, (df, _) in frames.items()}
     _refuse_fractions(frames, SINGLE_LABEL, task_source)
-    for df, description in frames.values():
+    for split, (df, description) in frames.items():
+        if integer[split] is not None:  # class ids: no lists among them
+            continue
         lists = df["label"][[_kind(value) == "list" for value in df["label"]]]
         if len(lists):
             raise HfclfInputError(

@@ -573,10 +573,11 @@ def embed(
     model, tokenizer, gives_pooled_vector = load_encoder(model_dir, device, backend)
     # as the classifier reads them: a document cut into windows is the mean of its windows' vectors
     encoded, origin = model_inputs(model, tokenizer, texts, None, max_length, fmt)
-    limit = default_max_length(model, tokenizer, max_length)
-    truncated = sum(len(ids) > limit for ids in tokenizer(texts, verbose=False)["input_ids"])
-    if truncated and fmt["long_text"] == "truncate":
-        logger.warning("%d of %d texts are longer than %d tokens and were truncated", truncated, len(texts), limit)
+    if fmt["long_text"] == "truncate":  # head_tail and windows cut long texts as the model was trained to
+        limit = default_max_length(model, tokenizer, max_length)
+        truncated = sum(len(ids) > limit for ids in tokenizer(texts, verbose=False)["input_ids"])
+        if truncated:
+            logger.warning("%d of %d texts are longer than %d tokens and were truncated", truncated, len(texts), limit)
     rows = np.arange(len(texts)) if origin is None else np.asarray(origin)
     vectors = None
     with running(device, bf16):
