@@ -305,9 +305,22 @@ def pruning_callback(trial):
     return OptunaPruning()
 
 
-def objective(config: dict, report_dir: Path, extra: list[str]):
+class InterruptedTrials(logging.Filter):
+    """Drops Optuna's "Trial N failed" records (a traceback) for the trials that Ctrl-C stopped: hfclf says in one
+    line that they were interrupted and queued again."""
+
+    def __init__(self):
+        super().__init__()
+        self.numbers: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(record.getMessage().startswith(f"Trial {number} failed") for number in self.numbers)
+
+
+def objective(config: dict, report_dir: Path, extra: list[str], interrupted: set[int]):
     """The study's objective: train one trial and return the validation score of its best checkpoint (by
-    `metric_for_best_model`: the task's main metric unless set), as the run reports it."""
+    `metric_for_best_model`: the task's main metric unless set), as the run reports it. The numbers of trials that
+    Ctrl-C stopped go into `interrupted`."""
 
     def run_trial(trial) -> float:
         trial.set_user_attr(WORKER_ATTR, process_tag())  # a later worker can tell that this one was killed
@@ -320,6 +333,7 @@ def objective(config: dict, report_dir: Path, extra: list[str]):
         try:
             results = run_finetune(model_args, data_args, training_args, callbacks=[pruning_callback(trial)])
         except KeyboardInterrupt:  # Optuna fails the trial; its parameters wait for the search to start again
+            interrupted.add(trial.number)
             queue_again(trial.study, trial)
             logger.warning("Trial %d was interrupted; its parameters are queued again.", trial.number)
             raise
@@ -357,7 +371,12 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
     stop = optuna.study.MaxTrialsCallback(search["n_trials"], states=states)
     if len(study.get_trials(deepcopy=False, states=states)) < search["n_trials"]:
-        study.optimize(objective(config, report_dir, extra), callbacks=[stop], catch=())
+        quiet, optuna_logger = InterruptedTrials(), logging.getLogger("optuna.study._optimize")
+        optuna_logger.addFilter(quiet)
+        try:
+            study.optimize(objective(config, report_dir, extra, quiet.numbers), callbacks=[stop], catch=())
+        finally:
+            optuna_logger.removeFilter(quiet)
     return write_search_report(config, study, report_dir, command, extra)
 
 
