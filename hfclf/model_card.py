@@ -5,6 +5,7 @@ exports the same folder. Its YAML front matter follows the Hub conventions: `lib
 `tags`, `datasets`, `metrics` and a `model-index` with the evaluation results.
 """
 
+import json
 import math
 from pathlib import Path
 
@@ -160,7 +161,7 @@ def _arguments_list(results: RunResults | None) -> list[str]:
 
 
 def _usage(
-    repo: str | None, lora: dict | None, task: Task, pairs: bool, sentence_transformers: bool = False
+    repo: str | None, lora: dict | None, task: Task, fmt: dict, sentence_transformers: bool = False
 ) -> list[str]:
     """The card's code snippets, for the Hub repo `repo`, or for the folder itself when it has none."""
     if lora:
@@ -195,23 +196,31 @@ def _usage(
         f'tokenizer = AutoTokenizer.from_pretrained("{repo}", trust_remote_code=True)  # config.json names the code',
         "",
         f'classify = pipeline("text-classification", model="{repo}", trust_remote_code=True)',
-        *_pipeline_call(task, pairs),
+        *_pipeline_call(task, bool(fmt["text_pair_column"])),
         "```",
         "",
         "With `hfclf` installed, `import hfclf` registers the classes and `trust_remote_code` is not needed; "
-        + _predict_usage(task, pairs),
+        + _predict_usage(task, fmt),
         *(_sentence_transformers_usage(repo) if sentence_transformers else []),
     ]
 
 
-def _predict_usage(task: Task, pairs: bool) -> str:
-    """How `hfclf predict` reads a file for this model: a table of pairs, or one text per line."""
-    if pairs:
+def _predict_usage(task: Task, fmt: dict) -> str:
+    """How `hfclf predict` reads a file for this model (`fmt`: its `input_format`): a table of pairs, a table of the
+    several text columns it joined in training, or one text per line."""
+    if fmt["text_pair_column"]:
         return (
             "`hfclf predict --model DIR --input pairs.csv` reads a table with both texts of each pair, in the columns "
             "the model was trained on."
         )
     verb = "scores" if task.problem_type == REGRESSION else "classifies"
+    columns = [column.strip() for column in fmt["text_columns"] or []]
+    if len(columns) > 1:
+        return (
+            f"`hfclf predict --model DIR --input table.csv` {verb} a table with the columns {', '.join(columns)}, "
+            f"joined with {json.dumps(fmt['text_separator'])} as in training; give a pipeline each text joined the "
+            "same way."
+        )
     return f"`hfclf predict --model DIR --input texts.txt` {verb} a file of one text per line."
 
 
@@ -287,7 +296,7 @@ def build_model_card(
     task = get_task(config.get("problem_type"))
     id2label = config.get("id2label") or {}
     labels = [id2label[key] for key in sorted(id2label, key=int)] or (results.label_names if results else [])
-    pairs = bool(input_format(config)["text_pair_column"])
+    fmt = input_format(config)
     card = ModelCard.from_template(
         _card_data(results, repo_id, [*tags, task.problem_type.replace("_", "-")], lora, task),
         template_path=str(TEMPLATE),
@@ -298,13 +307,13 @@ def build_model_card(
         lora=lora,
         encoder=encoder_name(lora) if lora else None,
         task=task.description,
-        pairs=pairs,
+        pairs=bool(fmt["text_pair_column"]),
         results_table=_results_table(results, task),
         architecture=description,
         pooling=pooling,
         output=_output_section(task, labels, config),
         training="\n".join(_arguments_list(results)),
-        usage="\n".join(_usage(repo_id, lora, task, pairs, sentence_transformers)),
+        usage="\n".join(_usage(repo_id, lora, task, fmt, sentence_transformers)),
     )
     return str(card)
 

@@ -317,7 +317,8 @@ def test_exported_folder_predicts_where_hfclf_cannot_be_imported(pushed_run, tmp
 
 def test_a_card_says_only_what_its_folder_records():
     """No 'custom data' for a folder without results (an exported folder, a checkpoint); n/a, not nan, for a metric
-    without a value; thresholds tuned on validation are called optimistic there; a pair model's usage reads a table."""
+    without a value; thresholds tuned on validation are called optimistic there; a pair model's usage reads a table,
+    and a model trained on joined columns names them and their separator."""
     from hfclf.model_card import build_model_card
     from hfclf.run_folder import RunResults
 
@@ -336,3 +337,5 @@ def test_a_card_says_only_what_its_folder_records():
     )
     pairs = {**config, "input_format": {"text_columns": ["premise"], "text_pair_column": "hypothesis"}}
     assert "--input pairs.csv` reads a table with both texts of each pair" in build_model_card(pairs, results)
+    joined = {**config, "input_format": {"text_columns": ["title", " description"], "text_separator": " | "}}
+    assert 'a table with the columns title, description, joined with " | " as in training' in build_model_card(joined)
