@@ -624,10 +624,10 @@ def _parse_table(
                 with gzip.open(path, "rb") as f:
                     return pd.read_parquet(f)
             return pd.read_parquet(path)
-        # JSON lines, or one JSON array of records (whatever the extension says).
-        with (gzip.open if compressed else open)(path, "rt", encoding="utf-8") as f:
+        # JSON lines, or one JSON array of records (whatever the extension says); a byte order mark is skipped.
+        with (gzip.open if compressed else open)(path, "rt", encoding="utf-8-sig") as f:
             is_array = f.read(1024).lstrip().startswith("[")
-        return pd.read_json(path, lines=not is_array, dtype=False)
+        return pd.read_json(path, lines=not is_array, dtype=False, encoding="utf-8-sig")
     except HfclfInputError:
         raise
     except (pd.errors.ParserWarning, pd.errors.ParserError) as err:

@@ -63,6 +63,25 @@ def test_file_types(tmp_path, file_name):
     assert raw["train"].features["text"] == datasets.Value("string")
 
 
+@pytest.mark.parametrize("file_name", ["d.csv", "d.tsv", "d.json", "d.jsonl", "d.json.gz"])
+def test_a_byte_order_mark_is_skipped(tmp_path, file_name):
+    """Files saved as "UTF-8 with BOM" (Windows editors, PowerShell) read like any other: the mark is not part of
+    the first column's name, and a JSON array is still told from JSON lines."""
+    records = [{"sentence": "a fine film", "label": "pos"}, {"sentence": "dull", "label": "neg"}]
+    text = {
+        "csv": "sentence,label\na fine film,pos\ndull,neg\n",
+        "tsv": "sentence\tlabel\na fine film\tpos\ndull\tneg\n",
+        "json": json.dumps(records),
+        "jsonl": "\n".join(json.dumps(record) for record in records),
+    }[file_name.removesuffix(".gz").split(".")[1]]
+    path = tmp_path / file_name
+    with (gzip.open if file_name.endswith(".gz") else open)(path, "wt", encoding="utf-8-sig") as f:
+        f.write(text)
+    raw = load_raw_datasets(DataArguments(train_file=str(path), validation_file=str(path)))
+    assert raw["train"]["text"][:] == ["a fine film", "dull"]
+    assert raw["train"].features["label"].names == ["neg", "pos"]
+
+
 def test_text_columns_joined_and_string_labels(tmp_path):
     df = pd.DataFrame({"title": ["T1", "T2", "T3"], "body": ["b1", "b2", "b3"], "topic": ["sports", "world", "sports"]})
     path = write(df, tmp_path / "train.csv")
