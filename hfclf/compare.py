@@ -42,10 +42,12 @@ from .tasks import get_task
 from .training_args import (
     ClassifierTrainingArguments,
     check_run_folder_flags,
+    check_same_settings,
     merge_flags,
     parse_values,
     read_mapping_file,
     redact_command,
+    run_settings,
     run_values,
 )
 
@@ -203,6 +205,10 @@ def run_comparison(
             elif main_process:
                 remove_dead_lock(run_dir)  # a killed comparison held it from before the variant finished
         finished = {name for name, run_dir in run_dirs.items() if (run_dir / RESULTS_FILE).exists()}  # now held
+        for name in finished:  # a skipped variant stands for this command's: it must have been made with its flags
+            check_same_settings(RunResults.load(run_dirs[name]).settings, run_settings(*arguments[name]),
+                                f"Variant {name} ({run_dirs[name]})", "rerun with its flags, or pass another "
+                                "--report_dir")  # fmt: skip
         data_cache = {}
         for index, variant in enumerate(variants, start=1):
             if variant["name"] in finished:

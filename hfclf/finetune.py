@@ -45,6 +45,7 @@ from .run_folder import (
     merge_lora_run,
     metric_prefix,
     precision_of,
+    read_checkpoint_record,
     resolve_resume,
     save_lora_run,
 )
@@ -64,9 +65,11 @@ from .training_args import (
     THRESHOLD_CHOICES,
     ClassifierTrainingArguments,
     ModelArguments,
+    check_same_settings,
     learning_rate_groups,
     parse_args,
     redact_command,
+    run_settings,
 )
 
 logger = logging.getLogger("hfclf")
@@ -363,9 +366,10 @@ def run_lock(output_dir: Path, training_args):
         yield
 
 
-def start_run(training_args) -> tuple[str | None, dict | None, str]:
+def start_run(training_args, settings: dict) -> tuple[str | None, dict | None, str]:
     """Set the process up for a training run and check its folder before anything is computed: `(the checkpoint to
-    resume from or None, the Hub push settings or None, the precision)`."""
+    resume from, made with the same `settings` (see `run_settings`), or None; the Hub push settings or None; the
+    precision)`."""
     from transformers import set_seed
 
     from .cost import keep_freed_memory, reset_peak_memory
@@ -383,6 +387,9 @@ def start_run(training_args) -> tuple[str | None, dict | None, str]:
         learning_rate_groups(training_args),
         precision,
     )
+    if resume:
+        check_same_settings(read_checkpoint_record(resume).get("settings"), settings, f"Checkpoint {resume}",
+                            "resume with the same flags, or start a new --output-dir")  # fmt: skip
     hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     set_seed(training_args.seed)
     if training_args.bf16 and training_args.bf16_guessed:
@@ -394,12 +401,13 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
     from .cost import training_compute
 
     start = time.perf_counter()
-    resume, hub_push, precision = start_run(training_args)
+    settings = run_settings(model_args, data_args, training_args)  # as parsed, before the run resolves any
+    resume, hub_push, precision = start_run(training_args, settings)
     output_dir = Path(training_args.output_dir)
     raw, tokenizer, tokenized, tokenize_stats = prepare_data(model_args, data_args, training_args, data_cache)
     task = task_of_run(raw["train"], model_args, training_args)
     model, lora_spec = build_classifier(model_args, data_args, tokenizer, raw["train"], tokenize_stats["max_length"])
-    trainer = build_trainer(model, tokenizer, tokenized, model_args, training_args, task, callbacks)
+    trainer = build_trainer(model, tokenizer, tokenized, model_args, training_args, task, callbacks, settings)
     if trainer.is_world_process_zero():
         clear_output_dir(training_args)  # only now that every input is checked: a refused run removes nothing
     trainer.accelerator.wait_for_everyone()
@@ -418,6 +426,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
         test=scored_metrics if split == "test" else {},
         label_names=label_names_of(raw["train"]),
         arguments={"model": asdict(model_args), "data": asdict(data_args), "training": training_args.to_dict()},
+        settings=settings,
         problem_type=task.problem_type,
         max_length=tokenize_stats["max_length"],
         model_config=built_config_fields(model_args, model),
@@ -523,9 +532,9 @@ def input_format(data_args) -> dict:
     }
 
 
-def build_trainer(model, tokenizer, tokenized, model_args, training_args, task, callbacks: list = ()):
+def build_trainer(model, tokenizer, tokenized, model_args, training_args, task, callbacks: list = (), settings=None):
     """The `ClassifierTrainer` of a run: dynamic padding, the task's metrics (validation documents scored from their
-    windows), early stopping when asked for, and `callbacks`."""
+    windows), early stopping when asked for, `callbacks`, and the run's `settings` for its checkpoints."""
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
@@ -547,6 +556,7 @@ def build_trainer(model, tokenizer, tokenized, model_args, training_args, task, 
             task.problem_type, thresholds=given_threshold(model_args, task), doc_ids=doc_ids_of(validation)
         ),
         callbacks=callbacks,
+        settings=settings,
     )
 
 

@@ -91,6 +91,7 @@ class RunResults:
     test: dict = field(default_factory=dict)
     label_names: list[str] = field(default_factory=list)
     arguments: dict = field(default_factory=dict)  # {"model": ..., "data": ..., "training": ...}
+    settings: dict = field(default_factory=dict)  # the arguments that decide the result, as parsed (run_settings)
     problem_type: str = "single_label_classification"  # the task shape (see hfclf.tasks)
     max_length: int | None = None  # tokens per example in training (None: written by an hfclf without it)
     model_config: dict = field(default_factory=dict)  # the config fields a run can set, as the model was built

@@ -136,7 +136,12 @@ class LengthSortedSampler(Sampler):
 class ClassifierTrainer(Trainer):
     """A `Trainer` for hfclf runs: batches grouped by the precomputed `length` column in an order a resume replays,
     evaluation sorted by length with its outputs in dataset order, complete-checkpoint records, whole-run train
-    metrics after a resume, and `head_learning_rate` / `layerwise_lr_decay` of [`ClassifierTrainingArguments`]."""
+    metrics after a resume, and `head_learning_rate` / `layerwise_lr_decay` of [`ClassifierTrainingArguments`].
+    `settings`: the run's `hfclf.training_args.run_settings`, recorded in every checkpoint for a resume to check."""
+
+    def __init__(self, *args, settings: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.settings = settings or {}
 
     def _get_train_sampler(self, train_dataset=None):
         # `Trainer` drops the columns `forward` does not take (`length` among them) before building the sampler;
@@ -284,6 +289,7 @@ class ClassifierTrainer(Trainer):
                 "save_only_model": self.args.save_only_model,
                 "learning_rate_groups": learning_rate_groups(self.args),
                 "precision": precision_of(vars(self.args)),
+                "settings": self.settings,
             },
         )
         rotate_checkpoints(

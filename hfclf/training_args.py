@@ -11,7 +11,7 @@ import math
 import os
 import sys
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -41,6 +41,24 @@ SECRET_FLAGS = tuple(f"--{spelling}" for name in SECRET_ARGUMENTS for spelling i
 # An optional true/false flag that may also stand alone (`--pre_layer_norm`), as `bool` flags do.
 OPTIONAL_BOOL = {"nargs": "?", "const": True}
 LORA_FLAGS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "merge_lora")
+# Arguments that change neither what a run trains nor what it reports: where it writes, logs and pushes, how fast it
+# loads data, what it does with the model afterwards. A resumed run, or a comparison that skips a finished variant,
+# may change these and no other (see `run_settings`).
+FREE_ARGUMENTS = frozenset(
+    {
+        *SECRET_ARGUMENTS,
+        *("output_dir", "overwrite_output_dir", "resume_from_checkpoint", "run_name", "project", "report_to"),
+        *("disable_tqdm", "log_level", "log_level_replica", "log_on_each_node", "logging_first_step"),
+        *("logging_nan_inf_filter", "logging_steps", "logging_strategy", "skip_memory_metrics", "debug"),
+        *("save_steps", "save_strategy", "save_total_limit", "save_only_model", "save_on_each_node"),
+        *("push_to_hub", "hub_always_push", "hub_model_id", "hub_private_repo", "hub_revision", "hub_strategy"),
+        *("trackio_bucket_id", "trackio_space_id", "trackio_static_space_id", "merge_lora", "measure_inference_texts"),
+        *("dataloader_num_workers", "dataloader_persistent_workers", "dataloader_pin_memory"),
+        *("dataloader_prefetch_factor", "dataloader_multiprocessing_context", "preprocessing_num_workers"),
+        *("data_dir", "local_rank", "ddp_timeout", "per_device_eval_batch_size", "eval_accumulation_steps"),
+        *("torch_empty_cache_steps", "include_num_input_tokens_seen", "do_train", "do_eval", "do_predict"),
+    }
+)
 
 
 def learning_rate_groups(args) -> dict:
@@ -685,6 +703,27 @@ def check_run_folder_flags(config: dict, extra: list[str], command: str) -> None
             f"<report_dir>/runs/<name>, and a rerun resumes unfinished runs itself. Use --report_dir DIR to choose "
             "the folder."
         )
+
+
+def run_settings(model_args, data_args, training_args) -> dict:
+    """The arguments that decide what a run trains and reports (all but `FREE_ARGUMENTS`), as `name: value` in JSON
+    values, taken as parsed: recorded in its checkpoints and results.json, so that a resume, or a comparison that
+    skips a finished variant, can check that it asks for the same."""
+    values = {**asdict(model_args), **asdict(data_args), **training_args.to_dict()}
+    return json.loads(json.dumps({k: v for k, v in values.items() if k not in FREE_ARGUMENTS}, default=str))
+
+
+def check_same_settings(saved: dict | None, now: dict, what: str, fix: str) -> None:
+    """Refuse when `saved` settings (of a checkpoint or a finished run: `what`) differ from this run's `now`, naming
+    the flags. Nothing to check where none were saved (an hfclf before this record) or a flag is new to one side."""
+    changed = [name for name in sorted(set(saved or {}) & set(now)) if saved[name] != now[name]]
+    if not changed:
+        return
+    shown = "; ".join(f"--{name} {saved[name]} (now {now[name]})" for name in changed[:4])
+    more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+    raise HfclfInputError(
+        f"{what} was made with other settings: {shown}{more}. Its result would belong to neither; {fix}."
+    )
 
 
 def redact_command(words: list[str]) -> list[str]:

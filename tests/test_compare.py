@@ -250,6 +250,15 @@ def test_tiny_grid_report_and_resume(tmp_path, tiny_grid, caplog, capsys):
     with open(report / "results.csv") as f:
         assert [r["variant"] for r in csv.DictReader(f)] == ["lstm", "lstm-max", "pooled-mean"]
 
+    # The same report with other flags: its finished variants were not made with them, so none stands for them.
+    report_files = {str(path): path.stat().st_mtime_ns for path in report.rglob("*")}
+    capsys.readouterr()
+    assert main([str(tiny_grid), "--report_dir", str(report), "--logging_steps", "1", "--learning_rate", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: Variant lstm ({report / 'runs' / 'lstm'}) was made with other settings: --learning_rate" in err
+    assert "rerun with its flags, or pass another --report_dir" in err
+    assert {str(path): path.stat().st_mtime_ns for path in report.rglob("*")} == report_files
+
 
 def check_significance(report: Path, readme: str) -> None:
     """Every pair of variants, tested on the examples both scored: McNemar's p against scipy's exact binomial test

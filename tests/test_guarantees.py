@@ -216,6 +216,26 @@ def test_a_truncated_checkpoint_is_skipped_by_auto_and_refused_by_name(
     assert read_results(out)["epochs"] == 3
 
 
+def test_a_resume_with_other_settings_is_refused(tmp_path, checkpointed_run, capsys):
+    """A resumed run that asks for another seed (or data, model, schedule) would end as neither run; flags that only
+    change where it logs or how fast it loads may change."""
+    source, argv = checkpointed_run
+    out = tmp_path / "run"
+    shutil.copytree(source, out)
+    (out / "results.json").unlink()  # an unfinished run
+    files = {str(path): path.stat().st_mtime_ns for path in out.rglob("*")}
+    resume = [*map(str, argv), "--output_dir", str(out), "--resume_from_checkpoint", "auto"]
+    code = main([*resume, "--seed", "12", "--max_length", "16"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err
+    assert (
+        f"Checkpoint {out / 'checkpoint-24'} was made with other settings: --max_length 32 (now 16); --seed 11 " in err
+    )
+    assert {str(path): path.stat().st_mtime_ns for path in out.rglob("*")} == files  # nothing written
+    assert main([*resume, "--logging_steps", "5", "--per_device_eval_batch_size", "4", "--disable_tqdm", "true"]) == 0
+    assert read_results(out)["settings"]["seed"] == 11
+
+
 def test_a_model_only_checkpoint_is_not_resumed(tmp_path, checkpointed_run, caplog):
     """A checkpoint without optimizer and schedule (--save_only_model) would resume with fresh ones, in silence."""
     source, _ = checkpointed_run
