@@ -128,8 +128,12 @@ class DataArguments:
             raise HfclfInputError(
                 f"max_length must be a positive number of tokens, got {self.max_length}. Pass e.g. --max-length 128."
             )
-        if self.long_text != "truncate" and self.text_pair_column:
-            raise HfclfInputError(f"--long-text {self.long_text} takes single texts; drop it or --text-pair-column.")
+        named_pairs = dataset_pair_columns(self.dataset)[1]
+        if self.long_text != "truncate" and (self.text_pair_column or named_pairs):
+            fix = "drop it or --text-pair-column"
+            if named_pairs:  # a pair too long for --max-length is truncated, the longer text first
+                fix = f"--dataset {self.dataset} holds sentence pairs, which are truncated: drop --long-text"
+            raise HfclfInputError(f"--long-text {self.long_text} takes single texts; {fix}.")
         if self.stride is None:
             self.stride = max(0, (self.max_length - SPECIAL_TOKENS) // 4)
         if self.stride < 0 or self.head_tokens < 1:

@@ -105,6 +105,11 @@ def encode_texts(tokenizer, texts: list[str], pairs: list[str] | None, max_lengt
     """`(encoding, origin)`: token ids of each text (with its pair: separator tokens, segment ids, the longer one cut
     first), at most `max_length` each, no padding, plus `length`. Longer texts follow `long_text`; with windows a
     text gives several rows, and `origin` is the text each row comes from (None otherwise)."""
+    if pairs is not None and long_text.strategy != "truncate":  # windows and head-and-tail cut one text
+        raise HfclfInputError(
+            f"Long-text strategy {long_text.strategy} cuts one text, not sentence pairs; pairs are truncated (the "
+            "longer text first). A model trained with both read only the first texts: train it again without it."
+        )
     if long_text.strategy == "windows":
         encoded = tokenizer(
             texts,

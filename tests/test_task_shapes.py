@@ -575,6 +575,25 @@ BAD_INPUT = {
 }
 
 
+@pytest.mark.parametrize("strategy", ["windows", "head_tail"])
+def test_a_named_pair_dataset_refuses_a_long_text_strategy(strategy, tmp_path, capsys):
+    """Windows and head and tail cut one text: on a pair dataset they read the first texts only, in silence."""
+    out = tmp_path / "out"
+    code = train(["--dataset", "rte", "--long_text", strategy, "--output_dir", str(out)])
+    line = one_error_line(code, capsys.readouterr().err)
+    assert f"--long-text {strategy} takes single texts; --dataset rte holds sentence pairs" in line
+    assert not out.exists()
+
+
+def test_pairs_are_never_cut_as_one_text():
+    """The tokenization itself refuses (a model trained with both before this was refused read the first texts)."""
+    from hfclf.errors import HfclfInputError
+    from hfclf.tokenization import LongText, encode_texts
+
+    with pytest.raises(HfclfInputError, match="cuts one text, not sentence pairs"):
+        encode_texts(None, ["a film"], ["the film"], 16, LongText("windows", 8, 2))
+
+
 @pytest.mark.parametrize("case", list(BAD_INPUT))
 def test_bad_shape_input_is_one_clear_line_and_nothing_written(case, tmp_path, tiny_encoder_dir, capsys):
     train_rows, validation_rows, header, flags, expected = BAD_INPUT[case]
