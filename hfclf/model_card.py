@@ -55,9 +55,13 @@ SHOWN_TRAINING_ARGUMENTS = (
     "fp16",
     "metric_for_best_model",
 )
-HIDDEN_DEFAULTS = LEARNING_RATE_GROUP_FLAGS  # shown only when set
+HIDDEN_DEFAULTS = {**LEARNING_RATE_GROUP_FLAGS, "long_text": "truncate"}  # shown only when set
 SHOWN_MODEL_ARGUMENTS = ("arch", "pooling", "class_weights", "lora_r", "lora_alpha", "lora_dropout")
-SHOWN_DATA_ARGUMENTS = ("dataset", "max_length", "train_fraction", "max_train_samples", "text_columns")
+SHOWN_DATA_ARGUMENTS = ("dataset", "max_length", "train_fraction", "max_train_samples", "text_columns", "long_text")
+LONG_TEXT_READING = {
+    "windows": "in overlapping windows whose outputs are averaged",
+    "head_tail": "as their head and tail",
+}
 
 
 def _hub_dataset_id(name: str | None) -> str | None:
@@ -196,7 +200,7 @@ def _usage(
         f'tokenizer = AutoTokenizer.from_pretrained("{repo}", trust_remote_code=True)  # config.json names the code',
         "",
         f'classify = pipeline("text-classification", model="{repo}", trust_remote_code=True)',
-        *_pipeline_call(task, bool(fmt["text_pair_column"])),
+        *_pipeline_call(task, fmt),
         "```",
         "",
         "With `hfclf` installed, `import hfclf` registers the classes and `trust_remote_code` is not needed; "
@@ -238,13 +242,19 @@ def _sentence_transformers_usage(repo: str) -> list[str]:
     ]
 
 
-def _pipeline_call(task: Task, pairs: bool) -> list[str]:
-    """The pipeline call of the usage snippet: a pair as `text`/`text_pair`; every label's score for multi-label
-    (each an independent sigmoid); the raw value for regression. `truncation=True` cuts a text to the training length
-    (the tokenizer's `model_max_length`), as training did; a pipeline does not truncate unless asked."""
-    text = '{"text": "A man is playing a guitar.", "text_pair": "A person plays an instrument."}' if pairs else None
-    text = text or '"a gripping, beautifully acted film"'
+def _pipeline_call(task: Task, fmt: dict) -> list[str]:
+    """The pipeline call of the usage snippet (`fmt`: the model's `input_format`): a pair as `text`/`text_pair`; every
+    label's score for multi-label (each an independent sigmoid); the raw value for regression. `truncation=True` cuts
+    a text to the training length (the tokenizer's `model_max_length`), as training did unless it read long texts in
+    windows or by head and tail, which a pipeline cannot; a pipeline does not truncate unless asked."""
+    pairs = '{"text": "A man is playing a guitar.", "text_pair": "A person plays an instrument."}'
+    text = pairs if fmt["text_pair_column"] else '"a gripping, beautifully acted film"'
     cut = "# truncation=True: a longer text is cut to the training length, as in training"
+    if fmt["long_text"] != "truncate":
+        cut = (
+            f"# truncation=True: a longer text is cut to the training length, but training read long texts "
+            f"{LONG_TEXT_READING[fmt['long_text']]} (hfclf predict does too)"
+        )
     if task.problem_type == MULTI_LABEL:
         return [
             cut,

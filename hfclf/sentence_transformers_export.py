@@ -59,8 +59,12 @@ def write_sentence_transformers_files(folder: Path, config: dict, tokenizer) -> 
     folder = Path(folder)
     if config.get("model_type") != PooledEncoderConfig.model_type or not (folder / "config.json").is_file():
         return False
-    if input_format(config)["text_pair_column"]:
+    fmt = input_format(config)
+    if fmt["text_pair_column"]:
         logger.info("No sentence-transformers files: the model was trained on sentence pairs")
+        return False
+    if fmt["long_text"] != "truncate":  # sentence-transformers would cut a long text to its first tokens
+        logger.info("No sentence-transformers files: the model reads long texts by --long_text %s", fmt["long_text"])
         return False
     model_config = PooledEncoderConfig.from_dict(config)
     mode = POOLING_MODES.get(model_config.pooling)

@@ -318,7 +318,8 @@ def test_exported_folder_predicts_where_hfclf_cannot_be_imported(pushed_run, tmp
 def test_a_card_says_only_what_its_folder_records():
     """No 'custom data' for a folder without results (an exported folder, a checkpoint); n/a, not nan, for a metric
     without a value; thresholds tuned on validation are called optimistic there; a pair model's usage reads a table,
-    and a model trained on joined columns names them and their separator."""
+    and a model trained on joined columns names them and their separator; one that read long texts in windows says so
+    where the pipeline call cuts them."""
     from hfclf.model_card import build_model_card
     from hfclf.run_folder import RunResults
 
@@ -337,5 +338,9 @@ def test_a_card_says_only_what_its_folder_records():
     )
     pairs = {**config, "input_format": {"text_columns": ["premise"], "text_pair_column": "hypothesis"}}
     assert "--input pairs.csv` reads a table with both texts of each pair" in build_model_card(pairs, results)
+    windows = {**config, "input_format": {"long_text": "windows", "stride": 16}}
+    card = build_model_card(windows, RunResults(arguments={"data": {"long_text": "windows"}}))
+    assert "- `long_text`: `windows`" in card and "training read long texts in overlapping windows" in card
+    assert "long_text" not in build_model_card(config, RunResults(arguments={"data": {"long_text": "truncate"}}))
     joined = {**config, "input_format": {"text_columns": ["title", " description"], "text_separator": " | "}}
     assert 'a table with the columns title, description, joined with " | " as in training' in build_model_card(joined)

@@ -184,6 +184,9 @@ def test_other_architectures_export_without_sentence_transformers_files(config_f
         ("cls_mean", {"padding_side": "left"}, {}),
         # `hfclf embed` refuses a sentence-pair model: its vectors stand for a pair
         ("mean", {}, {"input_format": {"text_columns": ["a"], "text_pair_column": "b"}}),
+        # `hfclf embed` reads a long text in windows (or by head and tail); sentence-transformers would cut it
+        ("mean", {}, {"input_format": {"long_text": "windows", "stride": 4}}),
+        ("cls", {}, {"input_format": {"long_text": "head_tail", "head_tokens": 4}}),
     ],
 )
 def test_no_files_where_the_vectors_would_differ(pooling, tokenizer_attributes, extras, tmp_path, tokenizer_path):
