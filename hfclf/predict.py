@@ -448,6 +448,22 @@ def model_labels(dataset, config) -> np.ndarray:
     return mapping[labels]
 
 
+def _check_label_columns_cover(data_args, config: dict) -> None:
+    """--label-columns (one 0/1 column per label) must name every label of a multi-label model: a label without its
+    column would count as absent from every example, and its predictions as false positives."""
+    from .data import parse_text_columns
+
+    given = parse_text_columns(data_args.label_columns, "--label-columns")
+    id2label = config.get("id2label") or {}
+    missing = [id2label[key] for key in sorted(id2label, key=int) if id2label[key] not in set(given or [])]
+    if given and missing and config.get("problem_type") == MULTI_LABEL:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise HfclfInputError(
+            f"--label-columns names {len(id2label) - len(missing)} of the model's {len(id2label)} labels; a label "
+            f"without a column would count as absent everywhere. Give a 0/1 column for each (missing: {shown})."
+        )
+
+
 def evaluate_model(
     model_dir, data_args, split="test", batch_size=64, device="auto", max_length=None, backend="torch", bf16=False
 ) -> dict:
@@ -462,6 +478,7 @@ def evaluate_model(
     run = load_run(model_dir)
     problem_type = run.config.get("problem_type") or SINGLE_LABEL
     data_args = replace(data_args, problem_type=data_args.problem_type or problem_type)
+    _check_label_columns_cover(data_args, run.config)
     fmt = input_format(run.config)
     data_args = replace(data_args, text_separator=fmt["text_separator"])  # several text columns joined as in training
     if data_args.test_file and not data_args.text_columns and (fmt["text_columns"] or fmt["text_pair_column"]):

@@ -143,6 +143,21 @@ def test_eval_on_data_of_another_shape_names_the_models_shape(shape_run, shapes,
     assert message.endswith(ending) and "--problem" not in message
 
 
+@pytest.mark.parametrize("shape_run", ["multi_label"], indirect=True)
+def test_label_columns_must_cover_a_multi_label_models_labels(shape_run, tmp_path, capsys):
+    """A label without its 0/1 column would count as absent from every example (its predictions as errors)."""
+    _, run_dir, _ = shape_run
+    table = tmp_path / "columns.csv"
+    table.write_text("text,positive,negative,neutral\na good film,1,0,0\na bad film,0,1,0\na film,0,0,1\n")
+    flags = ["eval", "--model", run_dir, "--test-file", table, "--label-columns"]
+    message = one_error_line(*cli([*flags, "negative,positive"], capsys)[::2])
+    assert (
+        message.startswith("error: --label-columns names 2 of the model's 3 labels") and "missing: neutral" in message
+    )
+    code, out, err = cli([*flags, "neutral,negative,positive"], capsys)
+    assert code == 0 and "test_f1_micro" in out, err
+
+
 @pytest.mark.parametrize("shape_run", ["long"], indirect=True)
 def test_a_single_label_model_on_multi_label_data_is_told_so(shape_run, tmp_path, capsys):
     """Lists of classes, or a multi-label named dataset, are refused as multi-label data for a single-label model
