@@ -186,6 +186,7 @@ def _model_flags(p, output_help: str) -> None:
         "probabilities within about 1e-2 of fp32 (default: fp32).",
     )
     _flag(p, "--output", default=None, help=output_help)
+    _flag(p, "--overwrite", action="store_true", help="Replace an existing --output file (default: refuse it).")
 
 
 def _text_input_flags(p) -> None:
@@ -288,6 +289,7 @@ def _predict(args) -> None:
         text_pair_column=args.text_pair_column,
         backend=args.backend,
         bf16=args.bf16,
+        overwrite=args.overwrite,
     )
 
 
@@ -298,7 +300,7 @@ def _eval(args) -> None:
     data_args = eval_data_arguments(args)
     if args.output and not args.output.lower().endswith(".json"):
         raise HfclfInputError(f"Unsupported --output '{args.output}'; eval writes its metrics to a .json file.")
-    check_output_file(args.output, eval_input_files(data_args), args.model)
+    check_output_file(args.output, eval_input_files(data_args), args.model, args.overwrite)
     metrics = evaluate_model(
         args.model, data_args, args.split, args.batch_size, args.device, args.max_length, args.backend, args.bf16
     )
@@ -324,6 +326,7 @@ def _embed(args) -> None:
         device=args.device,
         backend=args.backend,
         bf16=args.bf16,
+        overwrite=args.overwrite,
     )
 
 

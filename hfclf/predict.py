@@ -231,14 +231,19 @@ def _quoted(columns: list[str]) -> str:
     return f"column {listed}" if len(columns) == 1 else f"columns {listed} (joined)"
 
 
-def check_output_file(output_path, inputs, model_dir) -> None:
-    """Before any work: the output file can be written and is none of the inputs (data or model files)."""
+def check_output_file(output_path, inputs, model_dir, overwrite: bool = False) -> None:
+    """Before any work: the output file can be written, is new unless `overwrite`, and is none of the inputs (data
+    or model files)."""
     if output_path in (None, "-"):
         return
     check_writable(output_path, "--output file")
     model_dir = Path(model_dir)
     model_files = list(model_dir.iterdir()) if model_dir.is_dir() else []
     check_not_input(output_path, [*inputs, *model_files])
+    if Path(output_path).exists() and not overwrite:
+        raise HfclfInputError(
+            f"--output {output_path} already exists; pass --overwrite to replace it, or choose another file."
+        )
 
 
 def split_sentences(text: str) -> list[str]:
@@ -348,15 +353,16 @@ def predict(
     text_pair_column=None,
     backend="torch",
     bf16=False,
+    overwrite=False,
 ) -> list[dict]:
-    """Predict `input_path`'s texts; write rows to `output_path`: the text (and its pair), the prediction (`label`
-    and `score`; the multi-label `labels` above their thresholds; a regression `value`), the probability of every
-    label, and the `top_k` most likely ones."""
+    """Predict `input_path`'s texts; write rows to `output_path` (an existing file only with `overwrite`): the text
+    (and its pair), the prediction (`label` and `score`; the multi-label `labels` above their thresholds; a regression
+    `value`), the probability of every label, and the `top_k` most likely ones."""
     if output_path not in (None, "-") and not str(output_path).lower().endswith(TABLE_OUTPUT_SUFFIXES):
         raise HfclfInputError(
             f"Unsupported --output '{output_path}'; use a .csv, .tsv or .jsonl file (or - for stdout)."
         )
-    check_output_file(output_path, [input_path], model_dir)
+    check_output_file(output_path, [input_path], model_dir, overwrite)
     fmt = input_format(load_run(model_dir).config)
     if text_pair_column and not fmt["text_pair_column"]:
         raise HfclfInputError(f"{model_dir} was trained on single texts; drop --text-pair-column.")
@@ -565,15 +571,16 @@ def embed(
     device="auto",
     backend="torch",
     bf16=False,
+    overwrite=False,
 ) -> np.ndarray:
     """Pooled sentence vectors of `input_path`'s texts (or of each sentence, with `split`), written to .npy or
-    .parquet. Returns the float32 matrix."""
+    .parquet (an existing file only with `overwrite`). Returns the float32 matrix."""
     suffix = Path(output_path).suffix.lower()
     if suffix not in EMBED_OUTPUT_SUFFIXES:
         raise HfclfInputError(f"Unsupported --output '{output_path}'; use a .npy or .parquet file.")
-    check_output_file(output_path, [input_path], model_dir)
+    check_output_file(output_path, [input_path], model_dir, overwrite)
     if split and suffix == ".npy":
-        check_output_file(_index_path(Path(output_path)), [input_path], model_dir)
+        check_output_file(_index_path(Path(output_path)), [input_path], model_dir, overwrite)
     fmt = input_format(load_run(model_dir).config)
     if fmt["text_pair_column"]:
         raise HfclfInputError(

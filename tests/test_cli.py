@@ -182,12 +182,38 @@ def test_a_tsv_output_reads_back_as_written(run_dir, tmp_path, capsys):
     assert first.read_text().splitlines()[1].startswith('quote "inside", comma\t')
     assert first.read_text() == second.read_text()
     pd.DataFrame({"text": ["a\ttab"]}).to_csv(source, index=False)
-    message = one_error_line(*cli(["predict", "--model", run_dir, "--input", source, "--output", first], capsys)[::2])
-    assert message.startswith("error: Text 1 holds a tab or a line break, which a .tsv file cannot hold")
+    again = ["predict", "--model", run_dir, "--input", source, "--output", first, "--overwrite"]
+    assert one_error_line(*cli(again, capsys)[::2]).startswith(
+        "error: Text 1 holds a tab or a line break, which a .tsv file cannot hold"
+    )
+    assert first.read_text() == second.read_text()  # kept
+
+
+def test_an_existing_output_file_is_replaced_only_with_overwrite(run_dir, tmp_path, capsys):
+    """predict, eval and embed refuse to write over a file (another run's results.json, a checkpoint's record, your
+    own file) unless told to."""
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": ["a fine film", "a dull one"], "label": ["pos", "neg"]}).to_csv(source, index=False)
+    commands = {
+        "predict": ["predict", "--model", run_dir, "--input", source],
+        "eval": ["eval", "--model", run_dir, "--test-file", source],
+        "embed": ["embed", "--model", run_dir, "--input", source],
+    }
+    for name, command in commands.items():
+        output = tmp_path / {"predict": "p.csv", "eval": "results.json", "embed": "v.npy"}[name]
+        output.write_text("mine")
+        message = one_error_line(*cli([*command, "--output", output], capsys)[::2])
+        assert (
+            message == f"error: --output {output} already exists; pass --overwrite to replace it, or choose "
+            "another file."
+        ), name
+        assert output.read_text() == "mine"
+        assert cli([*command, "--output", output, "--overwrite"], capsys)[0] == 0, name
+        assert output.read_bytes() != b"mine"
 
 
 def test_predict_bad_input(run_dir, tiny_encoder_dir, tmp_path, capsys):
-    base = ["predict", "--model", run_dir, "--output", tmp_path / "o.csv", "--input"]
+    base = ["predict", "--overwrite", "--model", run_dir, "--output", tmp_path / "o.csv", "--input"]
     assert "does not exist" in one_error_line(*cli([*base, tmp_path / "missing.csv"], capsys)[::2])
     assert "is a folder" in one_error_line(*cli([*base, tmp_path], capsys)[::2])
     garbled = tmp_path / "garbled.parquet"
@@ -233,7 +259,7 @@ def test_predict_and_embed_log_the_text_column_they_guess(run_dir, tmp_path, cap
         assert guess in caplog.messages
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="hfclf"):
-            argv = [command, "--model", run_dir, "--input", source, "--output", tmp_path / output]
+            argv = [command, "--model", run_dir, "--input", source, "--output", tmp_path / output, "--overwrite"]
             assert cli([*argv, "--text-column", "review"], capsys)[0] == 0
         assert not any(message.startswith("Using column") for message in caplog.messages)  # chosen, not guessed
 
@@ -254,7 +280,7 @@ def test_predict_reads_the_text_columns_the_model_was_trained_on_joined_as_in_tr
     source = tmp_path / "in.csv"
     pd.DataFrame({"id": [1, 2, 3], "title": titles, "description": descriptions}).to_csv(source, index=False)
     out = tmp_path / "out.csv"
-    base = ["predict", "--model", joined, "--input", source, "--output", out]
+    base = ["predict", "--model", joined, "--input", source, "--output", out, "--overwrite"]
     probabilities, names = reference_probabilities(run_dir, expected)
     for flags in ([], ["--text-column", "title,description"]):
         code, _, err = cli([*base, *flags], capsys)
@@ -301,7 +327,7 @@ def test_predict_reads_the_text_columns_the_model_was_trained_on_joined_as_in_tr
         (tmp_path / "prejoined.csv", ["--text-columns", "text"]),
     ):
         argv = ["eval", "--model", joined, "--test-file", test_file, "--output", tmp_path / "metrics.json", *flags]
-        assert cli(argv, capsys)[0] == 0
+        assert cli([*argv, "--overwrite"], capsys)[0] == 0
         losses.append(json.loads((tmp_path / "metrics.json").read_text())["test_loss"])
     assert losses[0] == pytest.approx(losses[1], abs=1e-6) and losses[0] == pytest.approx(losses[2], abs=1e-6)
 
@@ -405,7 +431,8 @@ def test_embed_npy_uses_the_models_pooling_head(run_dir, tmp_path, capsys):
         expected = model.model(**tokenizer(TEXTS, padding=True, return_tensors="pt")).pooler_output
     np.testing.assert_allclose(vectors, expected.numpy(), atol=1e-5)
 
-    assert cli(["embed", "--model", run_dir, "--input", source, "--output", out, "--normalize"], capsys)[0] == 0
+    assert cli(["embed", "--model", run_dir, "--input", source, "--output", out, "--normalize", "--overwrite"],
+               capsys)[0] == 0  # fmt: skip
     np.testing.assert_allclose(np.linalg.norm(np.load(out), axis=-1), 1.0, atol=1e-5)
 
 
