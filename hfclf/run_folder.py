@@ -671,7 +671,16 @@ def _stale_files(training_args) -> tuple[set[str], str]:
     if resume == "auto" and latest_complete_checkpoint(output_dir, warn=False) is not None:
         return set(), ""
     if resume == "auto" and contents == {p.name for p in checkpoints(output_dir)}:
-        return contents, "unfinished checkpoints of a run that stopped before completing one"
+        found = checkpoints(output_dir)
+        if len(found) == 1 and not (found[0] / CHECKPOINT_RECORD).exists():  # killed while saving its first one
+            return contents, "unfinished checkpoints of a run that stopped before completing one"
+        problems = "; ".join(f"{checkpoint.name}: {checkpoint_problem(checkpoint)}" for checkpoint in found)
+        raise HfclfInputError(
+            f"Output directory {output_dir} has no complete checkpoint to resume from ({problems}). A killed run "
+            "leaves at most one unfinished checkpoint, so these were damaged and are kept (they may hold weights "
+            "worth saving); move them away, or pass --overwrite-output-dir without --resume-from-checkpoint to start "
+            "over."
+        )
     if training_args.overwrite_output_dir:
         previous = {name for name in contents if checkpoint_step(name) >= 0 or name in PREVIOUS_RUN_FILES}
         return previous, "what the previous run left (--overwrite-output-dir)"

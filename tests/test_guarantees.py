@@ -236,6 +236,25 @@ def test_a_resume_with_other_settings_is_refused(tmp_path, checkpointed_run, cap
     assert read_results(out)["settings"]["seed"] == 11
 
 
+def test_damaged_checkpoints_are_kept_when_none_is_complete(tmp_path, checkpointed_run, capsys):
+    """A killed run leaves at most one unfinished checkpoint (its first): several broken ones were damaged after
+    their save, and `auto` refuses rather than removing them and training from scratch."""
+    source, argv = checkpointed_run
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("checkpoint-21", "checkpoint-24"):
+        shutil.copytree(source / name, out / name)
+    (out / "checkpoint-24" / "optimizer.pt").write_bytes(b"cut")
+    (out / "checkpoint-21" / "rng_state.pth").unlink()
+    files = {str(path): path.stat().st_mtime_ns for path in out.rglob("*")}
+    code = main([*map(str, argv), "--output_dir", str(out), "--resume_from_checkpoint", "auto"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err
+    assert f"Output directory {out} has no complete checkpoint to resume from (checkpoint-24: optimizer.pt has 3" in err
+    assert "checkpoint-21: rng_state.pth is missing). A killed run leaves at most one unfinished checkpoint" in err
+    assert {str(path): path.stat().st_mtime_ns for path in out.rglob("*")} == files
+
+
 def test_a_model_only_checkpoint_is_not_resumed(tmp_path, checkpointed_run, caplog):
     """A checkpoint without optimizer and schedule (--save_only_model) would resume with fresh ones, in silence."""
     source, _ = checkpointed_run
