@@ -205,7 +205,7 @@ def run_comparison(
             elif main_process:
                 remove_dead_lock(run_dir)  # a killed comparison held it from before the variant finished
         finished = {name for name, run_dir in run_dirs.items() if (run_dir / RESULTS_FILE).exists()}  # now held
-        for name in finished:  # a skipped variant stands for this command's: it must have been made with its flags
+        for name in [name for name in run_dirs if name in finished]:  # skipped, it must stand for this command's
             check_same_settings(RunResults.load(run_dirs[name]).settings, run_settings(*arguments[name]),
                                 f"Variant {name} ({run_dirs[name]})", "rerun with its flags, or pass another "
                                 "--report_dir")  # fmt: skip

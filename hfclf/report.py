@@ -12,7 +12,7 @@ from pathlib import Path
 from .curves import Curve, curves_of, default_targets, size_flag
 from .data import DataArguments
 from .errors import HfclfInputError
-from .files import atomic_output, check_writable, hfclf_files, write_text
+from .files import atomic_output, check_writable, hfclf_files, read_json, write_json, write_text
 from .plots import (
     COST_PLOT,
     LEARNING_CURVE_PLOT,
@@ -359,6 +359,7 @@ def table_columns(rows: list[dict], task: Task) -> list[str]:
 
 
 RUNS_FOLDER = "runs"  # a report's run folders: <report_dir>/runs/<variant or trial>
+REPORT_FILES = "report_files.json"  # the files the report wrote, so that the next one removes those it does not
 
 
 def variant_folder(report_dir: Path, name: str) -> Path:
@@ -412,18 +413,34 @@ def write_report(
     ]
     table = write_tables(rows, report_dir, task, statistics_sections)
     images = write_plots(config, variants, runs, rows, report_dir, task)
+    written = ["results.csv", "results.md", "README.md", "loss_curves.png", *images]
+    if tests:
+        written.append("significance.csv")
     if any(run.cost for run in runs):
         plot_cost_accuracy(rows, task.main_metric, report_dir / COST_PLOT, task.in_percent, title=config["name"])
+        written.append(COST_PLOT)
     if curves:
         title = f"{config['name']}: {task.main_metric} by training-set size"
         plot_learning_curves(curves, report_dir / LEARNING_CURVE_PLOT, task.main_metric, task.in_percent, title)
+        written.append(LEARNING_CURVE_PLOT)
     names = [variant["name"] for variant in variants]
     readme = readme_lines(config, names, runs, rows[0]["split"], table, statistics_sections, images, command, skipped,
                           task)  # fmt: skip
     write_text(report_dir / "README.md", "\n".join(readme))
+    remove_earlier_report_files(report_dir, written)
     print(table, flush=True)
     print(f"\nReport: {report_dir / 'README.md'}", flush=True)
     return rows
+
+
+def remove_earlier_report_files(report_dir: Path, written: list[str]) -> None:
+    """Remove what the earlier report in `report_dir` wrote and this one did not (a variant's plot, a significance
+    table), so that no file contradicts the new report; then record this report's files."""
+    earlier = read_json(report_dir / REPORT_FILES) or []
+    for name in sorted(set(earlier) - set(written)):
+        if Path(name).name == name:  # a plain file name, as written
+            (report_dir / name).unlink(missing_ok=True)
+    write_json(report_dir / REPORT_FILES, sorted(written))
 
 
 def write_tables(rows, report_dir: Path, task: Task, statistics_sections: list[str]) -> str:

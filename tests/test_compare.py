@@ -259,6 +259,13 @@ def test_tiny_grid_report_and_resume(tmp_path, tiny_grid, caplog, capsys):
     assert "rerun with its flags, or pass another --report_dir" in err
     assert {str(path): path.stat().st_mtime_ns for path in report.rglob("*")} == report_files
 
+    # A report of fewer variants over it: the earlier report's files that it does not write again are gone.
+    assert main([str(tiny_grid), "--report_dir", str(report), "--logging_steps", "1", "--variants", "lstm"]) == 0
+    assert not any((report / name).exists() for name in ("significance.csv", "confusion_pooled-mean.png"))
+    assert (report / "confusion_lstm.png").is_file() and (report / "runs" / "pooled-mean").is_dir()
+    with open(report / "results.csv") as f:
+        assert [r["variant"] for r in csv.DictReader(f)] == ["lstm"]
+
 
 def check_significance(report: Path, readme: str) -> None:
     """Every pair of variants, tested on the examples both scored: McNemar's p against scipy's exact binomial test
