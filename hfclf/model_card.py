@@ -11,7 +11,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .architectures import describe_model, model_hub_id
+from .architectures import describe_model, hfclf_architecture_of, model_hub_id
 from .run_folder import RunResults, input_format, split_of
 from .tables import markdown_table
 from .tasks import MULTI_LABEL, REGRESSION, Task, get_task
@@ -165,9 +165,15 @@ def _arguments_list(results: RunResults | None) -> list[str]:
 
 
 def _usage(
-    repo: str | None, lora: dict | None, task: Task, fmt: dict, sentence_transformers: bool = False
+    repo: str | None,
+    lora: dict | None,
+    task: Task,
+    fmt: dict,
+    sentence_transformers: bool = False,
+    remote_code: bool = True,
 ) -> list[str]:
-    """The card's code snippets, for the Hub repo `repo`, or for the folder itself when it has none."""
+    """The card's code snippets, for the Hub repo `repo`, or for the folder itself when it has none; `remote_code`:
+    the folder carries its model code (hfclf's architectures), else it is a stock `transformers` model."""
     if lora:
         folder = f'snapshot_download("{repo}")' if repo else '"path/to/this/folder"'
         return [
@@ -181,30 +187,36 @@ def _usage(
             f"model = load_lora_model({folder})  # PeftModel; .merge_and_unload() for a plain model",
             "```",
             "",
-            "or with peft alone, on the base classifier that `hfclf_lora.json` describes:",
-            "",
-            "```python",
-            "from peft import PeftModel",
-            "",
-            f'model = PeftModel.from_pretrained(base_model, "{repo or "path/to/this/folder"}")',
-            "```",
+            "The base classifier (described in `hfclf_lora.json`) is built by hfclf, so peft alone cannot load the "
+            "adapter; for a model that needs neither hfclf nor peft, export the run merged (`hfclf export RUN OUT "
+            "--merge`).",
         ]
     repo = repo or "path/to/this/folder"
+    if not remote_code:  # a stock transformers architecture (--arch hf)
+        intro, trust, registered = "It is a stock `transformers` model:", "", "With `hfclf` installed, "
+    else:
+        intro = (
+            "The repository carries its own model code, so plain `transformers` loads it (`trust_remote_code=True`):"
+        )
+        trust = ", trust_remote_code=True"
+        registered = (
+            "With `hfclf` installed, `import hfclf` registers the classes and `trust_remote_code` is not needed; "
+        )
     return [
-        "The repository carries its own model code, so plain `transformers` loads it (`trust_remote_code=True`):",
+        intro,
         "",
         "```python",
         "from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline",
         "",
-        f'model = AutoModelForSequenceClassification.from_pretrained("{repo}", trust_remote_code=True)',
-        f'tokenizer = AutoTokenizer.from_pretrained("{repo}", trust_remote_code=True)  # config.json names the code',
+        f'model = AutoModelForSequenceClassification.from_pretrained("{repo}"{trust})',
+        f'tokenizer = AutoTokenizer.from_pretrained("{repo}"{trust})'
+        + ("  # config.json names the code" if trust else ""),
         "",
-        f'classify = pipeline("text-classification", model="{repo}", trust_remote_code=True)',
+        f'classify = pipeline("text-classification", model="{repo}"{trust})',
         *_pipeline_call(task, fmt),
         "```",
         "",
-        "With `hfclf` installed, `import hfclf` registers the classes and `trust_remote_code` is not needed; "
-        + _predict_usage(task, fmt),
+        registered + _predict_usage(task, fmt),
         *(_sentence_transformers_usage(repo) if sentence_transformers else []),
     ]
 
@@ -323,7 +335,16 @@ def build_model_card(
         pooling=pooling,
         output=_output_section(task, labels, config),
         training="\n".join(_arguments_list(results)),
-        usage="\n".join(_usage(repo_id, lora, task, fmt, sentence_transformers)),
+        usage="\n".join(
+            _usage(
+                repo_id,
+                lora,
+                task,
+                fmt,
+                sentence_transformers,
+                remote_code=hfclf_architecture_of(config.get("model_type", "")) is not None,
+            )
+        ),
     )
     return str(card)
 

@@ -338,6 +338,9 @@ def test_a_card_says_only_what_its_folder_records():
     )
     pairs = {**config, "input_format": {"text_columns": ["premise"], "text_pair_column": "hypothesis"}}
     assert "--input pairs.csv` reads a table with both texts of each pair" in build_model_card(pairs, results)
+    assert "carries its own model code" in build_model_card(config, None)
+    stock = build_model_card({"model_type": "bert", "architectures": ["BertForSequenceClassification"]}, None)
+    assert "It is a stock `transformers` model:" in stock and "trust_remote_code" not in stock  # --arch hf
     windows = {**config, "input_format": {"long_text": "windows", "stride": 16}}
     card = build_model_card(windows, RunResults(arguments={"data": {"long_text": "windows"}}))
     assert "- `long_text`: `windows`" in card and "training read long texts in overlapping windows" in card

@@ -147,6 +147,9 @@ def test_lora_records_the_encoder_by_name(tmp_path, monkeypatch):
     card = build_model_card(base.config.to_dict(), None, lora={"encoder": "minilm", "r": 4, "alpha": 8})
     assert card_metadata(card)["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert "adapters on `sentence-transformers/all-MiniLM-L6-v2`" in card
+    assert (
+        "peft alone cannot load the adapter" in card and "base_model" not in card.split("---")[-1]
+    )  # no undefined name
 
 
 def test_lora_run_outputs(lora_run):
