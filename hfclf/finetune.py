@@ -255,6 +255,9 @@ def save_final_model(trainer, output_dir: Path) -> None:
     trainer.save_model(str(staging))  # every process takes part; the main one writes
     if trainer.is_world_process_zero():
         for path in staging.iterdir():
+            if path.name == "README.md":  # peft's stub card of an adapter ("More Information Needed"); see export
+                path.unlink()
+                continue
             os.replace(path, output_dir / path.name)
         staging.rmdir()
 

@@ -157,6 +157,7 @@ def test_lora_run_outputs(lora_run):
     names = {p.name for p in run_dir.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "hfclf_lora.json", "tokenizer.json"} <= names
     assert {"results.json", "predictions.csv", "merged"} <= names and "model.safetensors" not in names
+    assert "README.md" not in names  # not peft's stub card: `hfclf export` writes the card
     assert "trainable parameters of" in stdout and "%" in stdout
     results = json.loads((run_dir / "results.json").read_text())
     assert results["arguments"]["model"]["lora"] and results["arguments"]["model"]["lora_r"] == 4
