@@ -646,6 +646,7 @@ def write_run_outputs(results, scored, logits, split, trainer, model_args, lora_
         if model_args.merge_lora:
             with atomic_folder(output_dir / MERGED_SUBDIR, replace=True) as merged:
                 merge_lora_run(output_dir, merged)
+            logger.info("Wrote the merged model to %s", output_dir / MERGED_SUBDIR)  # renamed from its temporary name
     results.save(output_dir)
 
 

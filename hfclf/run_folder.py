@@ -508,7 +508,6 @@ def merge_lora_run(path, output_dir) -> Path:
     output_dir = Path(output_dir)
     merged.save_pretrained(output_dir)
     AutoTokenizer.from_pretrained(path).save_pretrained(output_dir)
-    logger.info("Wrote the merged model to %s", output_dir)
     return output_dir
 
 

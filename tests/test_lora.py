@@ -22,7 +22,7 @@ LORA = ["--lora", "--lora_r", "4", "--lora_alpha", "8", "--merge_lora", "--learn
 
 @pytest.fixture(scope="module")
 def lora_run(tmp_path_factory, tiny_encoder_dir, toy_data):
-    """(run dir, stdout) of a LoRA run with attention pooling and --merge_lora on the toy data."""
+    """(run dir, stdout and log) of a LoRA run with attention pooling and --merge_lora on the toy data."""
     out = tmp_path_factory.mktemp("lora") / "run"
     files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
     argv = ["--model", str(tiny_encoder_dir), "--pooling", "attention", "--output_dir", str(out), *files, *QUICK, *LORA]
@@ -33,18 +33,28 @@ def lora_run(tmp_path_factory, tiny_encoder_dir, toy_data):
 
 
 class _capture:
-    """Capture stdout inside a module-scoped fixture (capsys is function-scoped)."""
+    """Capture stdout and hfclf's log inside a module-scoped fixture (capsys and caplog are function-scoped)."""
 
     def __enter__(self):
         import contextlib
         import io
+        import logging
 
         self.buffer = io.StringIO()
         self._redirect = contextlib.redirect_stdout(self.buffer)
         self._redirect.__enter__()
+        self._log, logger = logging.StreamHandler(self.buffer), logging.getLogger("hfclf")
+        self._level = logger.level
+        logger.addHandler(self._log)
+        logger.setLevel(logging.INFO)
         return self.buffer
 
     def __exit__(self, *exc):
+        import logging
+
+        logger = logging.getLogger("hfclf")
+        logger.removeHandler(self._log)
+        logger.setLevel(self._level)
         return self._redirect.__exit__(*exc)
 
 
@@ -158,6 +168,7 @@ def test_lora_run_outputs(lora_run):
     assert {"adapter_config.json", "adapter_model.safetensors", "hfclf_lora.json", "tokenizer.json"} <= names
     assert {"results.json", "predictions.csv", "merged"} <= names and "model.safetensors" not in names
     assert "README.md" not in names  # not peft's stub card: `hfclf export` writes the card
+    assert f"Wrote the merged model to {run_dir / 'merged'}\n" in stdout  # where it is, not its temporary name
     assert "trainable parameters of" in stdout and "%" in stdout
     results = json.loads((run_dir / "results.json").read_text())
     assert results["arguments"]["model"]["lora"] and results["arguments"]["model"]["lora_r"] == 4
