@@ -431,6 +431,13 @@ def label_mapping(data_names: list[str], model_id2label: dict) -> np.ndarray:
     if all(name.isdigit() and int(name) < len(by_name) for name in data_names):
         logger.warning("The data's labels are class ids (%s); using them as the model's ids.", ", ".join(data_names))
         return np.array([int(name) for name in data_names])
+    if all(name.isdigit() for name in data_names):  # class ids, some beyond the model's
+        outside = [name for name in data_names if int(name) >= len(by_name)]
+        raise HfclfInputError(
+            f"The data's labels are class ids, and {', '.join(outside[:10])} {'is' if len(outside) == 1 else 'are'} "
+            f"not among the model's ids 0 to {len(by_name) - 1} ({', '.join(by_name)}). Evaluate on data with the "
+            "model's labels."
+        )
     unknown = [name for name in data_names if name not in by_name]
     raise HfclfInputError(
         f"The data has labels the model does not know: {', '.join(unknown[:10])} (model labels: "

@@ -363,6 +363,15 @@ def test_eval_maps_labels_by_name_and_rejects_unknown(run_dir, toy_data, tmp_pat
         *cli(["eval", "--model", run_dir, "--test-file", unknown, "--label-column", "tag"], capsys)[::2]
     )
     assert "neutral" in message and "model" in message
+    df["tag"] = df["tag"].map({"neg": 0, "neutral": 5})  # class ids, one the model does not have
+    df.to_csv(unknown, index=False)
+    message = one_error_line(
+        *cli(["eval", "--model", run_dir, "--test-file", unknown, "--label-column", "tag"], capsys)[::2]
+    )
+    assert (
+        message == "error: The data's labels are class ids, and 5 is not among the model's ids 0 to 1 (neg, pos). "
+        "Evaluate on data with the model's labels."
+    )
     assert "--dataset" in one_error_line(*cli(["eval", "--model", run_dir], capsys)[::2])
     message = one_error_line(*cli(["eval", "--model", run_dir, "--test-file", tmp_path / "nope.csv"], capsys)[::2])
     assert "does not exist" in message
