@@ -480,7 +480,14 @@ def load_base_model(path):
     import torch
 
     torch.manual_seed(0)  # the fresh head is replaced by the adapter's; seeding only keeps loads identical
-    return get_architecture(read_lora_spec(path)["arch"]).build(base_build_inputs(path))
+    # transformers reports a stock classifier's fresh head as missing weights "to train": here the adapter holds them
+    report = logging.getLogger("transformers.modeling_utils")
+    level = report.level
+    report.setLevel(logging.ERROR)
+    try:
+        return get_architecture(read_lora_spec(path)["arch"]).build(base_build_inputs(path))
+    finally:
+        report.setLevel(level)
 
 
 def base_config(path):

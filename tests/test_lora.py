@@ -1,6 +1,7 @@
 """LoRA (peft): target modules per encoder family, a LoRA run, reloading the adapter, merging, bad input."""
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -160,6 +161,27 @@ def test_lora_records_the_encoder_by_name(tmp_path, monkeypatch):
     assert (
         "peft alone cannot load the adapter" in card and "base_model" not in card.split("---")[-1]
     )  # no undefined name
+
+
+def test_a_stock_classifier_with_an_adapter_loads_without_a_missing_weights_report(
+    tiny_encoder_dir, toy_data, tmp_path
+):
+    """The base's fresh head is no news when the adapter brings the trained one (transformers reports it as missing)."""
+    files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
+    argv = ["--model", str(tiny_encoder_dir), "--arch", "hf", "--output_dir", str(tmp_path / "run"), *files, *QUICK]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        assert train([*argv, "--num_train_epochs", "1", *LORA[:-3]]) == 0
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("transformers").addHandler(handler)  # transformers' own handler does not propagate
+    try:
+        model = load_lora_model(tmp_path / "run")
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    assert type(model.base_model.model).__name__ == "BertForSequenceClassification"
+    assert not [r.getMessage() for r in records if "LOAD REPORT" in r.getMessage()]
 
 
 def test_lora_run_outputs(lora_run):
