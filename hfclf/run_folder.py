@@ -558,6 +558,31 @@ def checkpoint_problem(checkpoint) -> str | None:
             return f"{name} is missing"
         if path.stat().st_size != size:
             return f"{name} has {path.stat().st_size:,} bytes instead of {size:,} (truncated or changed)"
+    for name in record["files"]:
+        problem = _unreadable(checkpoint / name)
+        if problem:
+            return f"{name} {problem}"
+    return None
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why a checkpoint file of the recorded size does not read back (changed in place): a JSON file that does not
+    parse, a safetensors header that does not, a PyTorch archive whose checksums fail. None if it reads."""
+    from safetensors import safe_open
+
+    try:
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".safetensors":
+            with safe_open(str(path), framework="pt"):
+                pass
+        elif path.suffix in (".pt", ".pth", ".bin"):
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+            if damaged:
+                return f"is damaged ({damaged} fails its checksum)"
+    except Exception as err:  # the parsers' own errors: JSON, safetensors (a Rust error type), zip
+        return f"is damaged ({first_line(err)})"
     return None
 
 

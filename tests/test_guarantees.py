@@ -255,6 +255,27 @@ def test_damaged_checkpoints_are_kept_when_none_is_complete(tmp_path, checkpoint
     assert {str(path): path.stat().st_mtime_ns for path in out.rglob("*")} == files
 
 
+@pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.pt", "trainer_state.json", "rng_state.pth"])
+def test_a_checkpoint_file_changed_in_place_is_skipped_by_auto(tmp_path, checkpointed_run, damaged, caplog):
+    """A file of its recorded size that does not read back (a JSON file that does not parse, a safetensors header
+    that does not, a PyTorch archive whose checksums fail) is damage, not a traceback in the middle of the resume."""
+    source, argv = checkpointed_run
+    out = tmp_path / "run"
+    shutil.copytree(source, out)
+    (out / "results.json").unlink()  # an unfinished run
+    path = out / "checkpoint-24" / damaged
+    data = bytearray(path.read_bytes())
+    start = {"model.safetensors": 8, "trainer_state.json": 0}.get(damaged, len(data) // 2)
+    end = len(data) if damaged.endswith(".json") else start + 16
+    data[start:end] = b"X" * (end - start)
+    path.write_bytes(bytes(data))
+    assert checkpoint_problem(out / "checkpoint-24").startswith(f"{damaged} is damaged (")
+    caplog.set_level("INFO", logger="hfclf")
+    assert main([*map(str, argv), "--output_dir", str(out), "--resume_from_checkpoint", "auto"]) == 0
+    assert f"Skipping checkpoint {out / 'checkpoint-24'}: {damaged} is damaged" in caplog.text
+    assert f"Resuming from {out / 'checkpoint-21'}" in caplog.text
+
+
 def test_a_model_only_checkpoint_is_not_resumed(tmp_path, checkpointed_run, caplog):
     """A checkpoint without optimizer and schedule (--save_only_model) would resume with fresh ones, in silence."""
     source, _ = checkpointed_run
