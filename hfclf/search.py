@@ -29,6 +29,7 @@ import argparse
 import logging
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -265,20 +266,27 @@ def _storage(url: str):
     return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=300)
 
 
-def retry_killed_trials(study) -> None:
+def retry_killed_trials(study, report_dir: Path) -> None:
     """A trial left RUNNING by a worker of this host that was killed is marked failed, and its parameters are queued
-    again, so that it neither counts towards n_trials nor is lost. (Other hosts' trials: the storage's heartbeat.)"""
+    again, so that it neither counts towards n_trials nor is lost; its unfinished run folder goes (the trial that
+    takes its place has a number, and a folder, of its own). Other hosts' trials: the storage's heartbeat."""
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         worker = trial.user_attrs.get(WORKER_ATTR)
         if worker and died_here(worker):
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
             queue_again(study, trial)
+            remove_trial_folder(report_dir, trial.number)
             logger.warning(
-                "Trial %d was left running by a killed worker (process %s); it is marked failed and its parameters "
-                "are queued again.",
+                "Trial %d was left running by a killed worker (process %s); it is marked failed, its parameters are "
+                "queued again and its unfinished run folder is removed.",
                 trial.number,
                 process_id(worker),
             )
+
+
+def remove_trial_folder(report_dir: Path, number: int) -> None:
+    """The run folder of a trial that was stopped and queued again: no report reads it, no trial resumes it."""
+    shutil.rmtree(variant_folder(report_dir, f"trial-{number}"), ignore_errors=True)
 
 
 def queue_again(study, trial) -> None:
@@ -335,6 +343,7 @@ def objective(config: dict, report_dir: Path, extra: list[str], interrupted: set
         except KeyboardInterrupt:  # Optuna fails the trial; its parameters wait for the search to start again
             interrupted.add(trial.number)
             queue_again(trial.study, trial)
+            remove_trial_folder(report_dir, trial.number)
             logger.warning("Trial %d was interrupted; its parameters are queued again.", trial.number)
             raise
         # the validation score the run reports (and the report ranks): its best checkpoint's, with tuned thresholds
@@ -367,7 +376,7 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
             load_if_exists=True,
         )
         check_search_space(study, search["params"])
-        retry_killed_trials(study)
+        retry_killed_trials(study, report_dir)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
     stop = optuna.study.MaxTrialsCallback(search["n_trials"], states=states)
     if len(study.get_trials(deepcopy=False, states=states)) < search["n_trials"]:

@@ -149,7 +149,9 @@ def test_a_killed_search_resumes_to_the_trials_of_an_uninterrupted_one(tmp_path,
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     killed.set_user_attr(WORKER_ATTR, f"{dead.pid}-{process_tag().partition('-')[2]}")
+    (left := resumed / "runs" / f"trial-{killed.number}" / "checkpoint-2").mkdir(parents=True)  # what it had written
     assert main([str(config), "--report_dir", str(resumed)]) == 0
+    assert not left.parent.exists()  # its trial was queued again under another number: nothing reads the folder
 
     def complete(report):
         trials = optuna.load_study(study_name="toy_search", storage=f"sqlite:///{report / 'search.db'}").trials
@@ -221,7 +223,8 @@ def test_an_interrupted_trial_is_queued_again(tmp_path, tiny_encoder_dir, toy_da
     import hfclf.search
     from hfclf.search import main
 
-    def interrupted(*args, **kwargs):
+    def interrupted(model_args, data_args, training_args, **kwargs):
+        Path(training_args.output_dir, "checkpoint-1").mkdir(parents=True)  # the run had saved a checkpoint
         raise KeyboardInterrupt
 
     monkeypatch.setattr(hfclf.search, "run_finetune", interrupted)
@@ -242,6 +245,7 @@ def test_an_interrupted_trial_is_queued_again(tmp_path, tiny_encoder_dir, toy_da
     trials = optuna.load_study(study_name="toy_search", storage=f"sqlite:///{report / 'search.db'}").trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
     assert trials[1].system_attrs["fixed_params"] == trials[0].params  # queued
+    assert not (report / "runs" / "trial-0").exists()  # the trial that takes its place gets its own folder
 
 
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
