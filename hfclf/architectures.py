@@ -7,6 +7,7 @@ read the entries; adding an architecture is adding one entry.
 """
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from .models import (
     TinyTransformerConfig,
     TinyTransformerForSequenceClassification,
 )
+
+logger = logging.getLogger("hfclf")
 
 
 @dataclass
@@ -137,11 +140,39 @@ def _head_fields(inputs: BuildInputs) -> dict:
 
 def _pooled_config(inputs: BuildInputs) -> PooledEncoderConfig:
     encoder = AutoConfig.from_pretrained(inputs.model)
+    if isinstance(encoder, PooledEncoderConfig):  # a trained hfclf classifier: its encoder, not the whole model
+        encoder = encoder.encoder_config
     return PooledEncoderConfig(encoder_config=encoder, pad_token_id=inputs.pad_token_id, **_head_fields(inputs))
 
 
 def _pooled_model(config: PooledEncoderConfig, inputs: BuildInputs):
-    return PooledEncoderForSequenceClassification.from_encoder_pretrained(inputs.model, config=config)
+    if trained_pooled_config(inputs.model) is None:
+        return PooledEncoderForSequenceClassification.from_encoder_pretrained(inputs.model, config=config)
+    logger.info(
+        "Training further from the hfclf classifier in %s: its encoder, and its pooling head and classifier where they "
+        "fit this run (transformers reports what it initializes anew).",
+        inputs.model,
+    )
+    return PooledEncoderForSequenceClassification.from_pretrained(
+        inputs.model, config=config, ignore_mismatched_sizes=True
+    )
+
+
+def trained_pooled_config(name: str) -> dict | None:
+    """The config.json of the hfclf pooled classifier in the local folder `name` (a run or export to train further
+    from), else None."""
+    try:
+        config = json.loads((Path(resolve_model_name(name)) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) and config.get("model_type") == PooledEncoderConfig.model_type else None
+
+
+def default_pooling(architecture: "Architecture", model: str) -> str | None:
+    """The pooling of an architecture when --pooling is not given: for a pooled encoder that trains further from an
+    hfclf classifier, that classifier's; else the architecture's default."""
+    trained = trained_pooled_config(model) if architecture.config_class is PooledEncoderConfig else None
+    return (trained or {}).get("pooling") or architecture.default_pooling
 
 
 def _hf_config(inputs: BuildInputs) -> PreTrainedConfig:

@@ -22,6 +22,7 @@ from .architectures import (
     MANAGED_FIELDS,
     architectures_with,
     check_lora,
+    default_pooling,
     get_architecture,
     lora_architectures,
     pretrained_architectures,
@@ -235,7 +236,7 @@ class ModelArguments:
                     f"--threshold takes a probability between 0 and 1, tune or tune_per_label; got '{self.threshold}'."
                 )
         if self.pooling is None:
-            self.pooling = architecture.default_pooling
+            self.pooling = default_pooling(architecture, self.model)
         elif not architecture.poolings:
             raise ValueError(f"--pooling does not apply to --arch {self.arch} (its head is fixed); use --arch pooled.")
         elif self.pooling not in architecture.poolings:

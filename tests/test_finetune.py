@@ -634,3 +634,25 @@ def test_bf16_on_a_cpu_only_machine_needs_no_other_flag(tmp_path):
         pytest.skip("an accelerator is present: bf16 runs there")
     args = ClassifierTrainingArguments(output_dir=str(tmp_path), bf16=True)
     assert args.use_cpu and args.bf16
+
+
+def test_training_further_starts_from_the_trained_classifier(tmp_path, tiny_encoder_dir, toy_data, capsys, caplog):
+    """`--model runs/x` (the fix that a finished run's error names) continues from the trained classifier: its
+    encoder (not the whole model nested as an encoder), its pooling unless --pooling says otherwise, and its
+    pooling head and classifier, which a run at a negligible learning rate leaves as they were."""
+    from safetensors.torch import load_file
+
+    first = tmp_path / "first"
+    argv = [*data_flags(toy_data), *QUICK, "--bf16", "false"]
+    assert run(["--model", tiny_encoder_dir, "--pooling", "attention", "--output_dir", first, *argv], capsys)[0] == 0
+    further = tmp_path / "further"
+    caplog.set_level("INFO", logger="hfclf")
+    code, _, err = run(["--model", first, "--output_dir", further, *argv, "--learning_rate", "1e-12"], capsys)
+    assert code == 0, err
+    assert f"Training further from the hfclf classifier in {first}" in caplog.text
+    config = json.loads((further / "config.json").read_text())
+    assert config["pooling"] == "attention" and config["encoder_config"]["model_type"] == "bert"
+    before, after = load_file(first / "model.safetensors"), load_file(further / "model.safetensors")
+    assert before.keys() == after.keys()
+    for name in before:
+        torch.testing.assert_close(after[name], before[name], atol=1e-6, rtol=0, msg=name)  # a rate of 1e-12
