@@ -711,6 +711,7 @@ def run_settings(model_args, data_args, training_args) -> dict:
     values, taken as parsed: recorded in its checkpoints and results.json, so that a resume, or a comparison that
     skips a finished variant, can check that it asks for the same."""
     values = {**asdict(model_args), **asdict(data_args), **training_args.to_dict()}
+    values["num_processes"] = training_args.world_size  # the batch each step sees (accelerate's flag names it)
     return json.loads(json.dumps({k: v for k, v in values.items() if k not in FREE_ARGUMENTS}, default=str))
 
 

@@ -232,6 +232,12 @@ def test_a_resume_with_other_settings_is_refused(tmp_path, checkpointed_run, cap
         f"Checkpoint {out / 'checkpoint-24'} was made with other settings: --max_length 32 (now 16); --seed 11 " in err
     )
     assert {str(path): path.stat().st_mtime_ns for path in out.rglob("*")} == files  # nothing written
+    record_path = out / "checkpoint-24" / CHECKPOINT_RECORD
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "settings": {**record["settings"], "num_processes": 2}}))
+    assert main(resume) == 2  # made by two processes: each step saw twice the batch
+    assert "was made with other settings: --num_processes 2 (now 1)" in capsys.readouterr().err
+    record_path.write_text(json.dumps(record))
     assert main([*resume, "--logging_steps", "5", "--per_device_eval_batch_size", "4", "--disable_tqdm", "true"]) == 0
     assert read_results(out)["settings"]["seed"] == 11
 
