@@ -206,9 +206,10 @@ def run_comparison(
                 remove_dead_lock(run_dir)  # a killed comparison held it from before the variant finished
         finished = {name for name, run_dir in run_dirs.items() if (run_dir / RESULTS_FILE).exists()}  # now held
         for name in [name for name in run_dirs if name in finished]:  # skipped, it must stand for this command's
-            check_same_settings(RunResults.load(run_dirs[name]).settings, run_settings(*arguments[name]),
-                                f"Variant {name} ({run_dirs[name]})", "rerun with its flags, or pass another "
-                                "--report_dir")  # fmt: skip
+            now = run_settings(*arguments[name])
+            now.pop("num_processes")  # a rerun that only reports may run on other processes than the variant did
+            check_same_settings(RunResults.load(run_dirs[name]).settings, now, f"Variant {name} ({run_dirs[name]})",
+                                "rerun with its flags, or pass another --report_dir")  # fmt: skip
         data_cache = {}
         for index, variant in enumerate(variants, start=1):
             if variant["name"] in finished:

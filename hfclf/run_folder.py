@@ -576,7 +576,7 @@ def _unreadable(path: Path) -> str | None:
         elif path.suffix == ".safetensors":
             with safe_open(str(path), framework="pt"):
                 pass
-        elif path.suffix in (".pt", ".pth", ".bin"):
+        elif path.suffix in (".pt", ".pth"):  # what a resume loads (training_args.bin is never read)
             with zipfile.ZipFile(path) as archive:
                 damaged = archive.testzip()
             if damaged:

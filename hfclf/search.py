@@ -41,7 +41,15 @@ from .files import atomic_output, died_here, folder_lock, process_id, process_ta
 from .finetune import run_finetune
 from .report import check_report_folder, variant_folder, write_report
 from .run_folder import RESULTS_FILE, RunResults
-from .training_args import check_run_folder_flags, parse_values, read_mapping_file, redact_command, run_values
+from .training_args import (
+    check_run_folder_flags,
+    check_same_settings,
+    parse_values,
+    read_mapping_file,
+    redact_command,
+    run_settings,
+    run_values,
+)
 
 logger = logging.getLogger("hfclf")
 
@@ -284,6 +292,19 @@ def retry_killed_trials(study, report_dir: Path) -> None:
             )
 
 
+def check_trials_settings(config: dict, study, report_dir: Path, extra: list[str]) -> None:
+    """The study's finished trials (those whose run folders are here) must have been made with the flags this command
+    gives their parameters: a study ranks trials of one set-up, and its best trial's config reruns it."""
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        run_dir = variant_folder(report_dir, f"trial-{trial.number}")
+        results = RunResults.load(run_dir)
+        if results is None:  # another machine's trial
+            continue
+        parsed = parse_values(run_values(config, trial.params, run_dir), extra, source=f"trial {trial.number}")
+        check_same_settings(results.settings, run_settings(*parsed), f"Trial {trial.number} ({run_dir})",
+                            "rerun the search with its flags, or pass another --report_dir")  # fmt: skip
+
+
 def remove_trial_folder(report_dir: Path, number: int) -> None:
     """The run folder of a trial that was stopped and queued again: no report reads it, no trial resumes it."""
     shutil.rmtree(variant_folder(report_dir, f"trial-{number}"), ignore_errors=True)
@@ -377,6 +398,7 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
         )
         check_search_space(study, search["params"])
         retry_killed_trials(study, report_dir)
+    check_trials_settings(config, study, report_dir, extra)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
     stop = optuna.study.MaxTrialsCallback(search["n_trials"], states=states)
     if len(study.get_trials(deepcopy=False, states=states)) < search["n_trials"]:

@@ -58,6 +58,9 @@ FREE_ARGUMENTS = frozenset(
         *("dataloader_prefetch_factor", "dataloader_multiprocessing_context", "preprocessing_num_workers"),
         *("data_dir", "local_rank", "ddp_timeout", "per_device_eval_batch_size", "eval_accumulation_steps"),
         *("torch_empty_cache_steps", "include_num_input_tokens_seen", "do_train", "do_eval", "do_predict"),
+        *("gradient_checkpointing", "gradient_checkpointing_kwargs", "activation_checkpointing", "use_cpu"),
+        *("activation_checkpointing_kwargs", "auto_find_batch_size", "eval_on_start", "eval_do_concat_batches"),
+        *("torch_compile", "torch_compile_backend", "torch_compile_mode"),
     }
 )
 
@@ -711,6 +714,9 @@ def run_settings(model_args, data_args, training_args) -> dict:
     values, taken as parsed: recorded in its checkpoints and results.json, so that a resume, or a comparison that
     skips a finished variant, can check that it asks for the same."""
     values = {**asdict(model_args), **asdict(data_args), **training_args.to_dict()}
+    for flag in (*get_architecture(model_args.arch).size_flags, "config_overrides"):  # the model size, resolved:
+        values.pop(flag)
+    values["model_config"] = model_args.config_fields()  # --lstm_layers 2 is num_layers=2 in any spelling
     values["num_processes"] = training_args.world_size  # the batch each step sees (accelerate's flag names it)
     return json.loads(json.dumps({k: v for k, v in values.items() if k not in FREE_ARGUMENTS}, default=str))
 

@@ -217,8 +217,9 @@ def test_a_truncated_checkpoint_is_skipped_by_auto_and_refused_by_name(
 
 
 def test_a_resume_with_other_settings_is_refused(tmp_path, checkpointed_run, capsys):
-    """A resumed run that asks for another seed (or data, model, schedule) would end as neither run; flags that only
-    change where it logs or how fast it loads may change."""
+    """A resumed run that asks for another seed (or data, model, schedule, number of processes) would end as neither
+    run; flags that only change where it logs, how fast it loads or how it saves memory may change, and a model size
+    may be spelled another way."""
     source, argv = checkpointed_run
     out = tmp_path / "run"
     shutil.copytree(source, out)
@@ -238,7 +239,10 @@ def test_a_resume_with_other_settings_is_refused(tmp_path, checkpointed_run, cap
     assert main(resume) == 2  # made by two processes: each step saw twice the batch
     assert "was made with other settings: --num_processes 2 (now 1)" in capsys.readouterr().err
     record_path.write_text(json.dumps(record))
-    assert main([*resume, "--logging_steps", "5", "--per_device_eval_batch_size", "4", "--disable_tqdm", "true"]) == 0
+    at = resume.index("--lstm_layers")  # the same model size, spelled as a config override
+    resume[at : at + 2] = ["--config_overrides", "num_layers=1"]
+    speed = ["--per_device_eval_batch_size", "4", "--disable_tqdm", "true", "--gradient_checkpointing", "true"]
+    assert main([*resume, "--logging_steps", "5", *speed]) == 0
     assert read_results(out)["settings"]["seed"] == 11
 
 

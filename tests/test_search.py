@@ -161,6 +161,28 @@ def test_a_killed_search_resumes_to_the_trials_of_an_uninterrupted_one(tmp_path,
     assert complete(resumed) == complete(through)
 
 
+def test_a_rerun_with_other_flags_is_refused_before_any_trial(tmp_path, tiny_encoder_dir, toy_data, capsys):
+    """A study ranks trials of one set-up (and its best trial's config reruns it): more trials with another seed or
+    data would mix set-ups, so a rerun must give the finished trials' flags."""
+    import optuna
+
+    from hfclf.search import main
+
+    params = {"pooling": ["last", "max"]}
+    config = write_config(tmp_path / "s.yaml", {"n_trials": 1, "pruner": "none", "params": params}, tiny_encoder_dir,
+                          toy_data)  # fmt: skip
+    report = tmp_path / "report"
+    assert main([str(config), "--report_dir", str(report)]) == 0
+    more = write_config(tmp_path / "more.yaml", {"n_trials": 2, "pruner": "none", "params": params}, tiny_encoder_dir,
+                        toy_data)  # fmt: skip
+    capsys.readouterr()
+    assert main([str(more), "--report_dir", str(report), "--seed", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: Trial 0 ({report / 'runs' / 'trial-0'}) was made with other settings: --seed 42")
+    assert "rerun the search with its flags, or pass another --report_dir." in err[-1]
+    assert len(optuna.load_study(study_name="toy_search", storage=f"sqlite:///{report / 'search.db'}").trials) == 1
+
+
 def test_a_changed_search_space_is_refused_before_any_trial(tmp_path, tiny_encoder_dir, toy_data, capsys):
     """Optuna fails a trial whose choices (or kind of range) differ from the study's; hfclf refuses the config
     first, in one line."""
