@@ -372,8 +372,11 @@ def describe_model(config: dict) -> tuple[str, str | None, list[str]]:
     if architecture is not None:
         text, tags = architecture.describe(config)
         return text, config.get("pooling"), tags
-    architectures = ", ".join(config.get("architectures") or [model_type])
-    return f"A stock `{architectures}` (`{model_type}`) classifier.", None, [model_type]
+    # a LoRA base's config is its encoder's (`BertModel`); the classifier is transformers' head on it
+    classifiers = [name for name in config.get("architectures") or [] if name.endswith("ForSequenceClassification")]
+    if not classifiers:
+        return f"A stock `{model_type}` encoder with transformers' sequence-classification head.", None, [model_type]
+    return f"A stock `{', '.join(classifiers)}` (`{model_type}`) classifier.", None, [model_type]
 
 
 def pretrained_architectures() -> list[str]:

@@ -58,9 +58,9 @@ SHOWN_TRAINING_ARGUMENTS = (
 HIDDEN_DEFAULTS = {**LEARNING_RATE_GROUP_FLAGS, "long_text": "truncate"}  # shown only when set
 SHOWN_MODEL_ARGUMENTS = ("arch", "pooling", "class_weights", "lora_r", "lora_alpha", "lora_dropout")
 SHOWN_DATA_ARGUMENTS = ("dataset", "max_length", "train_fraction", "max_train_samples", "text_columns", "long_text")
-LONG_TEXT_READING = {
-    "windows": "in overlapping windows whose outputs are averaged",
-    "head_tail": "as their head and tail",
+LONG_TEXT_READING = {  # how a model trained with --long_text reads a text longer than its length
+    "windows": "in overlapping windows (sharing {stride} tokens) whose outputs are averaged",
+    "head_tail": "as their first {head_tokens} tokens and their end",
 }
 
 
@@ -176,8 +176,9 @@ def _usage(
     the folder carries its model code (hfclf's architectures), else it is a stock `transformers` model."""
     if lora:
         folder = f'snapshot_download("{repo}")' if repo else '"path/to/this/folder"'
+        head = "pooling head and classifier" if remote_code else "classifier"
         return [
-            "This repository holds a LoRA adapter (peft format, including the trained pooling head and classifier).",
+            f"This repository holds a LoRA adapter (peft format, including the trained {head}).",
             "With hfclf installed:",
             "",
             "```python",
@@ -187,8 +188,8 @@ def _usage(
             f"model = load_lora_model({folder})  # PeftModel; .merge_and_unload() for a plain model",
             "```",
             "",
-            "The base classifier (described in `hfclf_lora.json`) is built by hfclf, so peft alone cannot load the "
-            "adapter; for a model that needs neither hfclf nor peft, export the run merged (`hfclf export RUN OUT "
+            "`load_lora_model` builds the base classifier that `hfclf_lora.json` describes and puts the adapter on "
+            "it; for a model that needs neither hfclf nor peft, export the run merged (`hfclf export RUN OUT "
             "--merge`).",
         ]
     repo = repo or "path/to/this/folder"
@@ -265,7 +266,7 @@ def _pipeline_call(task: Task, fmt: dict) -> list[str]:
     if fmt["long_text"] != "truncate":
         cut = (
             f"# truncation=True: a longer text is cut to the training length, but training read long texts "
-            f"{LONG_TEXT_READING[fmt['long_text']]} (hfclf predict does too)"
+            f"{LONG_TEXT_READING[fmt['long_text']].format(**fmt)} (hfclf predict does too)"
         )
     if task.problem_type == MULTI_LABEL:
         return [

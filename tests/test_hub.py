@@ -343,7 +343,7 @@ def test_a_card_says_only_what_its_folder_records():
     assert "It is a stock `transformers` model:" in stock and "trust_remote_code" not in stock  # --arch hf
     windows = {**config, "input_format": {"long_text": "windows", "stride": 16}}
     card = build_model_card(windows, RunResults(arguments={"data": {"long_text": "windows"}}))
-    assert "- `long_text`: `windows`" in card and "training read long texts in overlapping windows" in card
+    assert "- `long_text`: `windows`" in card and "training read long texts in overlapping windows (sharing 16" in card
     assert "long_text" not in build_model_card(config, RunResults(arguments={"data": {"long_text": "truncate"}}))
     joined = {**config, "input_format": {"text_columns": ["title", " description"], "text_separator": " | "}}
     assert 'a table with the columns title, description, joined with " | " as in training' in build_model_card(joined)

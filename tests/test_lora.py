@@ -158,9 +158,12 @@ def test_lora_records_the_encoder_by_name(tmp_path, monkeypatch):
     card = build_model_card(base.config.to_dict(), None, lora={"encoder": "minilm", "r": 4, "alpha": 8})
     assert card_metadata(card)["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert "adapters on `sentence-transformers/all-MiniLM-L6-v2`" in card
-    assert (
-        "peft alone cannot load the adapter" in card and "base_model" not in card.split("---")[-1]
-    )  # no undefined name
+    assert "base_model" not in card.split("---")[-1]  # the text's snippets use no name they do not define
+    assert "including the trained pooling head and classifier" in card
+    assert "`load_lora_model` builds the base classifier that `hfclf_lora.json` describes" in card
+    stock = build_model_card({"model_type": "bert", "architectures": ["BertModel"]}, None, lora={"encoder": "minilm"})
+    assert "A stock `bert` encoder with transformers' sequence-classification head." in stock  # --arch hf's base
+    assert "including the trained classifier" in stock
 
 
 def test_a_stock_classifier_with_an_adapter_loads_without_a_missing_weights_report(
