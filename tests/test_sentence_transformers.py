@@ -60,7 +60,8 @@ def export_without_sentence_transformers(run_dir, out, **kwargs):
 
 def embed_texts(folder, tmp_path) -> np.ndarray:
     (tmp_path / "texts.txt").write_text("\n".join(TEXTS))
-    return embed(folder, str(tmp_path / "texts.txt"), str(tmp_path / "vectors.npy"), batch_size=2, device="cpu")
+    vectors = str(tmp_path / "vectors.npy")  # scratch: each call replaces it
+    return embed(folder, str(tmp_path / "texts.txt"), vectors, batch_size=2, device="cpu", overwrite=True)
 
 
 def encode(folder) -> tuple[np.ndarray, object]:
