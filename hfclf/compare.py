@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  python recipes/compare.py recipes/configs/imdb_lstm_vs_bert.yaml --report_dir reports/imdb\n\n"
             "Any other flag (every finetune flag: --max_train_samples, --learning_rate, --bf16, ...) is passed to\n"
             "every variant and overrides the config. Rerunning the same command skips finished variants and\n"
-            "resumes an interrupted one."
+            "resumes an interrupted one; a rerun with other flags than a finished variant's is refused."
         ),
     )
     parser.add_argument("config", help="comparison config (.yaml or .json), see recipes/configs/")
