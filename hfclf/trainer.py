@@ -133,6 +133,15 @@ class LengthSortedSampler(Sampler):
         return iter(self.order.tolist())
 
 
+class StepArgumentsChecked(logging.Filter):
+    """Drops transformers' warning, on resuming, that step arguments differ from the checkpoint's trainer state: it
+    compares a ratio of the steps (`--logging_steps 0.02`) with the step count it became, so it warns on every
+    resume, and hfclf has already checked all of the run's settings against the checkpoint's (`run_settings`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Warning: The following arguments do not match")
+
+
 class ClassifierTrainer(Trainer):
     """A `Trainer` for hfclf runs: batches grouped by the precomputed `length` column in an order a resume replays,
     evaluation sorted by length with its outputs in dataset order, complete-checkpoint records, whole-run train
@@ -235,8 +244,14 @@ class ClassifierTrainer(Trainer):
         early stopping), and its `train_loss`, `train_runtime` and speeds describe the whole run."""
         self._resumed_record = read_checkpoint_record(resume_from_checkpoint) if resume_from_checkpoint else None
         self._resume_pending = self._resumed_record is not None
-        with varying_length_attention():
-            output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        quiet, transformers_check = StepArgumentsChecked(), logging.getLogger("transformers.trainer_utils")
+        if (self._resumed_record or {}).get("settings") is not None:  # checked by hfclf (older checkpoints: not)
+            transformers_check.addFilter(quiet)
+        try:
+            with varying_length_attention():
+                output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        finally:
+            transformers_check.removeFilter(quiet)
         return self._whole_run(output) if self._resumed_record else output
 
     def set_initial_training_values(self, args, dataloader):
