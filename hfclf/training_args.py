@@ -238,6 +238,7 @@ class ModelArguments:
                 raise ValueError(
                     f"--threshold takes a probability between 0 and 1, tune or tune_per_label; got '{self.threshold}'."
                 )
+            self.threshold = str(float(self.threshold))  # one spelling of each value: 0.50 and .5 are 0.5
         if self.pooling is None:
             self.pooling = default_pooling(architecture, self.model)
         elif not architecture.poolings:
@@ -724,7 +725,12 @@ def run_settings(model_args, data_args, training_args) -> dict:
 def check_same_settings(saved: dict | None, now: dict, what: str, fix: str) -> None:
     """Refuse when `saved` settings (of a checkpoint or a finished run: `what`) differ from this run's `now`, naming
     the flags. Nothing to check where none were saved (an hfclf before this record) or a flag is new to one side."""
-    changed = [name for name in sorted(set(saved or {}) & set(now)) if saved[name] != now[name]]
+    unset = (None, "", [], {})  # an empty value and none mean the same (`lr_scheduler_kwargs: {}` or left out)
+    changed = [
+        name
+        for name in sorted(set(saved or {}) & set(now))
+        if saved[name] != now[name] and not (saved[name] in unset and now[name] in unset)
+    ]
     if not changed:
         return
     shown = "; ".join(f"--{name} {saved[name]} (now {now[name]})" for name in changed[:4])

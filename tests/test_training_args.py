@@ -172,3 +172,19 @@ def test_metric_for_best_model_is_read_without_its_eval_prefix():
     that name, so both spellings name one metric."""
     for name in ("f1_macro", "eval_f1_macro"):
         assert parse_values({**BASE, "metric_for_best_model": name})[2].metric_for_best_model == "f1_macro"
+
+
+def test_run_settings_compare_values_not_spellings():
+    """A resume (or rerun) is checked against the values a run was made with, not how they were written: an
+    unset and an empty mapping are the same, and so are 0.50 and .5 as a threshold."""
+    from hfclf.training_args import check_same_settings, run_settings
+
+    base = {"dataset": "sst2", "output_dir": "runs/x"}
+    made = run_settings(*parse_values({**base, "threshold": "0.50"}))
+    check_same_settings(made, run_settings(*parse_values({**base, "threshold": ".5", "lr_scheduler_kwargs": {}})),
+                        "Checkpoint c", "fix")  # fmt: skip
+    other = run_settings(*parse_values({**base, "threshold": "0.6", "output_dir": "elsewhere"}))
+    with pytest.raises(
+        HfclfInputError, match=r"^Checkpoint c was made with other settings: --threshold 0.5 \(now 0.6\)"
+    ):
+        check_same_settings(made, other, "Checkpoint c", "fix")
