@@ -37,12 +37,11 @@ from .errors import HfclfInputError, run_command
 from .files import folder_lock, hfclf_files, remove_dead_lock
 from .finetune import run_finetune
 from .report import check_report_folder, variant_folder, write_report
-from .run_folder import RESULTS_FILE, RunResults, latest_complete_checkpoint
+from .run_folder import RESULTS_FILE, RunResults, check_same_settings, latest_complete_checkpoint
 from .tasks import get_task
 from .training_args import (
     ClassifierTrainingArguments,
     check_run_folder_flags,
-    check_same_settings,
     merge_flags,
     parse_values,
     read_mapping_file,

@@ -45,7 +45,6 @@ from .run_folder import (
     merge_lora_run,
     metric_prefix,
     precision_of,
-    read_checkpoint_record,
     resolve_resume,
     save_lora_run,
 )
@@ -65,7 +64,6 @@ from .training_args import (
     THRESHOLD_CHOICES,
     ClassifierTrainingArguments,
     ModelArguments,
-    check_same_settings,
     learning_rate_groups,
     parse_args,
     redact_command,
@@ -389,10 +387,8 @@ def start_run(training_args, settings: dict) -> tuple[str | None, dict | None, s
         training_args.resume_from_checkpoint,
         learning_rate_groups(training_args),
         precision,
+        settings,
     )
-    if resume:
-        check_same_settings(read_checkpoint_record(resume).get("settings"), settings, f"Checkpoint {resume}",
-                            "resume with the same flags, or start a new --output-dir")  # fmt: skip
     hub_push = take_over_trainer_push(training_args)  # hfclf pushes the exported folder itself, after training
     set_seed(training_args.seed)
     if training_args.bf16 and training_args.bf16_guessed:

@@ -611,9 +611,12 @@ def latest_complete_checkpoint(output_dir, warn: bool = True) -> Path | None:
     return None
 
 
-def resolve_resume(output_dir, resume: str | None, learning_rate_groups: dict, precision: str) -> str | None:
+def resolve_resume(
+    output_dir, resume: str | None, learning_rate_groups: dict, precision: str, settings: dict
+) -> str | None:
     """The checkpoint to resume from for `--resume_from_checkpoint` (a folder, or `auto`), checked to be complete
-    and made with the same `learning_rate_groups` (flag: value) and `precision` as this run; None to start fresh."""
+    and made with the same `learning_rate_groups` (flag: value), `precision` and `settings`
+    (`training_args.run_settings`) as this run; None to start fresh."""
     if not resume:
         return None
     if resume == "auto":
@@ -637,7 +640,27 @@ def resolve_resume(output_dir, resume: str | None, learning_rate_groups: dict, p
             )
     _check_learning_rate_groups(checkpoint, learning_rate_groups)
     _check_precision(checkpoint, precision)
+    check_same_settings(read_checkpoint_record(checkpoint).get("settings"), settings, f"Checkpoint {checkpoint}",
+                        "resume with the same flags, or start a new --output-dir")  # fmt: skip
     return str(checkpoint)
+
+
+def check_same_settings(saved: dict | None, now: dict, what: str, fix: str) -> None:
+    """Refuse when `saved` settings (of a checkpoint or a finished run: `what`) differ from this run's `now`, naming
+    the flags. Nothing to check where none were saved (an hfclf before this record) or a flag is new to one side."""
+    unset = (None, "", [], {})  # an empty value and none mean the same (`lr_scheduler_kwargs: {}` or left out)
+    changed = [
+        name
+        for name in sorted(set(saved or {}) & set(now))
+        if saved[name] != now[name] and not (saved[name] in unset and now[name] in unset)
+    ]
+    if not changed:
+        return
+    shown = "; ".join(f"--{name} {saved[name]} (now {now[name]})" for name in changed[:4])
+    more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+    raise HfclfInputError(
+        f"{what} was made with other settings: {shown}{more}. Its result would belong to neither; {fix}."
+    )
 
 
 def _check_precision(checkpoint: Path, precision: str) -> None:

@@ -40,10 +40,9 @@ from .errors import HfclfInputError, first_line, run_command
 from .files import atomic_output, died_here, folder_lock, process_id, process_tag
 from .finetune import run_finetune
 from .report import check_report_folder, variant_folder, write_report
-from .run_folder import RESULTS_FILE, RunResults
+from .run_folder import RESULTS_FILE, RunResults, check_same_settings
 from .training_args import (
     check_run_folder_flags,
-    check_same_settings,
     parse_values,
     read_mapping_file,
     redact_command,

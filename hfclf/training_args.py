@@ -722,24 +722,6 @@ def run_settings(model_args, data_args, training_args) -> dict:
     return json.loads(json.dumps({k: v for k, v in values.items() if k not in FREE_ARGUMENTS}, default=str))
 
 
-def check_same_settings(saved: dict | None, now: dict, what: str, fix: str) -> None:
-    """Refuse when `saved` settings (of a checkpoint or a finished run: `what`) differ from this run's `now`, naming
-    the flags. Nothing to check where none were saved (an hfclf before this record) or a flag is new to one side."""
-    unset = (None, "", [], {})  # an empty value and none mean the same (`lr_scheduler_kwargs: {}` or left out)
-    changed = [
-        name
-        for name in sorted(set(saved or {}) & set(now))
-        if saved[name] != now[name] and not (saved[name] in unset and now[name] in unset)
-    ]
-    if not changed:
-        return
-    shown = "; ".join(f"--{name} {saved[name]} (now {now[name]})" for name in changed[:4])
-    more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
-    raise HfclfInputError(
-        f"{what} was made with other settings: {shown}{more}. Its result would belong to neither; {fix}."
-    )
-
-
 def redact_command(words: list[str]) -> list[str]:
     """Command-line words with the values of token flags replaced, for logs and results.json."""
     redacted, hide_next = [], False

@@ -177,7 +177,8 @@ def test_metric_for_best_model_is_read_without_its_eval_prefix():
 def test_run_settings_compare_values_not_spellings():
     """A resume (or rerun) is checked against the values a run was made with, not how they were written: an
     unset and an empty mapping are the same, and so are 0.50 and .5 as a threshold."""
-    from hfclf.training_args import check_same_settings, run_settings
+    from hfclf.run_folder import check_same_settings
+    from hfclf.training_args import run_settings
 
     base = {"dataset": "sst2", "output_dir": "runs/x"}
     made = run_settings(*parse_values({**base, "threshold": "0.50"}))
