@@ -146,7 +146,7 @@ def _pooled_config(inputs: BuildInputs) -> PooledEncoderConfig:
 
 
 def _pooled_model(config: PooledEncoderConfig, inputs: BuildInputs):
-    if trained_pooled_config(inputs.model) is None:
+    if not isinstance(AutoConfig.from_pretrained(inputs.model), PooledEncoderConfig):  # as `_pooled_config` decides
         return PooledEncoderForSequenceClassification.from_encoder_pretrained(inputs.model, config=config)
     logger.info(
         "Training further from the hfclf classifier in %s: its encoder, and its pooling head and classifier where they "
@@ -158,9 +158,9 @@ def _pooled_model(config: PooledEncoderConfig, inputs: BuildInputs):
     )
 
 
-def trained_pooled_config(name: str) -> dict | None:
+def _trained_pooled_config(name: str) -> dict | None:
     """The config.json of the hfclf pooled classifier in the local folder `name` (a run or export to train further
-    from), else None."""
+    from), else None. Read from the folder only: arguments are parsed before anything goes to the Hub."""
     try:
         config = json.loads((Path(resolve_model_name(name)) / "config.json").read_text())
     except (OSError, ValueError):
@@ -171,7 +171,7 @@ def trained_pooled_config(name: str) -> dict | None:
 def default_pooling(architecture: "Architecture", model: str) -> str | None:
     """The pooling of an architecture when --pooling is not given: for a pooled encoder that trains further from an
     hfclf classifier, that classifier's; else the architecture's default."""
-    trained = trained_pooled_config(model) if architecture.config_class is PooledEncoderConfig else None
+    trained = _trained_pooled_config(model) if architecture.config_class is PooledEncoderConfig else None
     return (trained or {}).get("pooling") or architecture.default_pooling
 
 

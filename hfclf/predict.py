@@ -466,9 +466,9 @@ def _check_label_columns_cover(data_args, config: dict) -> None:
     column would count as absent from every example, and its predictions as false positives."""
     from .data import parse_text_columns
 
-    given = parse_text_columns(data_args.label_columns, "--label-columns")
+    given = set(parse_text_columns(data_args.label_columns, "--label-columns") or [])
     id2label = config.get("id2label") or {}
-    missing = [id2label[key] for key in sorted(id2label, key=int) if id2label[key] not in set(given or [])]
+    missing = [id2label[key] for key in sorted(id2label, key=int) if id2label[key] not in given]
     if given and missing and config.get("problem_type") == MULTI_LABEL:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise HfclfInputError(
