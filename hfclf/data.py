@@ -285,7 +285,11 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def load_raw_datasets(
-    data_args: DataArguments, seed: int = 42, need_train: bool = True, task_source: str | None = None
+    data_args: DataArguments,
+    seed: int = 42,
+    need_train: bool = True,
+    task_source: str | None = None,
+    splits: tuple[str, ...] = SPLITS,
 ) -> datasets.DatasetDict:
     """
     Load, validate and split the data described by `data_args`.
@@ -295,12 +299,15 @@ def load_raw_datasets(
     a `ClassLabel`, a `Sequence(ClassLabel)` (multi-label) or a float (regression), see `hfclf.labels`. The
     same `seed` always gives the same splits. Pass `need_train=False` when only evaluating, and `task_source` (e.g.
     "the model in runs/x") when that sets `data_args.problem_type`, so that data of another shape is refused with
-    the right fix.
+    the right fix. Only the `splits` named are read (evaluation reads the one it scores): an empty `DatasetDict`
+    when the data has none of them.
     """
     _check_split_arguments(data_args)
-    frames, label_names, problem_type = _load_frames(data_args, need_train, task_source)
+    frames, label_names, problem_type = _load_frames(data_args, need_train, task_source, skip=set(SPLITS) - {*splits})
     if need_train and "train" not in frames:
         raise HfclfInputError("No training data. Pass --dataset NAME or --train-file PATH.")
+    if not frames and set(splits) != set(SPLITS):
+        return datasets.DatasetDict()  # none of the splits asked for: the caller names the one it needs
     if not frames:
         raise HfclfInputError(
             "No data. Pass --dataset NAME or at least one of --train-file/--validation-file/--test-file."
@@ -390,9 +397,9 @@ def _user_columns(data_args: DataArguments) -> Columns:
     )
 
 
-def _load_frames(data_args: DataArguments, need_train: bool, task_source: str | None = None):
+def _load_frames(data_args: DataArguments, need_train: bool, task_source: str | None = None, skip: set[str] = ()):
     """
-    Read every available split into `{split: (DataFrame[text, (text_pair,) label], description)}`.
+    Read every available split but those in `skip` into `{split: (DataFrame[text, (text_pair,) label], description)}`.
 
     Also returns the class names when they are known (named datasets), else None, and the task shape when the
     arguments or the dataset set it, else None (detected from the labels).
@@ -400,7 +407,7 @@ def _load_frames(data_args: DataArguments, need_train: bool, task_source: str | 
     user_files = {
         split: path
         for split, path in zip(SPLITS, (data_args.train_file, data_args.validation_file, data_args.test_file))
-        if path
+        if path and split not in skip
     }
     columns = _user_columns(data_args)
     if columns.labels and data_args.problem_type not in (None, MULTI_LABEL):
@@ -438,9 +445,9 @@ def _load_frames(data_args: DataArguments, need_train: bool, task_source: str | 
         # Files passed explicitly replace the named dataset's own split, so that e.g. `--dataset ag_news
         # --train-file my_train.csv` works where no AG News train split is available.
         need_named_train = need_train and "train" not in user_files
-        frames = _named_dataset_frames(spec, data_args, need_named_train, skip=set(user_files))
+        frames = _named_dataset_frames(spec, data_args, need_named_train, skip={*skip, *user_files})
     elif data_args.dataset_name:
-        frames = _hub_dataset_frames(data_args, columns, skip=set(user_files))
+        frames = _hub_dataset_frames(data_args, columns, skip={*skip, *user_files})
 
     guessed_in = None  # the first file's columns are every file's: no split reads another column
     for split, path in user_files.items():

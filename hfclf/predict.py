@@ -502,8 +502,9 @@ def evaluate_model(
             text_pair_column=data_args.text_pair_column or fmt["text_pair_column"],
         )
     task_source = f"the model in {model_dir}"
-    raw = load_raw_datasets(replace(data_args, validation_fraction=0.0), need_train=False, task_source=task_source)
-    if split == "validation" and "validation" not in raw and "train" in raw:
+    only = replace(data_args, validation_fraction=0.0)
+    raw = load_raw_datasets(only, need_train=False, task_source=task_source, splits=(split,))
+    if split == "validation" and not raw:
         # The run's validation was carved out of train with its own seed and fraction; a different carve would
         # score examples the model trained on.
         if run.results is None:
@@ -512,11 +513,12 @@ def evaluate_model(
                 "seed that carved it out of train; evaluate on --split test."
             )
         carve = replace(data_args, validation_fraction=run.results.data_arguments["validation_fraction"])
-        raw = load_raw_datasets(carve, seed=run.results.seed, need_train=False, task_source=task_source)
-    if split not in raw:
-        raise HfclfInputError(
-            f"The data has no {split} split (it has: {', '.join(raw)}); pass --split with one of those."
+        raw = load_raw_datasets(
+            carve, seed=run.results.seed, need_train=False, task_source=task_source, splits=("train", "validation")
         )
+    if split not in raw:
+        other = "test" if split == "validation" else "validation"
+        raise HfclfInputError(f"The data has no {split} split; pass --split {other}.")
     dataset = raw[split]
     device = resolve_device(device)
     model, tokenizer = load_classifier(model_dir, device, backend)

@@ -380,12 +380,25 @@ def test_eval_maps_labels_by_name_and_rejects_unknown(run_dir, toy_data, tmp_pat
     assert message.startswith(f"error: The test file {header} has no rows (a header only?)")
 
 
-def test_eval_named_dataset(run_dir, data_dir, capsys):
+def test_eval_named_dataset(run_dir, data_dir, capsys, monkeypatch):
     # the toy model's labels (neg, pos) are not SST-2's (negative, positive): a clear error, by name
     message = one_error_line(
         *cli(["eval", "--model", run_dir, "--dataset", "sst2", "--data-dir", data_dir], capsys)[::2]
     )
     assert "negative" in message and "neg" in message
+
+    import hfclf.data
+
+    read, real = [], hfclf.data._read_table
+    monkeypatch.setattr(
+        hfclf.data, "_read_table", lambda path, *a, **kw: read.append(path.name) or real(path, *a, **kw)
+    )
+    argv = ["eval", "--model", run_dir, "--dataset", "sst2", "--data-dir", data_dir, "--split", "validation"]
+    assert "negative" in one_error_line(*cli(argv, capsys)[::2])
+    assert read == ["dev.tsv.gz"]  # the split it scores, not the other two
+    argv = ["eval", "--model", run_dir, "--dataset", "ag_news", "--data-dir", data_dir, "--split", "validation"]
+    message = one_error_line(*cli(argv, capsys)[::2])  # no validation split, and no train split to carve one from
+    assert message == "error: The data has no validation split; pass --split test."
 
 
 def test_eval_validation_carved_with_the_runs_seed(run_dir, data_dir, tmp_path, capsys, monkeypatch):
