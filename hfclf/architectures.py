@@ -142,6 +142,12 @@ def _pooled_config(inputs: BuildInputs) -> PooledEncoderConfig:
     encoder = AutoConfig.from_pretrained(inputs.model)
     if isinstance(encoder, PooledEncoderConfig):  # a trained hfclf classifier: its encoder, not the whole model
         encoder = encoder.encoder_config
+    trained = hfclf_architecture_of(encoder.model_type)
+    if trained is not None and not trained.pretrained:  # an LSTM's states are not an encoder's hidden states
+        raise HfclfInputError(
+            f"{inputs.model} is an hfclf --arch {trained.name} classifier, not an encoder for a pooling head. Pass "
+            f"--arch hf to train it further as it is, or --arch {trained.name} to train a new one."
+        )
     return PooledEncoderConfig(encoder_config=encoder, pad_token_id=inputs.pad_token_id, **_head_fields(inputs))
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from .architectures import BuildInputs, get_architecture, label_fields, resolve_model_name
 from .errors import HfclfInputError, first_line
 from .files import TEMPORARY_PREFIX, hfclf_files, read_json, write_json
+from .models import PooledEncoderConfig
 
 logger = logging.getLogger("hfclf")
 
@@ -748,7 +749,11 @@ def _stale_files(training_args) -> tuple[set[str], str]:
 
 def _check_finished_run(output_dir: Path, resume: str | None) -> None:
     """A finished run is final: resuming it would train nothing and rewrite its results."""
-    further = f"or train further from its model with --model {output_dir} --output-dir NEW_FOLDER"
+    results = RunResults.load(output_dir)
+    arch = results.model_arguments.get("arch") if results else None
+    pooled = arch is None or get_architecture(arch).config_class is PooledEncoderConfig
+    arch = "" if pooled else "--arch hf "  # the stock loader takes the whole classifier, an LSTM's as a BERT's
+    further = f"or train further from its model with {arch}--model {output_dir} --output-dir NEW_FOLDER"
     if resume:
         raise HfclfInputError(
             f"Output directory {output_dir} holds a finished run ({RESULTS_FILE}), so there is nothing to resume. "

@@ -636,6 +636,37 @@ def test_bf16_on_a_cpu_only_machine_needs_no_other_flag(tmp_path):
     assert args.use_cpu and args.bf16
 
 
+def test_an_lstm_run_trains_further_as_a_whole_classifier(tmp_path, toy_data, capsys):
+    """An LSTM's states are not an encoder's hidden states: `--model runs/lstm` under the default --arch pooled is one
+    line naming --arch hf, which loads the whole trained classifier, as the finished run's own error says."""
+    from safetensors.torch import load_file
+
+    first = tmp_path / "first"
+    argv = [*data_flags(toy_data), *QUICK, "--bf16", "false"]
+    lstm = ["--arch", "lstm", "--no_word_vectors", "--embedding_dim", "16", "--lstm_hidden_size", "16"]
+    assert run([*lstm, "--output_dir", first, *argv], capsys)[0] == 0
+    code, _, err = run([*lstm, "--output_dir", first, *argv], capsys)
+    assert code == 2 and err.strip().endswith(
+        f"train further from its model with --arch hf --model {first} --output-dir NEW_FOLDER."
+    )
+
+    code, _, err = run(["--model", first, "--output_dir", tmp_path / "pooled", *argv], capsys)
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"error: {first} is an hfclf --arch lstm classifier, not an encoder for a pooling head. Pass --arch hf to "
+        "train it further as it is, or --arch lstm to train a new one."
+    )
+    further = tmp_path / "further"
+    code, _, err = run(
+        ["--arch", "hf", "--model", first, "--output_dir", further, *argv, "--learning_rate", "1e-12"], capsys
+    )
+    assert code == 0, err
+    before, after = load_file(first / "model.safetensors"), load_file(further / "model.safetensors")
+    assert before.keys() == after.keys()
+    for name in before:
+        torch.testing.assert_close(after[name], before[name], atol=1e-6, rtol=0, msg=name)
+
+
 def test_training_further_starts_from_the_trained_classifier(tmp_path, tiny_encoder_dir, toy_data, capsys, caplog):
     """`--model runs/x` (the fix that a finished run's error names) continues from the trained classifier: its
     encoder (not the whole model nested as an encoder), its pooling unless --pooling says otherwise, and its
