@@ -1,5 +1,6 @@
 """One error type for bad user input, reported as a single line with exit code 2."""
 
+import errno
 import logging
 import os
 import sys
@@ -18,9 +19,10 @@ def first_line(err: BaseException) -> str:
 
 
 def run_command(body) -> int:
-    """A command's entry point around `body()`: INFO logging, and bad input as one `error:` line with its exit code
-    (2) instead of a traceback (Ctrl-C: 130); 0 when the body returns. Under a launcher (`accelerate launch`,
-    `torchrun`) the main process prints the `error:` line and the others log that they stopped."""
+    """A command's entry point around `body()`: INFO logging, and bad input (or a full disk) as one `error:` line
+    with its exit code (2) instead of a traceback (Ctrl-C: 130); 0 when the body returns. Under a launcher
+    (`accelerate launch`, `torchrun`) the main process prints the `error:` line and the others log that they
+    stopped."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     try:
         body()
@@ -30,7 +32,25 @@ def run_command(body) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
         _stop("interrupted.")
         return 130
+    except Exception as err:
+        if not _disk_full(err):
+            raise
+        _stop(
+            f"The disk is full ({first_line(err)}). Free some space or write to another disk, then run again (a "
+            "training run goes on from its last complete checkpoint with --resume_from_checkpoint auto)."
+        )
+        return HfclfInputError.exit_code
     return 0
+
+
+def _disk_full(err: BaseException | None) -> bool:
+    """Whether `err` (or an error that led to it) is "no space left on device", which safetensors reports in its own
+    error type."""
+    while err is not None:
+        if getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _stop(message: str) -> None:

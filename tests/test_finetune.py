@@ -442,6 +442,34 @@ def test_yaml_value_of_the_wrong_type_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_full_disk_is_one_clear_error_and_the_run_goes_on(tmp_path, toy_data, capsys, monkeypatch):
+    """No space left while saving a checkpoint (safetensors reports it in its own error type): one line, exit code 2,
+    and once there is space again, `--resume_from_checkpoint auto` trains the run to the end."""
+    import transformers.modeling_utils
+    from safetensors import SafetensorError
+
+    out = tmp_path / "run"
+    argv = [*data_flags(toy_data), *QUICK, "--arch", "lstm", "--no_word_vectors", "--embedding_dim", "16"]
+    argv += ["--lstm_hidden_size", "16", "--output_dir", out]
+    real = transformers.modeling_utils.safe_save_file
+
+    def full_disk(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(transformers.modeling_utils, "safe_save_file", full_disk)
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert [line for line in err.splitlines() if "error" in line.lower()] == [
+        "error: The disk is full (Error while serializing: I/O error: No space left on device (os error 28)). Free "
+        "some space or write to another disk, then run again (a training run goes on from its last complete "
+        "checkpoint with --resume_from_checkpoint auto)."
+    ]
+    monkeypatch.setattr(transformers.modeling_utils, "safe_save_file", real)
+    code, _, err = run([*argv, "--resume_from_checkpoint", "auto"], capsys)
+    assert code == 0, err
+    assert read_results(out)["epochs"] == 2
+
+
 @pytest.mark.parametrize("where", ["under a file", "read-only system folder"])
 def test_unwritable_output_dir_is_one_clear_error(tmp_path, tiny_encoder_dir, toy_data, capsys, where):
     blocker = tmp_path / "notes.txt"
