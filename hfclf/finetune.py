@@ -578,7 +578,9 @@ def evaluate_and_predict(trainer, tokenized, model_args, task):
         if model_args.threshold in THRESHOLD_CHOICES:  # the validation scores with the tuned thresholds
             validation = tokenized["validation"]
             trainer.compute_metrics = build_compute_metrics(task.problem_type, None, thresholds, doc_ids_of(validation))
-            eval_metrics = {**eval_metrics, **trainer.evaluate(metric_key_prefix="eval")}
+            tuned = trainer.evaluate(metric_key_prefix="eval")
+            tuned.pop("epoch")  # the trainer's last epoch: the metrics stay those of the best checkpoint's
+            eval_metrics = {**eval_metrics, **tuned}
     # Every process takes part in `predict` (it gathers across processes); only the main one writes files.
     split = "test" if "test" in tokenized else "validation"
     doc_ids = doc_ids_of(tokenized[split])

@@ -4,6 +4,7 @@ evaluate, predict, compare, export and load downstream without hfclf; their bad 
 import csv
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -360,6 +361,20 @@ def test_a_fixed_threshold_scores_validation_during_training(tmp_path, tiny_enco
     for name in get_task(MULTI_LABEL).metric_names:
         value = next(line.split()[1] for line in shown.splitlines() if line.startswith(f"test_{name} "))
         assert float(value) == pytest.approx(recorded[f"eval_{name}"], abs=1e-4), name
+
+
+def test_tuned_thresholds_keep_the_best_checkpoints_epoch(tmp_path, shapes):
+    """Rescoring validation with tuned thresholds changes its metrics, not the epoch they belong to: the best
+    checkpoint's (here the first, the highest loss being 'best'), not the last one trained."""
+    out = tmp_path / "run"
+    argv = ["--arch", "lstm", "--no_word_vectors", "--embedding_dim", "16", "--lstm_hidden_size", "16"]
+    argv += ["--threshold", "tune", "--num_train_epochs", "3", "--metric_for_best_model", "loss"]
+    argv += ["--greater_is_better", "true", "--output_dir", out]
+    assert train([str(a) for a in [*argv, *files(shapes["multi_label"])]]) == 0
+    results = json.loads((out / "results.json").read_text())
+    best = json.loads((Path(results["best_checkpoint"]) / "trainer_state.json").read_text())
+    assert results["best_epoch"] == results["eval"]["epoch"] == best["epoch"] == 1.0
+    assert results["eval"]["eval_loss"] == pytest.approx(best["best_metric"], abs=1e-4)
 
 
 def test_lora_keeps_thresholds_target_scale_and_pairs(tmp_path, tiny_encoder_dir, shapes, capsys):
