@@ -100,7 +100,7 @@ class RunResults:
     best_metric: float | None = None
     best_epoch: float | None = None
     epochs: float | None = None
-    run_time_seconds: float | None = None
+    run_time_seconds: float | None = None  # the last process's wall time, data included (a resume: since it began)
     train_samples_per_second: float | None = None
     tokenization: dict = field(default_factory=dict)
     num_parameters: int | None = None
