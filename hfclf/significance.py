@@ -8,8 +8,9 @@ seed repeats is an arm of one). Every pair of arms gets one test of the task's m
   were repeated they, not the examples, are the unit; Welch's test does not assume the arms vary alike.
 - otherwise, per example on one run of each arm (the seed they share, else their first): the exact McNemar test on
   correct/incorrect where the main metric is accuracy, else (multi-label macro-F1, regression Pearson) a seeded paired
-  permutation test of the main metric itself; the confidence interval is a seeded paired percentile bootstrap of the
-  metric difference. The pair is named in the order these runs rank it.
+  permutation test of the main metric itself (a correlation on each model's predictions put on one scale); the
+  confidence interval is a seeded paired percentile bootstrap of the metric difference. The pair is named in the
+  order these runs rank it.
 
 Holm's correction runs over all pairs of a report; variants that no significant pair separates form groups.
 The tests come from scipy and statsmodels.
@@ -235,12 +236,17 @@ def paired_bootstrap(name: str, problem_type: str, a: Outcomes, b: Outcomes) -> 
 
 def paired_permutation_p(name: str, problem_type: str, a: Outcomes, b: Outcomes) -> float:
     """Two-sided p-value of the difference a - b in a metric, by a seeded paired permutation test (approximate
-    randomization): each example's two predictions swap sides at random. Exact when 2**n is at most the resamples."""
+    randomization): each example's two predictions swap sides at random. Exact when 2**n is at most the resamples.
+
+    A correlation ignores the scale of each model's predictions, but a swap would not: two models whose outputs
+    differ in spread or offset would swap values of different sizes, and every permuted score would fall, hiding a
+    real difference. So each model's predictions are put on one scale first (Spearman: ranks; Pearson: z-scores),
+    which leaves its score as it is."""
     from scipy.stats import permutation_test
 
     n = len(a.gold)
     gold = np.concatenate([a.gold, a.gold])
-    stacked = np.concatenate([a.predicted, b.predicted])  # row i: a's prediction of example i; row n + i: b's
+    stacked = np.concatenate([_one_scale(name, problem_type, o.predicted) for o in (a, b)])  # a's n rows, then b's
 
     def difference(rows_a, rows_b, axis=-1):
         rows_a, rows_b = np.moveaxis(rows_a, axis, -1), np.moveaxis(rows_b, axis, -1)
@@ -259,6 +265,19 @@ def paired_permutation_p(name: str, problem_type: str, a: Outcomes, b: Outcomes)
         rng=np.random.default_rng(BOOTSTRAP_SEED),
     )
     return float(result.pvalue)
+
+
+def _one_scale(name: str, problem_type: str, predicted: np.ndarray) -> np.ndarray:
+    """A regression model's predictions transformed so that its correlation stays the same: ranks for Spearman,
+    z-scores for Pearson (a constant prediction, which has no correlation, as it is); others unchanged."""
+    if problem_type != REGRESSION or name not in ("pearson", "spearman"):
+        return predicted
+    if name == "spearman":
+        from scipy.stats import rankdata
+
+        return rankdata(predicted).astype(np.float64)
+    spread = predicted.std()
+    return (predicted - predicted.mean()) / spread if spread > 0 else predicted
 
 
 def per_example_p_value(problem_type: str, main: str, a: Outcomes, b: Outcomes) -> tuple[str, float]:

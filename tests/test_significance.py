@@ -38,10 +38,13 @@ def test_exact_mcnemar_matches_the_worked_example():
     assert test == "McNemar (exact)" and p == pytest.approx(18 / 256)
 
 
-@pytest.mark.parametrize("problem_type, name", [(REGRESSION, "pearson"), (MULTI_LABEL, "f1_macro")])
+@pytest.mark.parametrize(
+    "problem_type, name", [(REGRESSION, "pearson"), (REGRESSION, "spearman"), (MULTI_LABEL, "f1_macro")]
+)
 def test_paired_permutation_matches_full_enumeration(problem_type, name):
     """With 8 examples every one of the 2**8 swaps is tried: the p-value is the share of swapped assignments whose
-    |difference| reaches the observed one, computed here by hand."""
+    |difference| reaches the observed one, computed here by hand (a correlation's on each model's predictions put on
+    one scale: z-scores, or ranks)."""
     import itertools
 
     from hfclf.significance import paired_permutation_p
@@ -53,6 +56,8 @@ def test_paired_permutation_matches_full_enumeration(problem_type, name):
     else:
         gold = rng.normal(size=shape)
         a, b = gold + 0.3 * rng.normal(size=shape), gold + rng.normal(size=shape)
+        on_one_scale = stats.rankdata if name == "spearman" else stats.zscore
+        a, b = on_one_scale(a), on_one_scale(b)
     observed = metric_values(name, problem_type, gold, a) - metric_values(name, problem_type, gold, b)
     reached = 0
     for swaps in itertools.product((False, True), repeat=8):
@@ -66,6 +71,24 @@ def test_paired_permutation_matches_full_enumeration(problem_type, name):
         f"paired permutation of {name}",
         p,
     )
+
+
+def test_a_correlations_permutation_test_ignores_each_models_scale():
+    """Pearson and Spearman do not change when a model's predictions are scaled and shifted, so neither does their
+    test. Two models of different spread, the first clearly better (its bootstrap interval excludes 0): swapping raw
+    values of different sizes would pull every permuted score down and hide that (p 0.28 here)."""
+    from hfclf.significance import paired_bootstrap, paired_permutation_p
+
+    rng = np.random.default_rng(0)
+    gold = rng.normal(size=300)
+    a = gold + rng.normal(size=300)
+    b = 0.2 * (gold + rng.normal(scale=1.3, size=300)) + 1
+    for name in ("pearson", "spearman"):
+        p = paired_permutation_p(name, REGRESSION, outcomes(gold, a), outcomes(gold, b))
+        assert p == paired_permutation_p(name, REGRESSION, outcomes(gold, 7 * a - 2), outcomes(gold, b / 3))
+        _, low, high = paired_bootstrap(name, REGRESSION, outcomes(gold, a), outcomes(gold, b))
+        assert (p < 0.05) == (low > 0), name  # the test and the interval tell the same story
+        assert p < 0.05 or name == "spearman"  # Spearman's difference is smaller: 0.058 [-0.014, 0.131], p 0.13
 
 
 def test_holm_matches_the_worked_example():
