@@ -362,6 +362,13 @@ class ClassifierTrainingArguments(TrainingArguments):
             "multi-label, Pearson for regression)."
         },
     )
+    restore_callback_states_from_checkpoint: bool = field(
+        default=True,
+        metadata={
+            "help": "Resume callbacks' state from the checkpoint (early stopping's count of evaluations without "
+            "improvement), so that a resumed run stops where an uninterrupted one would."
+        },
+    )
     logging_steps: float = field(default=0.02, metadata={"help": "Log every N steps, or a ratio of total if < 1."})
     train_sampling_strategy: str = field(
         default="group_by_length",

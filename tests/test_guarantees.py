@@ -341,6 +341,29 @@ def test_early_stopping_stays_stopped_after_a_resume(tmp_path, tiny_encoder_dir,
     assert sorted(p.name for p in out.glob("checkpoint-*")) == sorted(p.name for p in reference.glob("checkpoint-*"))
 
 
+def test_a_resume_keeps_early_stoppings_patience_count(tmp_path, toy_data):
+    """A run killed while early stopping counts evaluations without improvement goes on counting from its checkpoint
+    (transformers restores callbacks' state only when asked): it stops where the uninterrupted run stopped."""
+    stop = ["--learning_rate", "1e-9", "--early_stopping_patience", "3", "--save_total_limit", "20"]
+    argv = [*data_flags(toy_data), *RUN, *stop]
+    reference, out = tmp_path / "uninterrupted", tmp_path / "run"
+    assert main([*map(str, argv), "--output_dir", str(reference)]) == 0
+    counts = {
+        path.name: json.loads((path / "trainer_state.json").read_text())["stateful_callbacks"]["EarlyStoppingCallback"]
+        for path in reference.glob("checkpoint-*")
+    }
+    counting = [name for name, state in counts.items() if state["attributes"]["early_stopping_patience_counter"] == 2]
+    assert counting, counts  # a checkpoint one evaluation before the stop
+    shutil.copytree(reference / counting[0], out / counting[0])
+    assert main([*map(str, argv), "--output_dir", str(out), "--resume_from_checkpoint", "auto"]) == 0
+    expected, resumed = read_results(reference), read_results(out)
+    assert expected["epochs"] < 3 and resumed["epochs"] == expected["epochs"]
+    assert Path(resumed["best_checkpoint"]).name == Path(expected["best_checkpoint"]).name
+    for split in ("eval", "test"):
+        scores = {key: value for key, value in expected[split].items() if "runtime" not in key and "_per_" not in key}
+        assert {key: resumed[split][key] for key in scores} == pytest.approx(scores), split
+
+
 def test_overwriting_a_folder_removes_the_previous_runs_state(tmp_path, checkpointed_run, caplog):
     source, argv = checkpointed_run
     out = tmp_path / "run"
