@@ -315,9 +315,11 @@ def queue_again(study, trial) -> None:
 
 
 def pruning_callback(trial):
-    """A `TrainerCallback` that reports each evaluation's score (the run's `metric_for_best_model`, the trial's
-    objective) to the trial at its epoch, and stops the run when the pruner gives the trial up. Steps count
-    hundredths of an epoch, so trials with other batch or data sizes are compared at the same point of training."""
+    """A `TrainerCallback` that reports to the trial, at each evaluation, the best score so far (of the run's
+    `metric_for_best_model`: the trial's objective is its best checkpoint's), and stops the run when the pruner gives
+    the trial up; never at the last evaluation, where stopping would save nothing and lose a finished trial. Steps
+    count hundredths of an epoch, so trials with other batch or data sizes are compared at the same point of
+    training."""
     from transformers import TrainerCallback
 
     class OptunaPruning(TrainerCallback):
@@ -325,10 +327,12 @@ def pruning_callback(trial):
             value = (metrics or {}).get(f"eval_{args.metric_for_best_model}")
             if value is None or state.epoch is None:
                 return
-            step = round(100 * state.epoch)
-            trial.report(value, step=step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"eval_{args.metric_for_best_model} {value:.4f} at epoch {state.epoch:.2f}")
+            if state.best_metric is not None:  # the best before this evaluation (the trainer adds it after)
+                value = (max if args.greater_is_better else min)(value, state.best_metric)
+            trial.report(value, step=round(100 * state.epoch))
+            if state.global_step < state.max_steps and trial.should_prune():
+                metric = f"eval_{args.metric_for_best_model}"
+                raise optuna.TrialPruned(f"best {metric} {value:.4f} at epoch {state.epoch:.2f}")
 
     return OptunaPruning()
 

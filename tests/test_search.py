@@ -304,15 +304,23 @@ def test_pruning_callback_stops_a_lagging_trial():
 
     class Args:
         metric_for_best_model = "f1_macro"
+        greater_is_better = True
 
     class State:
-        epoch = 1.5
+        epoch, best_metric, global_step, max_steps = 1.5, None, 30, 60
 
     callback, trial = pruning_callback(Trial()), Trial
     callback.on_evaluate(Args(), State(), None, metrics={"eval_accuracy": 0.9, "eval_f1_macro": 0.5})
     assert trial.reported == [(0.5, 150)]  # the run's own metric, at hundredths of an epoch
-    with pytest.raises(optuna.TrialPruned, match="eval_f1_macro 0.4000 at epoch 1.50"):
+    State.best_metric, State.epoch = 0.5, 1.75
+    with pytest.raises(optuna.TrialPruned, match="best eval_f1_macro 0.5000 at epoch 1.75"):
         callback.on_evaluate(Args(), State(), None, metrics={"eval_f1_macro": 0.4})
+    assert trial.reported[-1] == (0.5, 175)  # the best so far, which the trial is scored by, not this epoch's 0.4
+    State.global_step, State.epoch = 60, 2.0  # the last evaluation: reported, never pruned
+    callback.on_evaluate(Args(), State(), None, metrics={"eval_f1_macro": 0.45})
+    Args.greater_is_better = False  # a loss: the lowest so far
+    callback.on_evaluate(Args(), State(), None, metrics={"eval_f1_macro": 0.45})
+    assert trial.reported[-2:] == [(0.5, 200), (0.45, 200)]
 
 
 def test_two_workers_share_one_study(tmp_path, tiny_encoder_dir, toy_data):
