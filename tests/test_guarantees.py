@@ -343,7 +343,8 @@ def test_early_stopping_stays_stopped_after_a_resume(tmp_path, tiny_encoder_dir,
 
 def test_a_resume_keeps_early_stoppings_patience_count(tmp_path, toy_data):
     """A run killed while early stopping counts evaluations without improvement goes on counting from its checkpoint
-    (transformers restores callbacks' state only when asked): it stops where the uninterrupted run stopped."""
+    (transformers restores callbacks' state only when asked): it stops where the uninterrupted run stopped. Resumed in
+    another folder, the run's best checkpoint is that folder's."""
     stop = ["--learning_rate", "1e-9", "--early_stopping_patience", "3", "--save_total_limit", "20"]
     argv = [*data_flags(toy_data), *RUN, *stop]
     reference, out = tmp_path / "uninterrupted", tmp_path / "run"
@@ -354,11 +355,15 @@ def test_a_resume_keeps_early_stoppings_patience_count(tmp_path, toy_data):
     }
     counting = [name for name, state in counts.items() if state["attributes"]["early_stopping_patience_counter"] == 2]
     assert counting, counts  # a checkpoint one evaluation before the stop
-    shutil.copytree(reference / counting[0], out / counting[0])
+    cut = int(counting[0].split("-")[1])
+    for checkpoint in reference.glob("checkpoint-*"):  # the run as it stood then, in another folder
+        if int(checkpoint.name.split("-")[1]) <= cut:
+            shutil.copytree(checkpoint, out / checkpoint.name)
     assert main([*map(str, argv), "--output_dir", str(out), "--resume_from_checkpoint", "auto"]) == 0
     expected, resumed = read_results(reference), read_results(out)
     assert expected["epochs"] < 3 and resumed["epochs"] == expected["epochs"]
-    assert Path(resumed["best_checkpoint"]).name == Path(expected["best_checkpoint"]).name
+    # the best checkpoint of the folder the run now lives in, not of the one it was copied from
+    assert resumed["best_checkpoint"] == str(out / Path(expected["best_checkpoint"]).name)
     for split in ("eval", "test"):
         scores = {key: value for key, value in expected[split].items() if "runtime" not in key and "_per_" not in key}
         assert {key: resumed[split][key] for key in scores} == pytest.approx(scores), split
