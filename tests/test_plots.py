@@ -48,6 +48,16 @@ def test_metric_bars_turn_horizontal_for_many_variants(figures, count, horizonta
     assert len(legends_inside_the_figure(figures[0])) == 1
 
 
+@pytest.mark.parametrize("values", [(-0.150, -0.177, -0.119), (-0.2, 0.3, 0.1), (0.4, 1.7, 2.5)])
+def test_metric_bars_show_every_value_of_an_unbounded_metric(figures, values):
+    """A negative correlation or an error above 1 (Pearson, MAE: not percentages) stays inside the axis."""
+    bars = [{"variant": f"v{i}", "split": "test", "pearson": v, "eval_pearson": v / 2} for i, v in enumerate(values)]
+    plots.plot_metric_bars(bars, "pearson", "unused.png", "title", percent=False)
+    (ax,) = figures[0].axes
+    low, high = ax.get_ylim()
+    assert low <= min(0.0, *values, *(v / 2 for v in values)) and high >= max(0.0, *values)
+
+
 @pytest.mark.parametrize("count", [1, 3, 15, 49])
 def test_loss_overlay_names_each_variant_once_outside_the_curves(figures, count):
     history = [{"step": 1, "loss": 0.7}, {"step": 2, "loss": 0.5}, {"step": 2, "eval_loss": 0.6}]
