@@ -96,6 +96,8 @@ def expand_variants(config: dict) -> list[dict]:
     expanded = []
     for number, variant in enumerate(variants, start=1):
         variant = dict(variant)
+        # a named variant keeps its name in every grid run's: adding variants renames none
+        named = "name" in variant and bool(config.get("variants"))
         if "name" not in variant:
             logger.info("Variant %d has no 'name', so it is called 'run'; give it a 'name' to choose.", number)
         base_name = str(variant.pop("name", "")) or "run"
@@ -106,7 +108,7 @@ def expand_variants(config: dict) -> list[dict]:
         for values in itertools.product(*(grid[key] for key in keys)):
             flags = merge_flags(variant, dict(zip(keys, values)))
             suffix = "-".join(_name_part(key, value) for key, value in zip(keys, values))
-            name = f"{base_name}-{suffix}" if suffix and len(variants) > 1 else (suffix or base_name)
+            name = f"{base_name}-{suffix}" if suffix and (named or len(variants) > 1) else (suffix or base_name)
             expanded.append({"name": name, "flags": flags})
     names = [v["name"] for v in expanded]
     duplicates = sorted({n for n in names if names.count(n) > 1})

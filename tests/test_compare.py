@@ -34,6 +34,9 @@ def test_grid_multiplies_onto_variants():
     }
     only_grid = expand_variants({"name": "tune", "grid": {"lstm_layers": [1, 3]}})
     assert [v["name"] for v in only_grid] == ["lstmlayers1", "lstmlayers3"]
+    # a named variant's runs keep their names when a variant is added: the finished ones are skipped, not retrained
+    one = expand_variants({**config, "variants": config["variants"][:1]})
+    assert [v["name"] for v in one] == [v["name"] for v in variants[:4]]
 
 
 def test_bad_configs_are_clear(tmp_path):
@@ -431,13 +434,13 @@ def test_variants_flag_runs_and_reports_a_subset(tmp_path, tiny_grid, capsys):
 def test_variants_may_differ_in_precision(tmp_path, tiny_grid, capsys):
     """One process trains every variant: a bf16 variant after an fp32 one gets its own mixed precision."""
     config = yaml.safe_load(tiny_grid.read_text())
-    config["variants"] = [{"name": "fp32", "arch": "lstm", "lstm_hidden_size": 16}]
+    config["variants"] = [{"name": "lstm", "arch": "lstm", "lstm_hidden_size": 16}]
     config["grid"] = {"bf16": [False, True]}
     tiny_grid.write_text(yaml.safe_dump(config))
     report = tmp_path / "r"
     assert main([str(tiny_grid), "--report_dir", str(report), "--num_train_epochs", "1"]) == 0, capsys.readouterr().err
     precisions = {folder.name: RunResults.load(folder).precision for folder in sorted((report / "runs").iterdir())}
-    assert precisions == {"bf16False": "fp32", "bf16True": "bf16"}
+    assert precisions == {"lstm-bf16False": "fp32", "lstm-bf16True": "bf16"}
 
 
 @pytest.mark.parametrize(
