@@ -240,10 +240,12 @@ def cost_section(rows: list[dict], runs: list[RunResults], task: Task) -> list[s
     first = measured[0]
     devices = ", ".join(sorted({cost["device"] for cost in measured}))
     front = pareto_front([row["latency_ms"] for row in rows], [row[task.main_metric] for row in rows])
+    precisions = {run.precision for run in runs} - {"fp32"}
+    autocast = f" ({' and '.join(f'a {p} run under {p} autocast' for p in sorted(precisions))})" if precisions else ""
     return [
         "## Cost",
         "",
-        f"Measured after training on {devices}, as training left the model (a bf16 run under bf16 autocast): "
+        f"Measured after training on {devices}, as training left the model{autocast}: "
         f"throughput on the first {first['throughput_texts']:,} texts of the {rows[0]['split']} split in "
         f"length-sorted batches of {first['batch_size']} (`texts_per_s`), latency of one text at a time over the first "
         f"{first['latency_texts']} (`latency_ms` median, `latency_p95_ms`), and the run's peak memory "

@@ -484,3 +484,14 @@ def test_the_report_names_each_dataset_and_warns_of_thresholds_tuned_on_its_spli
         tuned_thresholds_lines(["a", "b", "c"], runs, "test") == [] == tuned_thresholds_lines(["a"], runs[:1], "eval")
     )
     assert tuned_thresholds_lines(["b", "c"], runs[1:], "eval")[0].endswith("so their scores here are optimistic.")
+
+
+@pytest.mark.parametrize("precisions, said", [(["fp32"], ""), (["fp32", "bf16"], " (a bf16 run under bf16 autocast)")])
+def test_the_cost_section_names_autocast_only_where_a_run_used_it(precisions, said):
+    from hfclf.report import cost_section
+
+    cost = {"device": "cpu", "throughput_texts": 256, "batch_size": 64, "latency_texts": 50, "peak_memory": "RSS"}
+    runs = [RunResults(arguments={"training": {"bf16": p == "bf16"}}, cost=cost) for p in precisions]
+    rows = [{"variant": p, "split": "test", "latency_ms": 1.0, "accuracy": 0.8} for p in precisions]
+    text = "\n".join(cost_section(rows, runs, get_task("single_label_classification")))
+    assert f"as training left the model{said}: throughput" in text
