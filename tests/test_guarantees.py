@@ -408,7 +408,7 @@ def test_a_finished_run_is_final(tmp_path, checkpointed_run, capsys):
     shutil.copytree(source, out)
     before = folder_contents(out)
     argv = [*map(str, argv), "--output_dir", str(out)]
-    further = f"or train further from its model with --model {out} --output-dir NEW_FOLDER."
+    further = f"or train further from its model with --arch hf --model {out} --output-dir NEW_FOLDER."  # an LSTM
     for resume in ([], ["--resume_from_checkpoint", "auto"], ["--resume_from_checkpoint", str(out / "checkpoint-12")]):
         for overwrite in ([], ["--overwrite_output_dir"]) if resume else ([],):
             assert main([*argv, *resume, *overwrite, "--num_train_epochs", "4"]) == 2
