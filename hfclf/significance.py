@@ -89,11 +89,14 @@ def arms_of(variants: list[dict], runs: list[RunResults], run_dirs: list[Path], 
 
 
 def arm_name(arm: Arm) -> str:
-    """An arm's name: its variant's, or the name its seed variants share once their seed part is cut
-    (`cls-seed1`, `cls-seed2` -> `cls`)."""
+    """An arm's name: its variant's, or the name its seed variants share once their seed part is cut, wherever the
+    grid put it (`cls-seed1`, `cls-seed2` -> `cls`; `cls-seed1-maxtrainsamples500`, ... -> `cls-maxtrainsamples500`)."""
     if len(arm.variants) == 1:
         return arm.variants[0]
-    stems = {name.removesuffix(f"seed{seed}").rstrip("-_") for name, seed in zip(arm.variants, arm.seeds)}
+    stems = {
+        "-".join(part for part in name.split("-") if part != f"seed{seed}")
+        for name, seed in zip(arm.variants, arm.seeds)
+    }
     stem = stems.pop() if len(stems) == 1 else ""
     return stem or " + ".join(arm.variants)
 
@@ -339,7 +342,8 @@ def compare_pair(first: Arm, second: Arm, task: Task, outcomes: dict) -> PairTes
         if arm.run_dirs[k] not in outcomes:
             outcomes[arm.run_dirs[k]] = read_outcomes(arm.run_dirs[k], arm.runs[k])
     a, b = outcomes[first.run_dirs[i]], outcomes[second.run_dirs[j]]
-    seeds = f"seed {first.seeds[i]}" + ("" if first.seeds[i] == second.seeds[j] else f" vs {second.seeds[j]}")
+    same = first.seeds[i] == second.seeds[j]  # the runs' training seeds (not the test's own)
+    seeds = f"runs of seed {first.seeds[i]}" if same else f"runs of seeds {first.seeds[i]} vs {second.seeds[j]}"
     if a.examples != b.examples or len(a.gold) < 2:
         why = "the runs scored different examples" if a.examples != b.examples else "fewer than 2 examples"
         return PairTest(first.name, second.name, main, first.mean - second.mean, None, None,

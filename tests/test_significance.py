@@ -168,6 +168,13 @@ def test_a_seed_interval_stays_within_the_metrics_values(tmp_path):
         compare_pair(arm("same", [0.4375, 0.4375]), arm("other", [0.5, 0.53125]), get_task(None), {})
 
 
+def test_an_arm_is_named_without_its_seed_wherever_the_grid_put_it(tmp_path):
+    runs = [RunResults(test={"test_accuracy": 0.8}, arguments={"training": {"seed": n}}) for n in (1, 2)]
+    variants = [{"name": f"max-seed{n}-maxtrainsamples1000", "flags": {"seed": n}} for n in (1, 2)]
+    (grouped,) = arms_of(variants, runs, [tmp_path, tmp_path], lambda variant: variant["flags"], get_task(None))
+    assert grouped.name == "max-maxtrainsamples1000"
+
+
 def test_seed_runs_are_compared_with_welch():
     first, second = arm("mean", [0.91, 0.92, 0.90, 0.93, 0.92]), arm("attention", [0.90, 0.89, 0.91, 0.88, 0.90])
     test = compare_pair(first, second, get_task(None), {})

@@ -329,6 +329,7 @@ def test_comparison_reports_the_shapes_metrics(shape, tmp_path, tiny_encoder_dir
         (test,) = csv.DictReader(f)
     expected = "McNemar (exact)" if main == "accuracy" else f"paired permutation of {main}"
     assert test["metric"] == main and test["test"].startswith(expected) and f"difference in {main}" in readme
+    assert test["test"] == f"{expected}, runs of seed 42"  # the training seed both runs share (not the test's own)
     first, second = (json.loads((report / "runs" / test[k] / "results.json").read_text()) for k in ("first", "second"))
     difference = first["test"][f"test_{main}"] - second["test"][f"test_{main}"]
     assert float(test["difference"]) == pytest.approx(difference, abs=1e-5)  # predictions.csv keeps 6 decimals
