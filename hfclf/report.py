@@ -454,7 +454,7 @@ def write_tables(rows, report_dir: Path, task: Task, statistics_sections: list[s
         writer = csv.writer(f)
         writer.writerow([*columns, "best_in"])
         for i, row in enumerate(rows):
-            marks = ";".join(column for column, indices in best.items() if i in indices)
+            marks = ";".join(column for column, indices in best.items() if i in indices and column in columns)
             writer.writerow([row.get(column, "") for column in columns] + [marks])
 
     body = []

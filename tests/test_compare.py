@@ -495,3 +495,19 @@ def test_the_cost_section_names_autocast_only_where_a_run_used_it(precisions, sa
     rows = [{"variant": p, "split": "test", "latency_ms": 1.0, "accuracy": 0.8} for p in precisions]
     text = "\n".join(cost_section(rows, runs, get_task("single_label_classification")))
     assert f"as training left the model{said}: throughput" in text
+
+
+def test_best_marks_name_only_columns_of_the_table(tmp_path):
+    """Reported on validation (no test split), the table has no separate `eval_` column: no mark may name it."""
+    from hfclf.report import write_tables
+
+    task = get_task("regression")
+    rows = [
+        {"variant": name, "arch": "lstm", "pooling": name, "split": "eval", "pearson": r, "spearman": r, "mae": 1 - r}
+        | {"eval_pearson": r}
+        for name, r in (("max", 0.2), ("mean", 0.4))
+    ]
+    write_tables(rows, tmp_path, task, [])
+    with open(tmp_path / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [row["best_in"] for row in table] == ["", "pearson;spearman;mae"]
