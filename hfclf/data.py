@@ -850,7 +850,13 @@ def _resize_splits(raw: datasets.DatasetDict, data_args: DataArguments, seed: in
         "validation": data_args.max_eval_samples,
         "test": data_args.max_test_samples,
     }
+    flags = {"train": "--max_train_samples", "validation": "--max_eval_samples", "test": "--max_test_samples"}
     for split, limit in limits.items():
         if split in raw and limit is not None and limit < len(raw[split]):
             raw[split] = raw[split].shuffle(seed=seed).select(range(limit))
+        elif split in raw and limit is not None and limit > len(raw[split]):
+            logger.warning(
+                "%s %s is above the %s %s examples: all of them are used.",
+                flags[split], f"{limit:,}", f"{len(raw[split]):,}", split,
+            )  # fmt: skip
     return raw

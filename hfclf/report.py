@@ -296,12 +296,24 @@ def curve_section(curves: list[Curve], targets, task: Task, flag: str | None) ->
             needed = curve.size_needed(target, greater)
             row.append(f"{needed:,}" if needed is not None else f"not reached (> {curve.points[-1][0]:,})")
         body.append(row)
+    same = []  # arms asked for more examples than the data has: one size, several arms
+    for curve in curves:
+        by_size = {}
+        for size, arm in curve.points:
+            by_size.setdefault(size, []).append(arm.name)
+        same += [f"{' and '.join(names)} ({size:,})" for size, names in by_size.items() if len(names) > 1]
+    repeated = (
+        f" Some sizes asked for more examples than the data has, so these trained on the same ones and only the last "
+        f"is shown: {'; '.join(same)}."
+        if same
+        else ""
+    )
     return [
         "## Data-size curves",
         "",
         f"The main metric ({task.main_metric}{', in %' * task.in_percent}) by the number of training examples "
         f"(`{flag}`): mean ± sample standard deviation (seeds), then the smallest measured size whose mean reaches "
-        f"each target{note}. The plot's bands are the 95% confidence intervals of the means.",
+        f"each target{note}. The plot's bands are the 95% confidence intervals of the means.{repeated}",
         "",
         markdown_table(header, body),
         "",

@@ -263,6 +263,16 @@ def test_max_samples(tmp_path):
     assert raw["test"]["text"][:] == load_raw_datasets(args, seed=3)["test"]["text"][:]
 
 
+def test_a_limit_above_the_data_says_so(tmp_path, caplog):
+    """--max_train_samples 2000 on 100 examples trains on the 100, and says so: a data-size curve's two largest
+    points would otherwise be the same run under two names."""
+    path = write(make_frame(100), tmp_path / "train.csv")
+    caplog.set_level("WARNING", logger="hfclf")
+    raw = load_raw_datasets(DataArguments(train_file=path, max_train_samples=2000, max_eval_samples=5), seed=3)
+    assert len(raw["train"]) == 90 and len(raw["validation"]) == 5
+    assert caplog.messages == ["--max_train_samples 2,000 is above the 90 train examples: all of them are used."]
+
+
 def test_tokenize_datasets_no_padding(tmp_path, minilm_tokenizer):
     df = pd.DataFrame({"text": ["short", "a somewhat longer sentence with more words", "x " * 100], "label": [0, 1, 0]})
     path = write(df, tmp_path / "train.csv")

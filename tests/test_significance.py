@@ -334,6 +334,25 @@ def test_data_size_curves(tmp_path):
     assert "- at 500 training examples: a: " in readme and "- at 2,000 training examples: a: " in readme
 
 
+def test_a_curve_says_where_sizes_above_the_data_trained_alike(tmp_path):
+    """max_train_samples 2,000 and 8,000 on 2,000 examples are one size: the report says so, naming both."""
+    from hfclf.report import write_report
+
+    rng = np.random.default_rng(0)
+    gold, base = rng.integers(0, 2, 300), rng.random(300)
+    variants, runs = [], []
+    for asked, size, share in ((500, 500, 0.7), (2000, 2000, 0.8), (8000, 2000, 0.81)):
+        name = f"mean-maxtrainsamples{asked}"
+        variants.append({"name": name, "flags": {"pooling": "mean", "max_train_samples": asked}})
+        runs.append(fake_run(tmp_path / "runs" / name, gold, np.where(base < share, gold, 1 - gold), 1, "mean", size))
+    write_report({"name": "curve"}, variants, runs, tmp_path, "hfclf compare curve.yaml", [])
+    readme = (tmp_path / "README.md").read_text()
+    assert (
+        "Some sizes asked for more examples than the data has, so these trained on the same ones and only the last is "
+        "shown: mean-maxtrainsamples2000 and mean-maxtrainsamples8000 (2,000)." in readme
+    )
+
+
 def test_pareto_front():
     from hfclf.plots import pareto_front
 
