@@ -493,7 +493,9 @@ def spread_section(arms: list[Arm], split: str, task: Task) -> list[str]:
         "## Run-to-run spread",
         "",
         "Variants that differ only in their seed: mean ± sample standard deviation (lowest to highest), and the "
-        "95% t confidence interval of the mean" + (", in %." if task.in_percent else "."),
+        "95% t confidence interval of the mean" + (", in %" if task.in_percent else "") + ", cut at the values the "
+        "metric can take: with two or three seeds a t interval easily reaches past them, and a bound at the edge "
+        "says only that the seeds were too few to place it.",
         "",
         spread_table(spread, split, task),
         "",

@@ -293,6 +293,7 @@ def test_report_answers_which_differences_are_real(tmp_path):
     assert f"- mean vs cls: +{difference:.2f} points [" in readme and f"p = {welch.pvalue:.2g}" in readme
     assert "Welch t on 3 and 3 seeds" in readme and "not significant" in readme
     assert "best first: a: mean, cls." in readme and "## Run-to-run spread" in readme
+    assert "a bound at the edge says only that the seeds were too few to place it" in readme
 
 
 def test_data_size_curves(tmp_path):
