@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .run_folder import split_of
 from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 
@@ -145,7 +146,7 @@ def plot_loss(log_history: list[dict], path: str | Path, title: str = "", steps_
     if curves["train"]:
         ax.plot(*zip(*curves["train"]), label="train loss", color="tab:blue", alpha=0.8)
     if curves["eval"]:
-        ax.plot(*zip(*curves["eval"]), label="eval loss", color="tab:orange", marker="o")
+        ax.plot(*zip(*curves["eval"]), label="validation loss", color="tab:orange", marker="o")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     if steps_per_epoch:
@@ -168,9 +169,9 @@ def plot_metric_bars(rows: list[dict], metric: str, path: str | Path, title: str
     positions = np.arange(len(rows))
     split = rows[0]["split"]
     scale, top = (100, 100.0) if percent else (1, 1.0)
-    bars = [("eval", [scale * row[f"eval_{metric}"] for row in rows])]
+    bars = [("validation", [scale * row[f"eval_{metric}"] for row in rows])]
     if split != "eval":
-        bars.append((split, [scale * row[metric] for row in rows]))
+        bars.append((split_of(split), [scale * row[metric] for row in rows]))
     width = 0.8 / len(bars)
     low, high = min(v for _, values in bars for v in values), max(v for _, values in bars for v in values)
     if low < 0 or high > top:  # a negative correlation, an error above 1: every bar whole, from 0
@@ -306,7 +307,7 @@ def plot_loss_overlay(histories: dict[str, list[dict]], path: str | Path, title:
     ax.grid(alpha=0.3)
     styles = [
         Line2D([], [], color="gray", label="train"),
-        Line2D([], [], color="gray", ls="--", marker="o", label="eval"),
+        Line2D([], [], color="gray", ls="--", marker="o", label="validation"),
     ]
     ax.add_artist(ax.legend(handles=styles, fontsize=8, loc="upper right"))
     # The axes' own legend (the last one made) is the one `tight_layout` makes room for.

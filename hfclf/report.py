@@ -21,7 +21,7 @@ from .plots import (
     plot_cost_accuracy,
     plot_learning_curves,
 )
-from .run_folder import RunResults
+from .run_folder import RunResults, split_of
 from .significance import (
     ALPHA,
     BOOTSTRAP_RESAMPLES,
@@ -246,7 +246,7 @@ def cost_section(rows: list[dict], runs: list[RunResults], task: Task) -> list[s
         "## Cost",
         "",
         f"Measured after training on {devices}, as training left the model{autocast}: "
-        f"throughput on the first {first['throughput_texts']:,} texts of the {rows[0]['split']} split in "
+        f"throughput on the first {first['throughput_texts']:,} texts of the {split_of(rows[0]['split'])} split in "
         f"length-sorted batches of {first['batch_size']} (`texts_per_s`), latency of one text at a time over the first "
         f"{first['latency_texts']} (`latency_ms` median, `latency_p95_ms`), and the run's peak memory "
         f"(`peak_memory_mb`: {first['peak_memory']}). Parameters and train time are in the table.",
@@ -337,7 +337,11 @@ def write_significance_csv(tests: list[PairTest], path: Path) -> None:
 
 def column_title(column: str, split: str) -> str:
     """A metric column's title: the metric and its split."""
-    return f"{column.removeprefix('eval_')} (validation)" if column.startswith("eval_") else f"{column} ({split})"
+    return (
+        f"{column.removeprefix('eval_')} (validation)"
+        if column.startswith("eval_")
+        else f"{column} ({split_of(split)})"
+    )
 
 
 def format_value(column: str, value, task: Task) -> str:
@@ -539,7 +543,7 @@ def data_lines(runs: list[RunResults], split: str) -> list[str]:
     data = [run.data_arguments for run in runs]
     datasets = sorted({str(args.get("dataset") or args.get("dataset_name") or args.get("train_file")) for args in data})
     what = f"Dataset: {datasets[0]}" if len(datasets) == 1 else f"Datasets: {', '.join(datasets)} (by variant)"
-    return [f"{what} ({data_sizes_text(runs)}); metrics on the {split} split.", ""]
+    return [f"{what} ({data_sizes_text(runs)}); metrics on the {split_of(split)} split.", ""]
 
 
 def tuned_thresholds_lines(names: list[str], runs: list[RunResults], split: str) -> list[str]:

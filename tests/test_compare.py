@@ -342,7 +342,10 @@ def test_seed_spread_groups_variants_that_differ_only_in_seed():
         "| cls and 2 more | 42, 43, 44 | 91.00 ± 1.00 (90.00 to 92.00) | 88.00 ± 2.00 (86.00 to 90.00) "
         "| [88.52, 93.48] |"
     )
-    assert "validation" not in spread_table([group], "eval", task)
+    # reported on validation: one column of it, named so (not "eval")
+    assert spread_table([group], "eval", task).splitlines()[0] == (
+        "| variants | seeds | accuracy (validation) | 95% CI of the mean |"
+    )
 
 
 def test_report_shows_seed_spread(tmp_path, tiny_encoder_dir, toy_data):

@@ -45,7 +45,8 @@ def test_metric_bars_turn_horizontal_for_many_variants(figures, count, horizonta
     assert labels == [f"variant-{i}" for i in range(count)]
     if horizontal:  # first variant on top, as in the table
         assert ax.get_ylim()[0] > ax.get_ylim()[1]
-    assert len(legends_inside_the_figure(figures[0])) == 1
+    (legend,) = legends_inside_the_figure(figures[0])
+    assert [t.get_text() for t in legend.get_texts()] == ["validation", "test"]
 
 
 @pytest.mark.parametrize("values", [(-0.150, -0.177, -0.119), (-0.2, 0.3, 0.1), (0.4, 1.7, 2.5)])
@@ -66,7 +67,7 @@ def test_loss_overlay_names_each_variant_once_outside_the_curves(figures, count)
     (ax,) = figures[0].axes
     legends = legends_inside_the_figure(figures[0])
     texts = sorted(t.get_text() for legend in legends for t in legend.get_texts())
-    assert texts == sorted([*histories, "train", "eval"])
+    assert texts == sorted([*histories, "train", "validation"])  # as the report's tables name the split
     colors = {str(line.get_color()) for line in ax.get_lines()}
     assert len(colors) == count  # no color repeats across variants
 
