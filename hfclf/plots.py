@@ -259,9 +259,13 @@ def plot_cost_accuracy(rows: list[dict], metric: str, path: str | Path, percent:
 LEARNING_CURVE_PLOT = "learning_curves.png"
 
 
-def plot_learning_curves(curves, path: str | Path, metric: str, percent: bool = True, title: str = "") -> Path:
-    """Each curve's mean score by training-set size (log scale), with a band for the 95% confidence interval of the
-    mean where a size ran several seeds."""
+def plot_learning_curves(
+    curves, path: str | Path, metric: str, percent: bool = True, title: str = "", targets: tuple = ()
+) -> Path:
+    """Each curve's mean score by training-set size (log scale, ticks at the measured sizes), with a band for the 95%
+    confidence interval of the mean where a size ran several seeds, and the `targets` as dotted lines."""
+    from matplotlib.ticker import NullLocator
+
     plt = _pyplot()
     scale = 100 if percent else 1
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -271,7 +275,14 @@ def plot_learning_curves(curves, path: str | Path, metric: str, percent: bool = 
         (line,) = ax.plot(sizes, means, marker="o", label=curve.name)
         intervals = [arm.interval() or (arm.mean, arm.mean) for _, arm in curve.points]
         ax.fill_between(sizes, *(np.array(intervals).T * scale), color=line.get_color(), alpha=0.2, linewidth=0)
+    for target in targets:
+        ax.axhline(scale * target, color="gray", linestyle=":", linewidth=1)
+        text = f"target {scale * target:.2f}" if percent else f"target {target:.4f}"
+        ax.annotate(text, (1, scale * target), xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=7)
     ax.set_xscale("log")
+    measured = sorted({size for curve in curves for size, _ in curve.points})
+    ax.set_xticks(measured, [f"{size:,}" for size in measured])
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("training examples")
     ax.set_ylabel(f"{metric} (%)" if percent else metric)
     ax.grid(alpha=0.3, which="both")

@@ -439,7 +439,10 @@ def write_report(
         written.append(COST_PLOT)
     if curves:
         title = f"{config['name']}: {task.main_metric} by training-set size"
-        plot_learning_curves(curves, report_dir / LEARNING_CURVE_PLOT, task.main_metric, task.in_percent, title)
+        targets = config.get("targets") or default_targets(curves, task.greater_is_better)  # as the table's
+        plot_learning_curves(
+            curves, report_dir / LEARNING_CURVE_PLOT, task.main_metric, task.in_percent, title, targets
+        )
         written.append(LEARNING_CURVE_PLOT)
     names = [variant["name"] for variant in variants]
     readme = readme_lines(config, names, runs, rows[0]["split"], table, statistics_sections, images, command, skipped,

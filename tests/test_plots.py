@@ -85,7 +85,10 @@ def test_long_curve_names_wrap_inside_the_figure(figures):
         Curve(name, [(size, Arm(name, [name], [], [], [0.5 + size / 1000, 0.6])) for size in (32, 64)])
         for name in names
     ]
-    plots.plot_learning_curves(curves, "unused.png", "accuracy", True, "title")
+    plots.plot_learning_curves(curves, "unused.png", "accuracy", True, "title", targets=[0.55])
+    (ax,) = figures[0].axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["32", "64"]  # the measured sizes, not powers of ten
+    assert [t.get_text() for t in ax.texts] == ["target 55.00"]
     (legend,) = legends_inside_the_figure(figures[0])
     labels = [text.get_text() for text in legend.get_texts()]
     assert ["".join(label.split()) for label in labels] == ["".join(name.split()) for name in names]  # all of it
