@@ -162,7 +162,8 @@ def plot_metric_bars(rows: list[dict], metric: str, path: str | Path, title: str
     """Variants side by side: `metric` on validation (`eval_<metric>`) and on the reported split (test where there
     is one), in % with `percent`.
 
-    Up to 8 variants stand as columns; more lie as rows, one under the other, so every name stays readable.
+    Up to 8 variants with short names stand as columns; more, or longer names, lie as rows, one under the other, so
+    every name stays readable. The legend stands beside the bars, never over them.
     """
     plt = _pyplot()
     names = [row["variant"] for row in rows]
@@ -178,7 +179,7 @@ def plot_metric_bars(rows: list[dict], metric: str, path: str | Path, title: str
         limits = (min(low, 0.0) - abs(top) / 10, max(high, 0.0) + abs(top) / 20)
     else:  # zoomed in on the differences, within the metric's range
         limits = (max(0.0, low - top / 10), min(top, high + top / 20))
-    horizontal = len(rows) > 8
+    horizontal = len(rows) > 8 or max(len(name) for name in names) > 16
     if horizontal:
         fig, ax = plt.subplots(figsize=(9, 1.2 + 0.22 * len(rows) * len(bars)))
     else:
@@ -204,10 +205,7 @@ def plot_metric_bars(rows: list[dict], metric: str, path: str | Path, title: str
         ax.set_xticks(positions, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center")
         ax.set_ylabel(axis_label)
         ax.grid(axis="y", alpha=0.3)
-    if horizontal:  # beside the bars, which reach to the right edge
-        _legend_beside(ax)
-    else:
-        ax.legend()
+    _legend_beside(ax)
     ax.set_title(title)
     return _save(fig, path)
 

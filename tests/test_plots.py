@@ -49,6 +49,21 @@ def test_metric_bars_turn_horizontal_for_many_variants(figures, count, horizonta
     assert [t.get_text() for t in legend.get_texts()] == ["validation", "test"]
 
 
+def test_metric_bars_of_long_names_lie_as_rows(figures):
+    """Five variants named by several grid values: rows, every name whole, the legend beside the bars."""
+    bars = rows(5)
+    for i, row in enumerate(bars):
+        row["variant"] = f"attention-learningrate3e-05-maxtrainsamples{1000 * (i + 1)}-seed42"
+    plots.plot_metric_bars(bars, "accuracy", "unused.png", "title")
+    (ax,) = figures[0].axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == [row["variant"] for row in bars]
+    renderer = figures[0].canvas.get_renderer()
+    (legend,) = legends_inside_the_figure(figures[0])
+    assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1  # beside, not over, the bars
+    for label in ax.get_yticklabels():
+        assert label.get_window_extent(renderer).x0 >= figures[0].bbox.x0 - 1  # not cut off on the left
+
+
 @pytest.mark.parametrize("values", [(-0.150, -0.177, -0.119), (-0.2, 0.3, 0.1), (0.4, 1.7, 2.5)])
 def test_metric_bars_show_every_value_of_an_unbounded_metric(figures, values):
     """A negative correlation or an error above 1 (Pearson, MAE: not percentages) stays inside the axis."""
