@@ -232,10 +232,12 @@ def pareto_front(costs, scores, cheaper_is_lower: bool = True) -> list[int]:
 
 
 def plot_cost_accuracy(rows: list[dict], metric: str, path: str | Path, percent: bool = True, title: str = "") -> Path:
-    """The main metric against each measured cost, one panel per cost, every variant a labelled point and the
-    Pareto front (no variant both cheaper and better) joined by a line."""
+    """The main metric against each measured cost that tells the variants apart (one panel each; latency always),
+    every variant a point and the Pareto front (no variant both cheaper and better) joined by a line. Up to 8
+    variants are all named; of more, the front's, so that the names stay legible (the rest are in the table)."""
     plt = _pyplot()
-    axes_shown = [axis for axis in COST_AXES if all(row.get(axis[0]) is not None for row in rows)]
+    measured = [axis for axis in COST_AXES if all(row.get(axis[0]) is not None for row in rows)]
+    axes_shown = [axis for i, axis in enumerate(measured) if i == 0 or len({row[axis[0]] for row in rows}) > 1]
     fig, axes = plt.subplots(1, len(axes_shown), figsize=(4.2 * len(axes_shown), 4.2), squeeze=False)
     scores = [(100 if percent else 1) * row[metric] for row in rows]
     for ax, (key, label, scale) in zip(axes[0], axes_shown):
@@ -244,8 +246,11 @@ def plot_cost_accuracy(rows: list[dict], metric: str, path: str | Path, percent:
         ax.scatter(costs, scores, color="gray", zorder=2)
         ax.plot([costs[i] for i in front], [scores[i] for i in front], color="C3", marker="o", zorder=3,
                 label="Pareto front")  # fmt: skip
-        for row, cost, score in zip(rows, costs, scores):
-            ax.annotate(row["variant"], (cost, score), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        named = range(len(rows)) if len(rows) <= 8 else front
+        for i in named:
+            ax.annotate(
+                rows[i]["variant"], (costs[i], scores[i]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"{metric} (%)" if percent else metric)

@@ -64,6 +64,25 @@ def test_metric_bars_of_long_names_lie_as_rows(figures):
         assert label.get_window_extent(renderer).x0 >= figures[0].bbox.x0 - 1  # not cut off on the left
 
 
+@pytest.mark.parametrize("count", [3, 12])
+def test_cost_plot_shows_the_costs_that_differ_and_names_that_stay_legible(figures, count):
+    bars = rows(count)
+    for i, row in enumerate(bars):  # the same model size everywhere: no panel for it
+        row.update(latency_ms=1.0 + i, texts_per_s=100.0 - i, parameters=22_000_000, train_minutes=2.0 + i % 3)
+        row["accuracy"] = 0.8 + (i % 4) / 100  # the first four are the latency front
+    plots.plot_cost_accuracy(bars, "accuracy", "unused.png", True, "title")
+    axes = figures[0].axes
+    assert [ax.get_xlabel().split(" (")[0] for ax in axes] == [
+        "inference latency, one text",
+        "inference throughput, batched",
+        "train time",
+    ]
+    front = plots.pareto_front([row["latency_ms"] for row in bars], [row["accuracy"] for row in bars])
+    named = sorted(text.get_text() for text in axes[0].texts)
+    assert named == sorted(bars[i]["variant"] for i in (range(count) if count <= 8 else front))
+    assert len(named) == min(count, 4 if count > 8 else count)
+
+
 @pytest.mark.parametrize("values", [(-0.150, -0.177, -0.119), (-0.2, 0.3, 0.1), (0.4, 1.7, 2.5)])
 def test_metric_bars_show_every_value_of_an_unbounded_metric(figures, values):
     """A negative correlation or an error above 1 (Pearson, MAE: not percentages) stays inside the axis."""
