@@ -582,8 +582,8 @@ def readme_lines(config, names, runs, split, table, statistics_sections, images,
         table,
         "",
         *tuned_thresholds_lines(names, runs, split),
-        "Bold: best value in its column. "
-        + (f"{', '.join(task.report_metrics)} in %" if task.in_percent else f"{task.description.capitalize()}")
+        f"Bold: best value in its column. {', '.join(task.report_metrics)} "
+        + ("in %" if task.in_percent else "as plain values")
         + "; train time in minutes.",
         "",
         *statistics_sections,

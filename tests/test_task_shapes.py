@@ -321,6 +321,8 @@ def test_comparison_reports_the_shapes_metrics(shape, tmp_path, tiny_encoder_dir
         assert all((name in row["best_in"].split(";")) == (float(row[name]) == best) for row in rows)
     readme = (report / "README.md").read_text()
     assert f"![{main}]({main}.png)" in readme and (report / f"{main}.png").is_file()
+    unit = "in %" if get_task(SHAPES[shape][1]).in_percent else "as plain values"
+    assert f"Bold: best value in its column. {', '.join(metrics)} {unit}; train time in minutes." in readme
     assert (report / f"{per_variant}_mean.png").is_file() and (report / f"{per_variant}_max.png").is_file()
     header = " | ".join([*(f"{name} (test)" for name in metrics), f"{main} (validation)"])
     assert f"| {header} |" in readme
