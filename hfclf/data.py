@@ -846,17 +846,16 @@ def _resize_splits(raw: datasets.DatasetDict, data_args: DataArguments, seed: in
             raw["train"] = _stratified_split(raw["train"], seed, train_size=data_args.train_fraction)[0]
 
     limits = {
-        "train": data_args.max_train_samples,
-        "validation": data_args.max_eval_samples,
-        "test": data_args.max_test_samples,
+        "train": ("max_train_samples", data_args.max_train_samples),
+        "validation": ("max_eval_samples", data_args.max_eval_samples),
+        "test": ("max_test_samples", data_args.max_test_samples),
     }
-    flags = {"train": "--max_train_samples", "validation": "--max_eval_samples", "test": "--max_test_samples"}
-    for split, limit in limits.items():
-        if split in raw and limit is not None and limit < len(raw[split]):
+    for split, (flag, limit) in limits.items():
+        if split not in raw or limit is None:
+            continue
+        if limit < len(raw[split]):
             raw[split] = raw[split].shuffle(seed=seed).select(range(limit))
-        elif split in raw and limit is not None and limit > len(raw[split]):
-            logger.warning(
-                "%s %s is above the %s %s examples: all of them are used.",
-                flags[split], f"{limit:,}", f"{len(raw[split]):,}", split,
-            )  # fmt: skip
+        elif limit > len(raw[split]):
+            logger.warning("--%s %s is above the %s %s examples: all of them are used.",
+                           flag, f"{limit:,}", f"{len(raw[split]):,}", split)  # fmt: skip
     return raw

@@ -176,7 +176,7 @@ def plot_metric_bars(rows: list[dict], metric: str, path: str | Path, title: str
     width = 0.8 / len(bars)
     low, high = min(v for _, values in bars for v in values), max(v for _, values in bars for v in values)
     if low < 0 or high > top:  # a negative correlation, an error above 1: every bar whole, from 0
-        limits = (min(low, 0.0) - abs(top) / 10, max(high, 0.0) + abs(top) / 20)
+        limits = (min(low, 0.0) - top / 10, max(high, 0.0) + top / 20)
     else:  # zoomed in on the differences, within the metric's range
         limits = (max(0.0, low - top / 10), min(top, high + top / 20))
     horizontal = len(rows) > 8 or max(len(name) for name in names) > 16

@@ -752,8 +752,8 @@ def _check_finished_run(output_dir: Path, resume: str | None) -> None:
     results = RunResults.load(output_dir)
     arch = results.model_arguments.get("arch") if results else None
     pooled = arch is None or get_architecture(arch).config_class is PooledEncoderConfig
-    arch = "" if pooled else "--arch hf "  # the stock loader takes the whole classifier, an LSTM's as a BERT's
-    further = f"or train further from its model with {arch}--model {output_dir} --output-dir NEW_FOLDER"
+    whole = "" if pooled else "--arch hf "  # the stock loader takes the whole classifier, an LSTM's as a BERT's
+    further = f"or train further from its model with {whole}--model {output_dir} --output-dir NEW_FOLDER"
     if resume:
         raise HfclfInputError(
             f"Output directory {output_dir} holds a finished run ({RESULTS_FILE}), so there is nothing to resume. "
