@@ -7,6 +7,7 @@ Used by `recipes/finetune.py` and `hfclf train`; runs the same on one CPU, one G
 import csv
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -130,6 +131,8 @@ def class_weights_for(spec: str | None, train, num_labels: int) -> list[float] |
         raise HfclfInputError(
             f"--class-weights has {len(weights)} values but the data has {num_labels} labels; give one per label."
         )
+    if not all(math.isfinite(w) and w > 0 for w in weights):  # else the loss is nan or rewards mistakes
+        raise HfclfInputError(f"--class-weights '{spec}' must be positive numbers; pass e.g. 1,2.5 or balanced.")
     return weights
 
 
@@ -167,8 +170,9 @@ def build_model(
         raise
     except (OSError, ValueError, RuntimeError, TypeError) as err:
         raise HfclfInputError(
-            f"Could not build --arch {model_args.arch} from --model {model_args.model} ({first_line(err)}). Pass a "
-            "model folder with config.json and weights, a Hub id (online) or minilm, and check the model size flags."
+            f"Could not build --arch {model_args.arch} from --model {model_args.model} ({first_line(err)}). Check the "
+            "model size flags (and --config_overrides, model_config), and pass as --model a model folder with "
+            "config.json and weights, a Hub id (online) or minilm."
         ) from None
 
 
@@ -482,9 +486,15 @@ def task_of_run(train, model_args, training_args):
         raise HfclfInputError(f"--threshold applies to multi-label classification, not {task.description}; drop it.")
     if model_args.normalize_targets and task.problem_type != REGRESSION:
         raise HfclfInputError(f"--normalize-targets applies to regression, not {task.description}; drop it.")
+    known = [*task.metric_names, "loss"]
     if training_args.metric_for_best_model == "auto":
         training_args.metric_for_best_model = task.main_metric
         training_args.greater_is_better = task.greater_is_better
+    elif training_args.metric_for_best_model not in (None, *known):  # checked before the output folder is touched
+        raise HfclfInputError(
+            f"--metric_for_best_model {training_args.metric_for_best_model} is not a metric of {task.description}; "
+            f"choose one of: {', '.join(known)}."
+        )
     return task
 
 

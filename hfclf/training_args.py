@@ -31,6 +31,7 @@ from .architectures import (
 )
 from .data import DataArguments
 from .errors import HfclfInputError, first_line
+from .tasks import LOWER_IS_BETTER
 
 CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 # Flags that split the optimizer into learning-rate groups, each with the value that leaves `Trainer`'s own groups.
@@ -403,6 +404,11 @@ class ClassifierTrainingArguments(TrainingArguments):
             raise ValueError(f"--head-learning-rate must be positive, got {self.head_learning_rate}.")
         if self.metric_for_best_model:  # `Trainer` takes `eval_f1_macro` and `f1_macro` alike; hfclf reads the latter
             self.metric_for_best_model = self.metric_for_best_model.removeprefix("eval_")
+        if self.greater_is_better is None and self.metric_for_best_model not in (None, "auto"):
+            # `Trainer` would take every metric but a loss as higher-is-better, and keep the worst MAE checkpoint
+            self.greater_is_better = self.metric_for_best_model not in LOWER_IS_BETTER
+        if not 0 <= self.seed < 2**32:  # numpy's seeds
+            raise ValueError(f"--seed must be between 0 and 2**32 - 1, got {self.seed}.")
         if self.label_names is not None:
             raise ValueError("--label-names is set by hfclf (its inputs' label column); drop it.")
         if not 0 < self.layerwise_lr_decay <= 1:

@@ -272,6 +272,22 @@ def bad_input_cases(tmp_path, toy_data, tiny_encoder_dir):
         "unknown pooling": (data_flags(toy_data) + ["--pooling", "sum"], "Unknown pooling 'sum'"),
         "pooling with hf head": (data_flags(toy_data) + ["--arch", "hf", "--pooling", "mean"], "--arch pooled"),
         "bad class weights": (data_flags(toy_data) + ["--class_weights", "1,2,3"], "3 values"),
+        "nan class weight": (data_flags(toy_data) + ["--class_weights", "1,nan"], "must be positive numbers"),
+        "negative class weight": (data_flags(toy_data) + ["--class_weights", "1,-2"], "must be positive numbers"),
+        "zero class weights": (data_flags(toy_data) + ["--class_weights", "0,0"], "must be positive numbers"),
+        "no lstm layers": (
+            data_flags(toy_data) + ["--arch", "lstm", "--lstm_layers", "0"],
+            "num_layers must be at least 1, got 0",
+        ),
+        "no transformer layers": (
+            data_flags(toy_data) + ["--arch", "transformer", "--num_layers", "0"],
+            "num_hidden_layers must be at least 1, got 0",
+        ),
+        "negative seed": (data_flags(toy_data) + ["--seed", "-1"], "--seed must be between 0 and 2**32 - 1, got -1"),
+        "metric the task has not": (
+            data_flags(toy_data) + ["--metric_for_best_model", "pearson"],
+            "--metric_for_best_model pearson is not a metric of single-label classification; choose one of: accuracy",
+        ),
         "class weights with hf head": (
             data_flags(toy_data) + ["--arch", "hf", "--class_weights", "balanced"],
             "--class-weights needs an hfclf head",
@@ -379,6 +395,13 @@ CASES = [
     "unknown config field",
     "unknown field of a stock config",
     "positions shorter than max length",
+    "nan class weight",
+    "negative class weight",
+    "zero class weights",
+    "no lstm layers",
+    "no transformer layers",
+    "negative seed",
+    "metric the task has not",
 ]
 
 

@@ -189,3 +189,19 @@ def test_run_settings_compare_values_not_spellings():
         HfclfInputError, match=r"^Checkpoint c was made with other settings: --threshold 0.5 \(now 0.6\)"
     ):
         check_same_settings(made, other, "Checkpoint c", "fix")
+
+
+@pytest.mark.parametrize(
+    "flags, greater",
+    [
+        ([], True),
+        (["--metric_for_best_model", "mae"], False),
+        (["--metric_for_best_model", "eval_hamming_loss"], False),
+        (["--metric_for_best_model", "f1_macro"], True),
+        (["--metric_for_best_model", "mae", "--greater_is_better", "true"], True),
+    ],
+)
+def test_a_metric_where_lower_is_better_picks_the_lowest(flags, greater):
+    """`Trainer` takes every metric but a loss as higher-is-better: --metric_for_best_model mae kept the worst."""
+    training_args = parse_args(["--dataset", "sst2", "--output_dir", "unused", *flags])[2]
+    assert training_args.greater_is_better is greater

@@ -53,6 +53,8 @@ class LSTMConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         if self.pooling not in LSTM_POOLINGS:
             raise ValueError(f"Unknown pooling '{self.pooling}'; choose one of: {', '.join(LSTM_POOLINGS)}.")
+        if self.num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {self.num_layers}.")
         super().__post_init__(**kwargs)
 
     @property

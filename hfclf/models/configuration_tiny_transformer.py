@@ -63,6 +63,8 @@ class TinyTransformerConfig(PreTrainedConfig):
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by num_attention_heads ({self.num_attention_heads})."
             )
+        if self.num_hidden_layers < 1:
+            raise ValueError(f"num_hidden_layers must be at least 1, got {self.num_hidden_layers}.")
         if self.hidden_act not in ("relu", "gelu"):
             raise ValueError(f"Unknown hidden_act '{self.hidden_act}'; choose relu or gelu.")
         super().__post_init__(**kwargs)
