@@ -111,7 +111,13 @@ class DataArguments:
             "choices": ["truncate", "head_tail", "windows"],
         },
     )
-    head_tokens: int = field(default=128, metadata={"help": "head_tail: tokens kept from the start of a text."})
+    head_tokens: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "head_tail: tokens kept from the start of a text (default: 128, or half the tokens where "
+            "--max-length leaves fewer than 256)."
+        },
+    )
     stride: Optional[int] = field(
         default=None,
         metadata={"help": "windows: tokens each window shares with the one before (default: a quarter of a window)."},
@@ -136,6 +142,9 @@ class DataArguments:
             raise HfclfInputError(f"--long-text {self.long_text} takes single texts; {fix}.")
         if self.stride is None:
             self.stride = max(0, (self.max_length - SPECIAL_TOKENS) // 4)
+        if self.head_tokens is None:  # Sun et al.'s 128 of 512; a shorter input keeps as much tail as head
+            budget = (self.max_length - SPECIAL_TOKENS) // 2 if self.long_text == "head_tail" else 128  # else unread
+            self.head_tokens = max(1, min(128, budget))
         if self.stride < 0 or self.head_tokens < 1:
             flag, value = ("--stride", self.stride) if self.stride < 0 else ("--head-tokens", self.head_tokens)
             raise HfclfInputError(f"{flag} must be {'0' if flag == '--stride' else '1'} or more, got {value}.")
@@ -151,7 +160,7 @@ class DataArguments:
                 )
             fix = f"pass --head-tokens {window // 2} (half the budget)" if window > 1 else ""
             raise HfclfInputError(
-                f"--head-tokens {self.head_tokens} (default 128) must leave room for a tail in --max-length "
+                f"--head-tokens {self.head_tokens} must leave room for a tail in --max-length "
                 f"{self.max_length}; {fix + ' or ' if fix else 'pass '}a --max-length of {shortest} or more."
             )
         if self.dataset and self.dataset_name:

@@ -533,3 +533,10 @@ def test_every_file_reads_the_columns_of_the_first(tmp_path, caplog):
         HfclfInputError, match=r"^Column 'review' \(as in train file .*t\.csv\) not found in validation"
     ):
         load_raw_datasets(DataArguments(train_file=train, validation_file=other))
+
+
+@pytest.mark.parametrize("max_length, head", [(512, 128), (258, 128), (128, 63), (64, 31), (4, 1)])
+def test_head_tail_keeps_room_for_a_tail_by_default(max_length, head):
+    """Sun et al.'s 128 head tokens of 512; a shorter input keeps as much of its end as of its start."""
+    assert DataArguments(dataset="imdb", long_text="head_tail", max_length=max_length).head_tokens == head
+    assert DataArguments(dataset="imdb", max_length=max_length).head_tokens == 128  # unread: as runs recorded it

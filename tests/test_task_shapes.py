@@ -560,12 +560,12 @@ BAD_INPUT = {
         ["--long_text", "windows", "--max_length", "16", "--stride", "-1"],
         "--stride must be 0 or more, got -1.",
     ),
-    "head longer than the budget, by default": (
+    "head longer than the budget": (
         [["good film", "pos"], ["bad film", "neg"]] * 4,
         [["ok film", "pos"]],
         ["text", "label"],
-        ["--long_text", "head_tail", "--max_length", "64"],
-        "--head-tokens 128 (default 128) must leave room for a tail in --max-length 64; pass --head-tokens 31 (half "
+        ["--long_text", "head_tail", "--max_length", "64", "--head_tokens", "128"],
+        "--head-tokens 128 must leave room for a tail in --max-length 64; pass --head-tokens 31 (half "
         "the budget) or a --max-length of 131 or more.",
     ),
     "label lists as regression targets": (
