@@ -271,14 +271,13 @@ def groups_by_size(arms: list[Arm], tests: list[PairTest], task: Task, size_of: 
     ]
 
 
-def curve_section(curves: list[Curve], targets, task: Task, flag: str | None) -> list[str]:
+def curve_section(curves: list[Curve], targets, chosen: bool, task: Task, flag: str | None) -> list[str]:
     """The data-size curves as a table (mean ± standard deviation per size) with the smallest size that reaches each
-    target score, and the plot."""
+    of the `targets` (`chosen` in the config, else the defaults), and the plot."""
     if not curves:
         return []
     greater = task.greater_is_better
-    note = "" if targets else " (95% and 99% of the best mean; set `targets:` in the config to choose)"
-    targets = targets or default_targets(curves, greater)
+    note = "" if chosen else " (95% and 99% of the best mean; set `targets:` in the config to choose)"
     sizes = sorted({size for curve in curves for size, _ in curve.points})
     header = ["curve", *(f"{size:,}" for size in sizes), *(f"to reach {metric_text(t, task)}" for t in targets)]
     body = []
@@ -418,6 +417,7 @@ def write_report(
     arms = arms_of(variants, runs, run_dirs, variant_flags, task)
     flag = size_flag(variants, variant_flags)
     curves = curves_of(arms, variants, variant_flags, flag) if flag else []
+    targets = (config.get("targets") or default_targets(curves, task.greater_is_better)) if curves else []
     size_of = {arm.name: size for curve in curves for size, arm in curve.points}
     tests = pair_tests(arms, task, stratum=(lambda arm: size_of[arm.name]) if curves else None)
     if tests:
@@ -425,7 +425,7 @@ def write_report(
     found = groups_by_size(arms, tests, task, size_of)
     statistics_sections = [
         *spread_section(arms, rows[0]["split"], task),
-        *curve_section(curves, config.get("targets"), task, flag),
+        *curve_section(curves, targets, bool(config.get("targets")), task, flag),
         *cost_section(rows, runs, task),
         *significance_section(tests, found, task),
     ]
@@ -439,7 +439,6 @@ def write_report(
         written.append(COST_PLOT)
     if curves:
         title = f"{config['name']}: {task.main_metric} by training-set size"
-        targets = config.get("targets") or default_targets(curves, task.greater_is_better)  # as the table's
         plot_learning_curves(
             curves, report_dir / LEARNING_CURVE_PLOT, task.main_metric, task.in_percent, title, targets
         )
