@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from hfclf.finetune import main as finetune
+from hfclf.commands.finetune import main as finetune
 from hfclf.run_folder import RunResults
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]

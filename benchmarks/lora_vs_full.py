@@ -24,7 +24,7 @@ CHECKPOINT_FILES = ("model.safetensors", "adapter_model.safetensors")
 # Runs inside the child process: fine-tune, then report peak memory.
 CHILD = """
 import json, resource, sys, torch
-from hfclf.finetune import main
+from hfclf.commands.finetune import main
 code = main(sys.argv[1:])
 peak_gpu = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
 print("PEAK" + json.dumps({"code": code, "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

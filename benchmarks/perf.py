@@ -351,18 +351,19 @@ class Stopwatch:
 
 
 def child_hfclf_cli(spec: dict) -> dict:
-    """`hfclf predict` or `hfclf eval`, run in this process through hfclf.cli.main (the console script's code), with
-    timers around hfclf.predict's model loading (`load_classifier`), scoring (`classify`: tokenization and the
-    batches) and tokenization (`encode_texts`). A backend that bypasses those functions is timed whole."""
+    """`hfclf predict` or `hfclf eval`, run in this process through hfclf.commands.cli.main (the console script's
+    code), with timers around hfclf.inference.predict's model loading (`load_classifier`), scoring (`classify`:
+    tokenization and the batches) and tokenization (`encode_texts`). A backend that bypasses those
+    functions is timed whole."""
     child_setup(spec)
-    import hfclf.predict
-    import hfclf.tokenization
-    from hfclf.cli import main
+    import hfclf.data.tokenization
+    import hfclf.inference.predict
+    from hfclf.commands.cli import main
 
     watch = Stopwatch()
-    watch.install(hfclf.predict, "load_classifier", "load")
-    watch.install(hfclf.predict, "classify", "score")
-    watch.install(hfclf.tokenization, "encode_texts", "tokenize")
+    watch.install(hfclf.inference.predict, "load_classifier", "load")
+    watch.install(hfclf.inference.predict, "classify", "score")
+    watch.install(hfclf.data.tokenization, "encode_texts", "tokenize")
     start = time.perf_counter()
     code = main(spec["argv"])
     total_s = time.perf_counter() - start
@@ -374,7 +375,7 @@ def child_hfclf_cli(spec: dict) -> dict:
         "load_s": watch.seconds.get("load"),
         "tokenize_s": watch.seconds.get("tokenize"),
         "total_s": total_s,
-        "timing": "classify()" if timed else "whole command (its backend bypasses hfclf.predict.classify)",
+        "timing": "classify()" if timed else "whole command (its backend bypasses hfclf.inference.predict.classify)",
     }
 
 
@@ -500,7 +501,7 @@ def skipped_rows(variants: list[Variant], width: int) -> list[list[str]]:
 
 
 def hfclf_command(*words) -> list[str]:
-    return [sys.executable, "-m", "hfclf.cli", *map(str, words)]
+    return [sys.executable, "-m", "hfclf.commands.cli", *map(str, words)]
 
 
 def hfclf_help(command: str) -> str:

@@ -1,6 +1,6 @@
 """Which of the measured differences between variants hold? The seed (and fold) runs already in docs/reports, tested
-with the statistics of hfclf's comparison reports (hfclf/significance.py): Welch's t-test per pair over the seeds,
-Holm's correction over the pairs of each question, and the groups that cannot be told apart.
+with the statistics of hfclf's comparison reports (hfclf/reporting/significance.py): Welch's t-test per pair over the
+seeds, Holm's correction over the pairs of each question, and the groups that cannot be told apart.
 
     python benchmarks/seed_significance.py            # prints the sections of docs/RESULTS.md "Which differences hold"
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 from scipy.stats import ttest_rel
 
-from hfclf.report import significance_section
+from hfclf.data.tasks import get_task
+from hfclf.reporting.report import significance_section
+from hfclf.reporting.significance import Arm, PairTest, groups, holm, pair_tests
 from hfclf.run_folder import RunResults
-from hfclf.significance import Arm, PairTest, groups, holm, pair_tests
-from hfclf.tasks import get_task
 
 REPORTS = Path(__file__).resolve().parents[1] / "docs" / "reports"
 

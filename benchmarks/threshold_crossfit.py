@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from hfclf.scoring import LIST_SEPARATOR, tune_thresholds
+from hfclf.data.scoring import LIST_SEPARATOR, tune_thresholds
 
 
 def main(run_dir: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hfclf.tokenization import train_wordpiece_tokenizer
+from hfclf.data.tokenization import train_wordpiece_tokenizer
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--data_dir", default="../shared/data")

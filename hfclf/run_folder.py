@@ -93,7 +93,7 @@ class RunResults:
     label_names: list[str] = field(default_factory=list)
     arguments: dict = field(default_factory=dict)  # {"model": ..., "data": ..., "training": ...}
     settings: dict = field(default_factory=dict)  # the arguments that decide the result, as parsed (run_settings)
-    problem_type: str = "single_label_classification"  # the task shape (see hfclf.tasks)
+    problem_type: str = "single_label_classification"  # the task shape (see hfclf.data.tasks)
     max_length: int | None = None  # tokens per example in training (None: written by an hfclf without it)
     model_config: dict = field(default_factory=dict)  # the config fields a run can set, as the model was built
     best_checkpoint: str | None = None
@@ -111,8 +111,9 @@ class RunResults:
     command: str = ""
     versions: dict = field(default_factory=dict)
     log_history: list = field(default_factory=list)
-    cost: dict = field(default_factory=dict)  # inference speed and peak memory (hfclf.cost), empty when not measured
-    compute: dict = field(default_factory=dict)  # training's model FLOP/s against the matmul peak (hfclf.cost)
+    # inference speed and peak memory (hfclf.inference.cost), empty when not measured
+    cost: dict = field(default_factory=dict)
+    compute: dict = field(default_factory=dict)  # training's model FLOP/s against the matmul peak (same module)
     version: int = RESULTS_VERSION
 
     @property

@@ -29,9 +29,9 @@ from .architectures import (
     size_flag_help,
     typed_config_value,
 )
-from .data import DataArguments
+from .data.loading import DataArguments
+from .data.tasks import LOWER_IS_BETTER
 from .errors import HfclfInputError, first_line
-from .tasks import LOWER_IS_BETTER
 
 CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 # Flags that split the optimizer into learning-rate groups, each with the value that leaves `Trainer`'s own groups.
@@ -190,7 +190,7 @@ class ModelArguments:
             "model, which predicts on the targets' own scale."
         },
     )
-    # LoRA (peft), see hfclf.lora
+    # LoRA (peft), see hfclf.training.lora
     lora: bool = field(
         default=False,
         metadata={

@@ -7,7 +7,7 @@ loss_curves.png, confusion matrices, README.md). Rerunning skips finished varian
 
 import sys
 
-from hfclf.compare import main
+from hfclf.commands.compare import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,7 +8,7 @@ Run with --help for the full list.
 
 import sys
 
-from hfclf.finetune import main
+from hfclf.commands.finetune import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,8 +7,8 @@ from test_finetune import QUICK, data_flags
 from transformers import BertModel
 
 from hfclf.attention import varying_length_attention
-from hfclf.cli import main as cli
-from hfclf.finetune import main as train
+from hfclf.commands.cli import main as cli
+from hfclf.commands.finetune import main as train
 
 
 @pytest.mark.parametrize("before", [True, False])

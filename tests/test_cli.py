@@ -13,8 +13,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from hfclf.cli import COMMANDS, main
-from hfclf.predict import split_sentences
+from hfclf.commands.cli import COMMANDS, main
+from hfclf.inference.predict import split_sentences
 
 # fp32: predict and eval are checked against the model's plain fp32 forward and the run's own metrics
 QUICK = ["--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--max_length", "32", "--seed", "3"]
@@ -25,7 +25,7 @@ TEXTS = ["a great and moving film", "dull , boring plot", "the acting was really
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tiny_encoder_dir, toy_data):
     """A pooled (mean) classifier trained for one epoch on the toy data."""
-    from hfclf.finetune import main as train
+    from hfclf.commands.finetune import main as train
 
     out = tmp_path_factory.mktemp("cli") / "run"
     files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
@@ -78,12 +78,12 @@ def test_unknown_subcommand_and_missing_flags_exit_2(capsys):
 
 
 def test_train_and_compare_dispatch(monkeypatch):
-    import hfclf.compare
-    import hfclf.finetune
+    import hfclf.commands.compare
+    import hfclf.commands.finetune
 
     seen = {}
-    monkeypatch.setattr(hfclf.finetune, "main", lambda argv: seen.setdefault("train", argv) and 0)
-    monkeypatch.setattr(hfclf.compare, "main", lambda argv: seen.setdefault("compare", argv) and 0)
+    monkeypatch.setattr(hfclf.commands.finetune, "main", lambda argv: seen.setdefault("train", argv) and 0)
+    monkeypatch.setattr(hfclf.commands.compare, "main", lambda argv: seen.setdefault("compare", argv) and 0)
     assert main(["train", "--dataset", "sst2"]) == 0
     assert main(["compare", "--x", "1"]) == 0
     assert seen == {"train": ["--dataset", "sst2"], "compare": ["--x", "1"]}
@@ -387,11 +387,11 @@ def test_eval_named_dataset(run_dir, data_dir, capsys, monkeypatch):
     )
     assert "negative" in message and "neg" in message
 
-    import hfclf.data
+    import hfclf.data.loading
 
-    read, real = [], hfclf.data._read_table
+    read, real = [], hfclf.data.loading._read_table
     monkeypatch.setattr(
-        hfclf.data, "_read_table", lambda path, *a, **kw: read.append(path.name) or real(path, *a, **kw)
+        hfclf.data.loading, "_read_table", lambda path, *a, **kw: read.append(path.name) or real(path, *a, **kw)
     )
     argv = ["eval", "--model", run_dir, "--dataset", "sst2", "--data-dir", data_dir, "--split", "validation"]
     assert "negative" in one_error_line(*cli(argv, capsys)[::2])
@@ -403,12 +403,12 @@ def test_eval_named_dataset(run_dir, data_dir, capsys, monkeypatch):
 
 def test_eval_validation_carved_with_the_runs_seed(run_dir, data_dir, tmp_path, capsys, monkeypatch):
     """IMDB has no validation split: `eval --split validation` carves it as the run did (its seed and fraction)."""
-    import hfclf.data
+    import hfclf.data.loading
 
     calls = []
-    real = hfclf.data.load_raw_datasets
+    real = hfclf.data.loading.load_raw_datasets
     monkeypatch.setattr(
-        hfclf.data, "load_raw_datasets", lambda args, **kw: calls.append((args, kw)) or real(args, **kw)
+        hfclf.data.loading, "load_raw_datasets", lambda args, **kw: calls.append((args, kw)) or real(args, **kw)
     )
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
@@ -434,7 +434,9 @@ def test_embed_loads_the_classifiers_encoder_without_a_loading_report(run_dir, t
     source = tmp_path / "in.txt"
     source.write_text("\n".join(TEXTS))
     argv = ["embed", "--model", str(run_dir), "--input", str(source), "--output", str(tmp_path / "v.npy")]
-    done = subprocess.run([sys.executable, "-m", "hfclf.cli", *argv], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "hfclf.commands.cli", *argv], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "LOAD REPORT" not in done.stderr and "UNEXPECTED" not in done.stderr, done.stderr[-2000:]
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hfclf.compare import expand_variants, load_config, main
+from hfclf.commands.compare import expand_variants, load_config, main
+from hfclf.data.tasks import get_task
 from hfclf.errors import HfclfInputError
-from hfclf.report import seed_spread, spread_table, summary_row, table_columns, variant_flags
+from hfclf.reporting.report import seed_spread, spread_table, summary_row, table_columns, variant_flags
+from hfclf.reporting.significance import arms_of
 from hfclf.run_folder import RunResults
-from hfclf.significance import arms_of
-from hfclf.tasks import get_task
 from hfclf.training_args import parse_values, run_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -452,7 +452,7 @@ def test_variants_may_differ_in_precision(tmp_path, tiny_grid, capsys):
 )
 def test_shipped_configs_parse(path, tmp_path):
     if "search" in yaml.safe_load(Path(path).read_text()):  # a search config: its trials' flags at the edges
-        from hfclf.search import load_search_config
+        from hfclf.commands.search import load_search_config
 
         config = load_search_config(path)
         params = config["search"]["params"]
@@ -467,7 +467,7 @@ def test_shipped_configs_parse(path, tmp_path):
 
 
 def test_the_report_names_each_dataset_and_warns_of_thresholds_tuned_on_its_split():
-    from hfclf.report import data_lines, tuned_thresholds_lines
+    from hfclf.reporting.report import data_lines, tuned_thresholds_lines
 
     def run(dataset, threshold="0.5"):
         arguments = {"data": {"dataset": dataset}, "model": {"threshold": threshold}}
@@ -491,7 +491,7 @@ def test_the_report_names_each_dataset_and_warns_of_thresholds_tuned_on_its_spli
 
 @pytest.mark.parametrize("precisions, said", [(["fp32"], ""), (["fp32", "bf16"], " (a bf16 run under bf16 autocast)")])
 def test_the_cost_section_names_autocast_only_where_a_run_used_it(precisions, said):
-    from hfclf.report import cost_section
+    from hfclf.reporting.report import cost_section
 
     cost = {"device": "cpu", "throughput_texts": 256, "batch_size": 64, "latency_texts": 50, "peak_memory": "RSS"}
     runs = [RunResults(arguments={"training": {"bf16": p == "bf16"}}, cost=cost) for p in precisions]
@@ -502,7 +502,7 @@ def test_the_cost_section_names_autocast_only_where_a_run_used_it(precisions, sa
 
 def test_best_marks_name_only_columns_of_the_table(tmp_path):
     """Reported on validation (no test split), the table has no separate `eval_` column: no mark may name it."""
-    from hfclf.report import write_tables
+    from hfclf.reporting.report import write_tables
 
     task = get_task("regression")
     rows = [

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from hfclf.architectures import resolve_model_name
-from hfclf.data import DATASETS, DataArguments, load_raw_datasets
+from hfclf.data.loading import DATASETS, DataArguments, load_raw_datasets
+from hfclf.data.tokenization import WORDPIECE_SPECIAL_TOKENS, tokenize_datasets, train_wordpiece_tokenizer
 from hfclf.errors import HfclfInputError
-from hfclf.tokenization import WORDPIECE_SPECIAL_TOKENS, tokenize_datasets, train_wordpiece_tokenizer
 
 
 def make_frame(num_rows=200, num_classes=2, seed=0):
@@ -134,7 +134,7 @@ def test_a_missing_label_column_suggests_the_0_1_columns(tmp_path):
 
 def test_the_detected_classes_are_counted_in_the_training_split(caplog):
     """A user's train file with classes 1..4 next to a named dataset's test file with ids 0..3: 4 classes, not 5."""
-    from hfclf.labels import detect_problem_type
+    from hfclf.data.labels import detect_problem_type
 
     caplog.set_level("INFO", logger="hfclf")
     frames = {"train": (pd.DataFrame({"label": [1, 2, 3, 4]}), "train"), "test": (pd.DataFrame({"label": [0, 3]}), "")}
@@ -203,7 +203,7 @@ def test_a_file_with_a_header_only_is_one_clear_error(tmp_path, split):
 
 def test_rows_with_more_fields_than_the_header_are_refused(tmp_path):
     """An unquoted comma in a text: pandas would make the first field an index (every row) or drop data."""
-    from hfclf.predict import read_texts
+    from hfclf.inference.predict import read_texts
 
     every_row = tmp_path / "every_row.csv"
     every_row.write_text("text\nthanks so much, I love it\nthis is awful, really\n")
@@ -324,7 +324,7 @@ def test_a_trained_vocabulary_is_the_same_every_time(data_dir, tmp_path):
     vocabularies = {json.dumps(train_wordpiece_tokenizer(texts).get_vocab(), sort_keys=True) for _ in range(3)}
     (tmp_path / "texts.json").write_text(json.dumps(texts))
     script = (
-        "import json, sys; from hfclf.tokenization import train_wordpiece_tokenizer; "
+        "import json, sys; from hfclf.data.tokenization import train_wordpiece_tokenizer; "
         "texts = json.load(open(sys.argv[1])); "
         "print(json.dumps(train_wordpiece_tokenizer(texts).get_vocab(), sort_keys=True))"
     )
@@ -371,7 +371,7 @@ def test_the_wordpiece_merges_are_those_of_a_naive_recount():
     import random
     from collections import Counter
 
-    from hfclf.tokenization import wordpiece_vocabulary
+    from hfclf.data.tokenization import wordpiece_vocabulary
 
     rng = random.Random(0)
     assert wordpiece_vocabulary(Counter(), 10) == {token: i for i, token in enumerate(WORDPIECE_SPECIAL_TOKENS)}

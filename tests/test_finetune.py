@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from hfclf.finetune import main
+from hfclf.commands.finetune import main
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "finetune.py"
@@ -648,7 +648,7 @@ def test_shipped_accelerate_configs_are_what_accelerate_launch_reads(config, kin
         assert (args.num_machines, args.num_processes, args.main_process_port) == (2, 16, 29500)
 
 
-CHILD_THREADS = "import torch, hfclf.finetune as f; f.use_the_cores(); print(torch.get_num_threads())"
+CHILD_THREADS = "import torch, hfclf.commands.finetune as f; f.use_the_cores(); print(torch.get_num_threads())"
 
 
 @pytest.mark.parametrize(

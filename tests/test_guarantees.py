@@ -20,6 +20,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from hfclf.commands.finetune import main
 from hfclf.errors import HfclfInputError
 from hfclf.files import (
     LOCK_FILE,
@@ -30,7 +31,6 @@ from hfclf.files import (
     remove_dead_lock,
     write_text,
 )
-from hfclf.finetune import main
 from hfclf.run_folder import CHECKPOINT_RECORD, checkpoint_problem, latest_complete_checkpoint, read_checkpoint_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ RUN = [
 KILLER = """
 import os, signal, sys
 from transformers import TrainerCallback
-import hfclf.finetune as finetune
+import hfclf.commands.finetune as finetune
 
 point, step = sys.argv[1], int(sys.argv[2])
 
@@ -539,7 +539,7 @@ def test_a_second_run_on_a_busy_folder_is_refused_and_a_dead_lock_is_taken_over(
 # A compare whose variants wait a minute before training: it holds its folders while a second one starts.
 SLOW_COMPARE = """
 import sys, time
-import hfclf.compare as compare
+import hfclf.commands.compare as compare
 
 run_finetune = compare.run_finetune
 compare.run_finetune = lambda *args, **kwargs: (time.sleep(60), run_finetune(*args, **kwargs))[1]
@@ -550,7 +550,7 @@ sys.exit(compare.main(sys.argv[1:]))
 def test_a_second_compare_on_the_same_report_is_refused_at_once(tmp_path, tiny_encoder_dir, toy_data, caplog):
     import yaml
 
-    from hfclf.compare import main as compare
+    from hfclf.commands.compare import main as compare
 
     config = tmp_path / "grid.yaml"
     config.write_text(
@@ -572,7 +572,7 @@ def test_a_second_compare_on_the_same_report_is_refused_at_once(tmp_path, tiny_e
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         second = subprocess.run(
-            [sys.executable, "-m", "hfclf.cli", "compare", *argv], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "hfclf.commands.cli", "compare", *argv], capture_output=True, text=True, timeout=120
         )
         assert second.returncode == 2, second.stderr[-2000:]
         error = second.stderr.strip().splitlines()[-1]
@@ -666,8 +666,8 @@ def test_folder_lock_is_reentrant_and_cleans_up(tmp_path):
 
 
 def test_a_crash_while_exporting_keeps_the_previous_export(tmp_path, checkpointed_run, monkeypatch):
-    import hfclf.hub
-    from hfclf.hub import export
+    import hfclf.inference.hub
+    from hfclf.inference.hub import export
 
     run, _ = checkpointed_run
     target = tmp_path / "export"
@@ -677,7 +677,7 @@ def test_a_crash_while_exporting_keeps_the_previous_export(tmp_path, checkpointe
     def crash(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(hfclf.hub, "build_model_card", crash)
+    monkeypatch.setattr(hfclf.inference.hub, "build_model_card", crash)
     with pytest.raises(RuntimeError):
         export(run, target, overwrite=True)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before

@@ -1,6 +1,6 @@
 """Sharing: `hfclf export`, the model card, `hfclf push` and `--push_to_hub` in training, without network.
 
-The Hub client is replaced at its boundary (`hfclf.hub.HfApi`) by a fake that records what would be uploaded.
+The Hub client is replaced at its boundary (`hfclf.inference.hub.HfApi`) by a fake that records what would be uploaded.
 """
 
 import json
@@ -15,8 +15,8 @@ import yaml
 from huggingface_hub import ModelCard
 from tiny_models import run_downstream
 
-import hfclf.hub
-from hfclf.cli import main
+import hfclf.inference.hub
+from hfclf.commands.cli import main
 
 TOKEN = "hf_fake_secret_token_123"
 QUICK = ["--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--max_length", "32", "--seed", "5"]
@@ -64,7 +64,7 @@ class FakeHfApi:
 @pytest.fixture(scope="module")
 def pushed_run(tmp_path_factory, tiny_encoder_dir, toy_data):
     """A run trained with --push_to_hub --hub_model_id (fake Hub, HF_TOKEN set): (run dir, fake calls, uploads, log)."""
-    from hfclf.finetune import main as train
+    from hfclf.commands.finetune import main as train
 
     out = tmp_path_factory.mktemp("hub") / "run"
     files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
@@ -73,7 +73,7 @@ def pushed_run(tmp_path_factory, tiny_encoder_dir, toy_data):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
         mp.setenv("HF_TOKEN", TOKEN)
-        mp.setattr(hfclf.hub, "HfApi", FakeHfApi)
+        mp.setattr(hfclf.inference.hub, "HfApi", FakeHfApi)
         mp.setattr(sys, "argv", ["hfclf-train", *argv, "--push_to_hub", "--hub_model_id", "user/x"])
         code = train(sys.argv[1:] + ["--hub_private_repo", "true"])
     assert code == 0
@@ -159,7 +159,7 @@ def test_model_card(pushed_run, tmp_path, capfd):
 
 
 def test_named_dataset_card_metadata():
-    from hfclf.model_card import build_model_card
+    from hfclf.inference.model_card import build_model_card
     from hfclf.run_folder import RunResults
 
     config = {"model_type": "hfclf_lstm", "pooling": "max", "num_layers": 2, "hidden_size": 8, "id2label": {"0": "a"}}
@@ -185,7 +185,7 @@ def test_named_dataset_card_metadata():
 def test_push_sends_exactly_the_export_and_never_the_token(pushed_run, tmp_path, capfd, monkeypatch, caplog):
     run_dir = pushed_run[0]
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.setattr(hfclf.hub, "HfApi", FakeHfApi)
+    monkeypatch.setattr(hfclf.inference.hub, "HfApi", FakeHfApi)
     FakeHfApi.reset()
     code, stdout, stderr = run_cli(["push", run_dir, "user/name", "--private", "--revision", "dev"], capfd)
     assert code == 0, stderr
@@ -235,7 +235,7 @@ def test_push_without_a_network_is_one_error_line(pushed_run, monkeypatch, capfd
 
 
 def test_push_to_hub_without_namespace_fails_before_training(tiny_encoder_dir, toy_data, tmp_path, capfd):
-    from hfclf.finetune import main as train
+    from hfclf.commands.finetune import main as train
 
     files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
     out = tmp_path / "run"
@@ -320,7 +320,7 @@ def test_a_card_says_only_what_its_folder_records():
     without a value; thresholds tuned on validation are called optimistic there; a pair model's usage reads a table,
     and a model trained on joined columns names them and their separator; one that read long texts in windows says so
     where the pipeline call cuts them."""
-    from hfclf.model_card import build_model_card
+    from hfclf.inference.model_card import build_model_card
     from hfclf.run_folder import RunResults
 
     config = {"model_type": "hfclf_lstm", "pooling": "max", "num_layers": 2, "hidden_size": 8, "id2label": {"0": "a"}}

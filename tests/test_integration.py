@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hfclf.finetune import main
+from hfclf.commands.finetune import main
 
 
 @pytest.mark.data

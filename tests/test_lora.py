@@ -10,11 +10,11 @@ from tiny_models import tiny_pooled_config
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from hfclf import PooledEncoderForSequenceClassification
-from hfclf.cli import main as cli_main
+from hfclf.commands.cli import main as cli_main
+from hfclf.commands.finetune import main as train
 from hfclf.errors import HfclfInputError
-from hfclf.finetune import main as train
-from hfclf.lora import apply_lora, default_target_modules, load_base_model, load_lora_model
-from hfclf.predict import classify
+from hfclf.inference.predict import classify
+from hfclf.training.lora import apply_lora, default_target_modules, load_base_model, load_lora_model
 
 QUICK = ["--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--max_length", "32", "--seed", "11"]
 QUICK += ["--bf16", "false"]  # fp32: the runs' metrics are checked against plain fp32 forwards
@@ -137,8 +137,8 @@ def test_lora_records_the_encoder_by_name(tmp_path, monkeypatch):
 
     from test_hub import card_metadata
 
-    from hfclf.lora import base_model_spec
-    from hfclf.model_card import build_model_card
+    from hfclf.inference.model_card import build_model_card
+    from hfclf.training.lora import base_model_spec
     from hfclf.training_args import ModelArguments
 
     config = SimpleNamespace(
@@ -275,11 +275,11 @@ def test_lora_export_without_merge_is_the_adapter(lora_run, tmp_path, caplog):
 
 def test_an_adapter_on_a_local_model_is_pushed_merged_only(lora_run, monkeypatch):
     """Hub users cannot load an adapter whose base is a folder on this machine: refused before any Hub call."""
-    import hfclf.hub
+    import hfclf.inference.hub
 
     def no_hub(*args, **kwargs):
         raise AssertionError("the Hub was called")
 
-    monkeypatch.setattr(hfclf.hub, "HfApi", no_hub)
+    monkeypatch.setattr(hfclf.inference.hub, "HfApi", no_hub)
     with pytest.raises(HfclfInputError, match=r"goes on the local model .*; pass --merge to push a model that stands"):
-        hfclf.hub.push(lora_run[0], "user/adapter")
+        hfclf.inference.hub.push(lora_run[0], "user/adapter")

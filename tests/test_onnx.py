@@ -13,7 +13,7 @@ from tiny_models import tiny_encoder_config, tiny_lstm_config, tiny_pooled_confi
 from transformers import AutoModelForSequenceClassification, BertConfig
 
 import hfclf.models  # noqa: F401  (registers hfclf's model types)
-from hfclf.cli import main
+from hfclf.commands.cli import main
 
 TEXTS = [
     "a great and moving film",

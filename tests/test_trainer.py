@@ -10,9 +10,9 @@ from tiny_models import tiny_encoder_config, tiny_pooled_config
 from transformers import AutoModelForSequenceClassification
 
 from hfclf import PooledEncoderForSequenceClassification
-from hfclf.model_card import build_model_card
+from hfclf.inference.model_card import build_model_card
 from hfclf.run_folder import RunResults
-from hfclf.trainer import ClassifierTrainer, parameter_learning_rates
+from hfclf.training.trainer import ClassifierTrainer, parameter_learning_rates
 from hfclf.training_args import ClassifierTrainingArguments
 
 LR, HEAD_LR, DECAY = 1e-4, 1e-3, 0.5
@@ -258,7 +258,7 @@ def test_evaluation_keeps_dataset_order_where_outputs_could_not_be_restored(tmp_
 def test_peak_memory_is_measured_per_run():
     import numpy as np
 
-    from hfclf.cost import keep_freed_memory, peak_memory, reset_peak_memory
+    from hfclf.inference.cost import keep_freed_memory, peak_memory, reset_peak_memory
 
     keep_freed_memory()  # as an earlier training in this process left it: freed memory is kept, not unmapped
     reset_peak_memory()
@@ -272,7 +272,7 @@ def test_peak_memory_is_measured_per_run():
 
 
 CHILD_MAPPED = """
-import ctypes, sys, torch, hfclf.cost as cost
+import ctypes, sys, torch, hfclf.inference.cost as cost
 
 class MallInfo2(ctypes.Structure):
     names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"  # glibc's struct mallinfo2
@@ -302,7 +302,7 @@ def test_training_keeps_large_freed_blocks_for_the_next_step():
 
 
 def test_training_compute_against_the_matmul_peak(monkeypatch):
-    import hfclf.cost as cost
+    import hfclf.inference.cost as cost
 
     peak = cost.matmul_peak("cpu", "fp32")
     assert peak > 1e9  # any CPU of this decade does more than 1 GFLOP/s in a large fp32 matmul

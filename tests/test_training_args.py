@@ -102,7 +102,7 @@ def test_model_size_on_the_command_line_overrides_the_files_field_by_field():
 
 
 def test_compare_merges_model_config_field_by_field():
-    from hfclf.compare import expand_variants
+    from hfclf.commands.compare import expand_variants
     from hfclf.training_args import merge_flags
 
     merged = merge_flags({"model_config": {"num_layers": 2, "dropout": 0.3}}, {"model_config": {"num_layers": 1}})

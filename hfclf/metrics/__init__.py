@@ -36,16 +36,16 @@ def build_compute_metrics(
     problem_type: str = "single_label_classification", metric=None, thresholds=None, doc_ids=None
 ) -> Callable[[object], dict[str, float]]:
     """
-    Build a `compute_metrics` function for `transformers.Trainer`, for a task shape (see `hfclf.tasks`).
+    Build a `compute_metrics` function for `transformers.Trainer`, for a task shape (see `hfclf.data.tasks`).
 
-    It turns model outputs into decisions (`hfclf.scoring.decisions`: argmax for single-label; the sigmoid
+    It turns model outputs into decisions (`hfclf.data.scoring.decisions`: argmax for single-label; the sigmoid
     probability at or above `thresholds`, 0.5 by default, for multi-label; the output itself for regression) and
     returns the metric's scores as floats, plus `samples`, the number of examples scored. With `doc_ids` (one per
     row, from `--long_text windows`), documents are scored, each from the mean of its windows' logits, not windows.
     `metric` is an `evaluate` module or a name for [`load_metric`]; by default the shipped module of the task.
     """
-    from ..scoring import aggregate_windows, decisions, sigmoid
-    from ..tasks import MULTI_LABEL, REGRESSION, get_task
+    from ..data.scoring import aggregate_windows, decisions, sigmoid
+    from ..data.tasks import MULTI_LABEL, REGRESSION, get_task
 
     task = get_task(problem_type)
     if metric is None or isinstance(metric, str):

@@ -8,8 +8,8 @@ import argparse
 import logging
 import sys
 
-from .errors import HfclfInputError, run_command
-from .onnx_backend import BACKENDS
+from ..errors import HfclfInputError, run_command
+from ..inference.onnx_backend import BACKENDS
 
 DESCRIPTION = """Fine-tune, compare, use and share text classifiers on the Hugging Face stack.
 
@@ -275,7 +275,7 @@ def _push_flags(p) -> None:
 
 
 def _predict(args) -> None:
-    from .predict import predict
+    from ..inference.predict import predict
 
     predict(
         args.model,
@@ -294,8 +294,8 @@ def _predict(args) -> None:
 
 
 def _eval(args) -> None:
-    from .files import write_json
-    from .predict import check_output_file, evaluate_model, format_metrics
+    from ..files import write_json
+    from ..inference.predict import check_output_file, evaluate_model, format_metrics
 
     data_args = eval_data_arguments(args)
     if args.output and not args.output.lower().endswith(".json"):
@@ -310,7 +310,7 @@ def _eval(args) -> None:
 
 
 def _embed(args) -> None:
-    from .predict import embed
+    from ..inference.predict import embed
 
     if not args.output:
         raise HfclfInputError("hfclf embed needs --output FILE.npy or FILE.parquet.")
@@ -331,7 +331,7 @@ def _embed(args) -> None:
 
 
 def _export(args) -> None:
-    from .hub import export
+    from ..inference.hub import export
 
     folder = export(
         args.run_dir,
@@ -346,7 +346,7 @@ def _export(args) -> None:
 
 
 def _push(args) -> None:
-    from .hub import push
+    from ..inference.hub import push
 
     push(
         args.run_dir,
@@ -361,8 +361,8 @@ def _push(args) -> None:
 def eval_data_arguments(args):
     """The `DataArguments` of `hfclf eval`, parsed as `hfclf train` parses them; flags its data source does not use
     are refused."""
-    from .data import DataArguments
-    from .training_args import parse_values
+    from ..data.loading import DataArguments
+    from ..training_args import parse_values
 
     if not (args.dataset or args.test_file):
         raise HfclfInputError("hfclf eval needs data: pass --dataset NAME or --test-file FILE.")
@@ -386,7 +386,7 @@ def eval_input_files(data_args) -> list:
     import os
     from pathlib import Path
 
-    from .data import DATA_DIR_ENV
+    from ..data.loading import DATA_DIR_ENV
 
     files = [data_args.test_file]
     data_dir = data_args.data_dir or os.environ.get(DATA_DIR_ENV)

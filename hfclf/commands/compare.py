@@ -32,14 +32,13 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from .data import task_shape_of
-from .errors import HfclfInputError, run_command
-from .files import folder_lock, hfclf_files, remove_dead_lock
-from .finetune import run_finetune
-from .report import check_report_folder, variant_folder, write_report
-from .run_folder import RESULTS_FILE, RunResults, check_same_settings, latest_complete_checkpoint
-from .tasks import get_task
-from .training_args import (
+from ..data.loading import task_shape_of
+from ..data.tasks import get_task
+from ..errors import HfclfInputError, run_command
+from ..files import folder_lock, hfclf_files, remove_dead_lock
+from ..reporting.report import check_report_folder, variant_folder, write_report
+from ..run_folder import RESULTS_FILE, RunResults, check_same_settings, latest_complete_checkpoint
+from ..training_args import (
     ClassifierTrainingArguments,
     check_run_folder_flags,
     merge_flags,
@@ -49,6 +48,7 @@ from .training_args import (
     run_settings,
     run_values,
 )
+from .finetune import run_finetune
 
 logger = logging.getLogger("hfclf")
 

@@ -5,7 +5,7 @@ adapter includes the trained pooling head and classifier, `modules_to_save`), th
 how to rebuild the base classifier (encoder + head config) that the adapter goes on. Reloading is one line:
 
 ```python
-from hfclf.lora import load_lora_model
+from hfclf.training.lora import load_lora_model
 model = load_lora_model("runs/my-lora-run")  # PeftModel; or PeftModel.from_pretrained(load_base_model(dir), dir)
 ```
 
@@ -14,9 +14,9 @@ model = load_lora_model("runs/my-lora-run")  # PeftModel; or PeftModel.from_pret
 
 import logging
 
-from .architectures import check_lora
-from .errors import HfclfInputError
-from .run_folder import base_model_spec, load_base_model, load_lora_model, merge_lora_run, save_lora_run
+from ..architectures import check_lora
+from ..errors import HfclfInputError
+from ..run_folder import base_model_spec, load_base_model, load_lora_model, merge_lora_run, save_lora_run
 
 logger = logging.getLogger("hfclf")
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .run_folder import PREDICTIONS_FILE, RunResults
-from .scoring import LIST_SEPARATOR
-from .tasks import LOWER_IS_BETTER, MULTI_LABEL, REGRESSION, Task
+from ..data.scoring import LIST_SEPARATOR
+from ..data.tasks import LOWER_IS_BETTER, MULTI_LABEL, REGRESSION, Task
+from ..run_folder import PREDICTIONS_FILE, RunResults
 
 ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 1000

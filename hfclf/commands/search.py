@@ -1,6 +1,6 @@
 """Hyperparameter search with Optuna: each trial is a fine-tuning run, scored on the validation split.
 
-A search config is a comparison config (see `hfclf.compare`) with a `search:` block instead of variants:
+A search config is a comparison config (see `hfclf.commands.compare`) with a `search:` block instead of variants:
 
 ```yaml
 name: sst2_lr
@@ -36,12 +36,11 @@ from pathlib import Path
 import optuna
 import yaml
 
-from .errors import HfclfInputError, first_line, run_command
-from .files import atomic_output, died_here, folder_lock, process_id, process_tag
-from .finetune import run_finetune
-from .report import check_report_folder, variant_folder, write_report
-from .run_folder import RESULTS_FILE, RunResults, check_same_settings
-from .training_args import (
+from ..errors import HfclfInputError, first_line, run_command
+from ..files import atomic_output, died_here, folder_lock, process_id, process_tag
+from ..reporting.report import check_report_folder, variant_folder, write_report
+from ..run_folder import RESULTS_FILE, RunResults, check_same_settings
+from ..training_args import (
     check_run_folder_flags,
     parse_values,
     read_mapping_file,
@@ -49,6 +48,7 @@ from .training_args import (
     run_settings,
     run_values,
 )
+from .finetune import run_finetune
 
 logger = logging.getLogger("hfclf")
 

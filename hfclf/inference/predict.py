@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .architectures import hfclf_architecture_of
-from .errors import HfclfInputError
-from .files import atomic_output, check_not_input, check_writable
+from ..architectures import hfclf_architecture_of
+from ..data.scoring import aggregate_windows, decisions, multi_hot_rows, per_label_rows, prediction_rows
+from ..data.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from ..errors import HfclfInputError
+from ..files import atomic_output, check_not_input, check_writable
+from ..run_folder import default_max_length, input_format, load_run, metric_prefix
 from .onnx_backend import OnnxClassifier
-from .run_folder import default_max_length, input_format, load_run, metric_prefix
-from .scoring import aggregate_windows, decisions, multi_hot_rows, per_label_rows, prediction_rows
-from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 logger = logging.getLogger("hfclf")
 
@@ -152,7 +152,7 @@ def _read_table_texts(
 ) -> list[list[str]]:
     """The texts of a table (and the pair column), blank rows kept in place as empty texts; several text columns
     joined as training joined them."""
-    from .data import (
+    from ..data.loading import (
         TEXT_COLUMN_CANDIDATES,
         _find_column,
         _read_table,
@@ -280,7 +280,7 @@ def running(device, bf16: bool = False):
 
     import torch
 
-    from .attention import varying_length_attention
+    from ..attention import varying_length_attention
 
     stack = contextlib.ExitStack()
     stack.enter_context(torch.no_grad())
@@ -294,8 +294,8 @@ def model_inputs(model, tokenizer, texts, pairs, max_length, fmt: dict):
     """`(encoding, origin)` of `texts` (and their `pairs`) as the model was trained to read them: long texts cut by
     its `--long-text` strategy (see `tokenization.encode_texts`), at most `max_length` tokens (default: the length it
     was trained with). `fmt`: the model's `input_format`."""
-    from .data import shortest_max_length
-    from .tokenization import LongText, encode_texts
+    from ..data.loading import shortest_max_length
+    from ..data.tokenization import LongText, encode_texts
 
     long_text = LongText(fmt["long_text"], fmt.get("head_tokens", 128), fmt.get("stride", 128))
     requested, max_length = max_length, default_max_length(model, tokenizer, max_length)
@@ -447,7 +447,7 @@ def label_mapping(data_names: list[str], model_id2label: dict) -> np.ndarray:
 
 def model_labels(dataset, config) -> np.ndarray:
     """A split's labels in the model's terms: its class ids, a multi-hot row per example (multi-label), or values."""
-    from .data import column_array, label_names_of
+    from ..data.loading import column_array, label_names_of
 
     problem_type = config.problem_type or SINGLE_LABEL
     labels = column_array(dataset, "label")
@@ -464,7 +464,7 @@ def model_labels(dataset, config) -> np.ndarray:
 def _check_label_columns_cover(data_args, config: dict) -> None:
     """--label-columns (one 0/1 column per label) must name every label of a multi-label model: a label without its
     column would count as absent from every example, and its predictions as false positives."""
-    from .data import parse_text_columns
+    from ..data.loading import parse_text_columns
 
     given = set(parse_text_columns(data_args.label_columns, "--label-columns") or [])
     id2label = config.get("id2label") or {}
@@ -485,8 +485,8 @@ def evaluate_model(
     shape, sentence pairs, long texts); documents cut into windows are scored whole."""
     from dataclasses import replace
 
-    from .data import load_raw_datasets
-    from .metrics import build_compute_metrics
+    from ..data.loading import load_raw_datasets
+    from ..metrics import build_compute_metrics
 
     run = load_run(model_dir)
     problem_type = run.config.get("problem_type") or SINGLE_LABEL

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from .errors import HfclfInputError
+from ..errors import HfclfInputError
 
 logger = logging.getLogger("hfclf")
 
@@ -56,7 +56,7 @@ def _graph_module(classifier, own_pooling: bool):
     """A module returning `(logits, sentence_embedding)` from the classifier's one forward pass."""
     import torch
 
-    from .models.modeling_heads import masked_mean
+    from ..models.modeling_heads import masked_mean
 
     class Graph(torch.nn.Module):
         def __init__(self):
@@ -94,7 +94,14 @@ def export_onnx(model_dir, folder, int8: bool = False) -> None:
     except ImportError:
         raise HfclfInputError("--onnx needs onnx and onnxscript; install them with `pip install 'hfclf[onnx]'`.")
     logger.info("Exporting %s to ONNX%s", model_dir, " and quantizing it to int8" if int8 else "")
-    command = [sys.executable, "-m", "hfclf.onnx_backend", str(model_dir), str(folder), *(["--int8"] if int8 else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "hfclf.inference.onnx_backend",
+        str(model_dir),
+        str(folder),
+        *(["--int8"] if int8 else []),
+    ]
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -107,8 +114,8 @@ def export_onnx(model_dir, folder, int8: bool = False) -> None:
 def _export_in_this_process(model_dir, folder, int8: bool) -> None:
     import torch
 
-    from .architectures import hfclf_architecture_of
-    from .run_folder import load_run
+    from ..architectures import hfclf_architecture_of
+    from ..run_folder import load_run
 
     run = load_run(model_dir)
     classifier, tokenizer = run.classifier(), run.tokenizer()
@@ -202,7 +209,7 @@ class OnnxClassifier:
     def __call__(self, labels=None, **batch):
         import torch
 
-        from .models.modeling_heads import classification_loss, target_scale
+        from ..models.modeling_heads import classification_loss, target_scale
 
         feed = {name: batch[name].cpu().numpy() for name in self.inputs if name in batch}
         if "token_type_ids" in self.inputs and "token_type_ids" not in feed:

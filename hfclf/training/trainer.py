@@ -14,16 +14,16 @@ from transformers import EvalPrediction, Trainer
 from transformers.trainer_pt_utils import get_length_grouped_indices, nested_gather
 from transformers.trainer_utils import TrainOutput, rotate_checkpoints
 
-from .attention import varying_length_attention
-from .errors import HfclfInputError
-from .run_folder import (
+from ..attention import varying_length_attention
+from ..errors import HfclfInputError
+from ..run_folder import (
     CHECKPOINT_PREFIX,
     CHECKPOINT_RECORD,
     precision_of,
     read_checkpoint_record,
     write_checkpoint_record,
 )
-from .training_args import learning_rate_groups, splits_learning_rates
+from ..training_args import learning_rate_groups, splits_learning_rates
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ _EMBEDDING_MODULES = ("wte", "wpe")
 
 def pretrained_encoder(model: nn.Module) -> nn.Module:
     """The part of a classifier whose weights come pretrained; the rest (pooling, classifier) is the new head."""
-    from .models import PooledEncoderModel
+    from ..models import PooledEncoderModel
 
     base = getattr(model, "base_model", model)
     return base.encoder if isinstance(base, PooledEncoderModel) else base

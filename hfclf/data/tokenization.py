@@ -14,11 +14,11 @@ from typing import Optional, Union
 import datasets
 import numpy as np
 
-from .data import column_array
-from .errors import HfclfInputError
+from ..errors import HfclfInputError
+from .loading import column_array
 from .scoring import multi_hot_rows
 
-logger = logging.getLogger("hfclf.data")
+logger = logging.getLogger("hfclf.data.loading")
 
 WORDPIECE_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 

@@ -7,7 +7,7 @@ comparison reports and model cards.
 
 from dataclasses import dataclass
 
-from .errors import HfclfInputError
+from ..errors import HfclfInputError
 
 
 @dataclass(frozen=True)

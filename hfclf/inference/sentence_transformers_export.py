@@ -34,9 +34,9 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
-from .files import write_json
-from .models import PooledEncoderConfig
-from .run_folder import default_max_length, input_format
+from ..files import write_json
+from ..models import PooledEncoderConfig
+from ..run_folder import default_max_length, input_format
 
 logger = logging.getLogger("hfclf")
 

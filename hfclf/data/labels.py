@@ -18,7 +18,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .errors import HfclfInputError
+from ..errors import HfclfInputError
 from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TASKS
 
 logger = logging.getLogger("hfclf")

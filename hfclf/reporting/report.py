@@ -9,10 +9,14 @@ import shutil
 import statistics
 from pathlib import Path
 
+from ..data.loading import DataArguments
+from ..data.tasks import LOWER_IS_BETTER, Task, get_task
+from ..errors import HfclfInputError
+from ..files import atomic_output, check_writable, hfclf_files, read_json, write_json, write_text
+from ..run_folder import RunResults, split_of
+from ..tables import markdown_table, write_csv
+from ..training_args import SECRET_ARGUMENTS, THRESHOLD_CHOICES, ClassifierTrainingArguments
 from .curves import Curve, curves_of, default_targets, size_flag
-from .data import DataArguments
-from .errors import HfclfInputError
-from .files import atomic_output, check_writable, hfclf_files, read_json, write_json, write_text
 from .plots import (
     COST_PLOT,
     LEARNING_CURVE_PLOT,
@@ -21,7 +25,6 @@ from .plots import (
     plot_cost_accuracy,
     plot_learning_curves,
 )
-from .run_folder import RunResults, split_of
 from .significance import (
     ALPHA,
     BOOTSTRAP_RESAMPLES,
@@ -33,9 +36,6 @@ from .significance import (
     groups,
     pair_tests,
 )
-from .tables import markdown_table, write_csv
-from .tasks import LOWER_IS_BETTER, Task, get_task
-from .training_args import SECRET_ARGUMENTS, THRESHOLD_CHOICES, ClassifierTrainingArguments
 
 # Report table columns after the metrics, and which way is better (None: no best to mark).
 RUN_COLUMNS = {
@@ -44,7 +44,7 @@ RUN_COLUMNS = {
     "best_epoch": None,
     "train_minutes": False,
     "train_samples_per_s": True,
-    "texts_per_s": True,  # inference, batched (hfclf.cost)
+    "texts_per_s": True,  # inference, batched (hfclf.inference.cost)
     "latency_ms": False,  # inference, one text: median
     "latency_p95_ms": False,
     "peak_memory_mb": False,

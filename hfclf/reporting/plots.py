@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .run_folder import split_of
-from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from ..data.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from ..run_folder import split_of
 
 
 class RunPlot(NamedTuple):
@@ -51,7 +51,7 @@ def _save(fig, path: str | Path) -> Path:
     """Lay out, write (atomically) and close a figure."""
     import matplotlib.pyplot as plt
 
-    from .files import atomic_output
+    from ..files import atomic_output
 
     fig.tight_layout()
     with atomic_output(path) as temporary:
@@ -110,7 +110,7 @@ def plot_regression(gold, predicted, path: str | Path, title: str = "") -> Path:
 
 
 def plot_label_f1(per_label: list[dict], path: str | Path, title: str = "") -> Path:
-    """Multi-label: the F1 of each label (`hfclf.scoring.per_label_rows`), best first, with its gold count."""
+    """Multi-label: the F1 of each label (`hfclf.data.scoring.per_label_rows`), best first, with its gold count."""
     plt = _pyplot()
     rows = sorted(per_label, key=lambda row: -row["f1"])
     fig, ax = plt.subplots(figsize=(8, 1.0 + 0.24 * len(rows)))

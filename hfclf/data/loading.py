@@ -19,7 +19,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .errors import HfclfInputError, first_line
+from ..errors import HfclfInputError, first_line
 from .labels import encode_labels, log_task_shape, other_task_fix
 from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TASKS
 
@@ -305,7 +305,7 @@ def load_raw_datasets(
 
     Returns a `DatasetDict` with the splits `train` (if present), `validation` (carved out of train when
     missing) and `test` (if present); each has the columns `text`, `text_pair` (sentence pairs only) and `label`:
-    a `ClassLabel`, a `Sequence(ClassLabel)` (multi-label) or a float (regression), see `hfclf.labels`. The
+    a `ClassLabel`, a `Sequence(ClassLabel)` (multi-label) or a float (regression), see `hfclf.data.labels`. The
     same `seed` always gives the same splits. Pass `need_train=False` when only evaluating, and `task_source` (e.g.
     "the model in runs/x") when that sets `data_args.problem_type`, so that data of another shape is refused with
     the right fix. Only the `splits` named are read (evaluation reads the one it scores): an empty `DatasetDict`

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .architectures import describe_model, hfclf_architecture_of, model_hub_id
-from .run_folder import RunResults, input_format, split_of
-from .tables import markdown_table
-from .tasks import MULTI_LABEL, REGRESSION, Task, get_task
-from .training_args import LEARNING_RATE_GROUP_FLAGS, THRESHOLD_CHOICES
+from ..architectures import describe_model, hfclf_architecture_of, model_hub_id
+from ..data.tasks import MULTI_LABEL, REGRESSION, Task, get_task
+from ..run_folder import RunResults, input_format, split_of
+from ..tables import markdown_table
+from ..training_args import LEARNING_RATE_GROUP_FLAGS, THRESHOLD_CHOICES
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 
@@ -65,7 +65,7 @@ LONG_TEXT_READING = {  # how a model trained with --long_text reads a text longe
 
 
 def _hub_dataset_id(name: str | None) -> str | None:
-    from .data import DATASETS
+    from ..data.loading import DATASETS
 
     spec = DATASETS.get(name or "")
     return spec.hub_id if spec else None
@@ -182,7 +182,7 @@ def _usage(
             "With hfclf installed:",
             "",
             "```python",
-            "from hfclf.lora import load_lora_model",
+            "from hfclf.training.lora import load_lora_model",
             *(["from huggingface_hub import snapshot_download"] if repo else []),
             "",
             f"model = load_lora_model({folder})  # PeftModel; .merge_and_unload() for a plain model",

@@ -17,12 +17,10 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from .architectures import model_hub_id
-from .errors import HfclfInputError, first_line
-from .files import atomic_folder, check_writable, read_json, write_json
-from .model_card import build_model_card
-from .onnx_backend import export_onnx
-from .run_folder import (
+from ..architectures import model_hub_id
+from ..errors import HfclfInputError, first_line
+from ..files import atomic_folder, check_writable, read_json, write_json
+from ..run_folder import (
     ADAPTER_CONFIG_FILE,
     ADAPTER_FILES,
     CONFIG_FILE,
@@ -32,6 +30,8 @@ from .run_folder import (
     merge_lora_run,
     read_lora_spec,
 )
+from .model_card import build_model_card
+from .onnx_backend import export_onnx
 from .sentence_transformers_export import write_sentence_transformers_files
 
 logger = logging.getLogger("hfclf")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
-from .data import (
+from ..architectures import ARCHITECTURES, BuildInputs, get_architecture, label_fields, resolve_model_name
+from ..data.loading import (
     DataArguments,
     column_array,
     dataset_pair_columns,
@@ -29,10 +29,21 @@ from .data import (
     parse_text_columns,
     problem_type_of,
 )
-from .errors import HfclfInputError, first_line, run_command
-from .files import TEMPORARY_PREFIX, atomic_folder, atomic_output, folder_lock
-from .plots import PER_RUN_PLOT
-from .run_folder import (
+from ..data.scoring import (
+    aggregate_windows,
+    decisions,
+    gold_cells,
+    multi_hot_rows,
+    per_label_rows,
+    prediction_rows,
+    tune_thresholds,
+)
+from ..data.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_task
+from ..data.tokenization import LongText, tokenize_datasets, train_wordpiece_tokenizer
+from ..errors import HfclfInputError, first_line, run_command
+from ..files import TEMPORARY_PREFIX, atomic_folder, atomic_output, folder_lock
+from ..reporting.plots import PER_RUN_PLOT
+from ..run_folder import (
     LENGTH_LIMIT_KEY,
     MERGED_SUBDIR,
     PER_LABEL_FILE,
@@ -49,19 +60,8 @@ from .run_folder import (
     resolve_resume,
     save_lora_run,
 )
-from .scoring import (
-    aggregate_windows,
-    decisions,
-    gold_cells,
-    multi_hot_rows,
-    per_label_rows,
-    prediction_rows,
-    tune_thresholds,
-)
-from .tables import write_csv
-from .tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_task
-from .tokenization import LongText, tokenize_datasets, train_wordpiece_tokenizer
-from .training_args import (
+from ..tables import write_csv
+from ..training_args import (
     THRESHOLD_CHOICES,
     ClassifierTrainingArguments,
     ModelArguments,
@@ -377,8 +377,8 @@ def start_run(training_args, settings: dict) -> tuple[str | None, dict | None, s
     precision)`."""
     from transformers import set_seed
 
-    from .cost import keep_freed_memory, reset_peak_memory
-    from .hub import take_over_trainer_push
+    from ..inference.cost import keep_freed_memory, reset_peak_memory
+    from ..inference.hub import take_over_trainer_push
 
     reset_peak_memory()
     use_the_cores()
@@ -401,7 +401,7 @@ def start_run(training_args, settings: dict) -> tuple[str | None, dict | None, s
 
 
 def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: list) -> RunResults:
-    from .cost import training_compute
+    from ..inference.cost import training_compute
 
     start = time.perf_counter()
     settings = run_settings(model_args, data_args, training_args)  # as parsed, before the run resolves any
@@ -455,7 +455,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
         write_run_outputs(results, raw[split], logits, split, trainer, model_args, lora_spec)
         print_summary(results, output_dir)
         if hub_push:
-            from .hub import push
+            from ..inference.hub import push
 
             push(output_dir, merge=model_args.merge_lora, **hub_push)  # with --merge_lora: the merged model
     trainer.accelerator.wait_for_everyone()  # no process returns before results.json is written
@@ -464,7 +464,7 @@ def _run_finetune(model_args, data_args, training_args, data_cache, callbacks: l
 
 def measure_cost(trainer, scored) -> dict:
     """Inference speed of the final model on the first texts of the reported split, and the run's peak memory."""
-    from .cost import measure_inference
+    from ..inference.cost import measure_inference
 
     count = min(trainer.args.measure_inference_texts, len(scored))
     if count < 1:
@@ -517,7 +517,7 @@ def build_classifier(model_args, data_args, tokenizer, train, max_length: int):
     model = build_model(model_args, tokenizer, label_names, weights, max_length, task, extras)
     lora_spec = None
     if model_args.lora:
-        from .lora import apply_lora
+        from ..training.lora import apply_lora
 
         lora_spec = base_model_spec(model_args, model)
         model = apply_lora(model, model_args, model_args.arch)
@@ -547,8 +547,8 @@ def build_trainer(model, tokenizer, tokenized, model_args, training_args, task, 
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
-    from .metrics import build_compute_metrics
-    from .trainer import ClassifierTrainer
+    from ..metrics import build_compute_metrics
+    from ..training.trainer import ClassifierTrainer
 
     callbacks = list(callbacks)
     if model_args.early_stopping_patience:
@@ -578,7 +578,7 @@ def evaluate_and_predict(trainer, tokenized, model_args, task):
     """`(validation metrics, metrics of the scored split, that split, its logits)`: the test split when there is one,
     else validation; documents, not windows. A multi-label model's thresholds are tuned on validation here when
     asked, and saved with it."""
-    from .metrics import build_compute_metrics
+    from ..metrics import build_compute_metrics
 
     eval_metrics = best_checkpoint_eval_metrics(trainer) or trainer.evaluate(metric_key_prefix="eval")
     thresholds = None
@@ -629,7 +629,7 @@ def chosen_thresholds(trainer, validation, model_args, task):
 
 def write_run_outputs(results, scored, logits, split, trainer, model_args, lora_spec) -> None:
     """Predictions, plots, the LoRA files and, last, `results.json`: its presence means the run is finished."""
-    from .plots import plot_confusion_matrix, plot_label_f1, plot_loss, plot_regression
+    from ..reporting.plots import plot_confusion_matrix, plot_label_f1, plot_loss, plot_regression
 
     output_dir = Path(trainer.args.output_dir)
     title = f"{results.data_arguments['dataset'] or 'data'} / {model_args.arch} {model_args.pooling or ''}".strip()
