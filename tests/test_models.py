@@ -145,6 +145,32 @@ def test_pooled_base_model_from_encoder_pretrained(tmp_path):
     assert base(input_ids=input_ids, attention_mask=attention_mask).pooler_output.shape == (1, 32)
 
 
+def test_an_encoder_saved_in_bf16_gives_a_model_in_one_dtype(tmp_path):
+    """A checkpoint saved in bf16 records `dtype: bfloat16` in its config. The model is built in one dtype: fp32
+    (the encoder was bf16 beside an fp32 head, and every forward failed), or bf16 whole when asked for."""
+    encoder = BertModel(tiny_encoder_config("bert")).to(torch.bfloat16)
+    encoder.save_pretrained(tmp_path / "encoder")
+    input_ids, attention_mask = padded_batch((9, 4), 9)
+
+    def dtypes(model):
+        model(input_ids=input_ids, attention_mask=attention_mask)  # runs
+        return {parameter.dtype for parameter in model.parameters()}
+
+    assert BertConfig.from_pretrained(tmp_path / "encoder").dtype == torch.bfloat16
+    for pooling in ("attention", "mean"):
+        config = tiny_pooled_config(pooling, num_labels=2)
+        config.encoder_config.dtype = torch.bfloat16
+        assert dtypes(PooledEncoderForSequenceClassification(config)) == {torch.float32}
+        built = PooledEncoderForSequenceClassification.from_encoder_pretrained(
+            str(tmp_path / "encoder"), pooling=pooling, num_labels=2
+        )
+        assert dtypes(built) == {torch.float32}
+        built = PooledEncoderForSequenceClassification.from_encoder_pretrained(
+            str(tmp_path / "encoder"), encoder_kwargs={"dtype": torch.bfloat16}, pooling=pooling, num_labels=2
+        )
+        assert dtypes(built) == {torch.bfloat16}
+
+
 def test_unknown_pooling_is_a_clear_error():
     with pytest.raises(ValueError, match="Unknown pooling 'sum'; choose one of: cls, mean, max, attention, cls_mean"):
         PooledEncoderConfig(pooling="sum")
@@ -219,6 +245,31 @@ def test_class_weights_of_wrong_length_fail_clearly():
 def test_lstm_padding_invariance(pooling, bidirectional):
     model = make_classifier(tiny_lstm_config(pooling, bidirectional=bidirectional, num_labels=2))
     assert_padding_invariant(model)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_lstm_runs_under_cpu_autocast_on_any_cpu(dtype, monkeypatch):
+    """Autocast sends an LSTM to oneDNN's kernel of its dtype even on CPUs that have none (a crash: "could not
+    create a primitive descriptor"); there the LSTM runs in fp32. Forced here, so that the fp32 path is checked on
+    every CPU, against the fp32 model; unforced, training steps run on this CPU whatever it has."""
+    import hfclf.models.modeling_lstm as modeling_lstm
+
+    torch.manual_seed(0)
+    model = LSTMForSequenceClassification(tiny_lstm_config("mean", num_labels=2, dropout=0.0))
+    input_ids, attention_mask = padded_batch((9, 3, 6), 9)
+    with torch.autocast("cpu", dtype=dtype):
+        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=torch.tensor([0, 1, 1])).loss
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+    model.eval()
+    with torch.no_grad():
+        fp32 = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        monkeypatch.setattr(modeling_lstm, "cpu_lacks_half_lstm", lambda dtype: True)
+        with torch.autocast("cpu", dtype=dtype):
+            forced = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    assert forced.dtype == torch.float32
+    torch.testing.assert_close(forced, fp32, atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])

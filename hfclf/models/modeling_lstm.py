@@ -79,11 +79,33 @@ class LSTMLayer(GradientCheckpointingLayer):
         self.backward_lstm = nn.LSTM(input_size, hidden_size, batch_first=True) if bidirectional else None
 
     def forward(self, hidden_states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        outputs, _ = self.forward_lstm(hidden_states)
+        outputs = run_lstm(self.forward_lstm, hidden_states)
         if self.backward_lstm is None:
             return outputs
-        backward, _ = self.backward_lstm(reverse_within_length(hidden_states, lengths))
+        backward = run_lstm(self.backward_lstm, reverse_within_length(hidden_states, lengths))
         return torch.cat([outputs, reverse_within_length(backward, lengths)], dim=-1)
+
+
+def cpu_lacks_half_lstm(dtype: torch.dtype) -> bool:
+    """Whether this CPU has no oneDNN LSTM kernel in `dtype` (bf16 needs AVX512-BF16 or AMX, fp16 AVX512-FP16)."""
+    supported = {
+        torch.bfloat16: torch.ops.mkldnn._is_mkldnn_bf16_supported,
+        torch.float16: torch.ops.mkldnn._is_mkldnn_fp16_supported,
+    }
+    return dtype in supported and not supported[dtype]()
+
+
+def run_lstm(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
+    """The outputs of `lstm` on `x`. Under CPU autocast torch sends an LSTM to oneDNN's kernel in the autocast dtype
+    even where the CPU has none ("could not create a primitive descriptor"); there the LSTM runs in fp32."""
+    if (
+        x.device.type == "cpu"
+        and torch.is_autocast_enabled("cpu")
+        and cpu_lacks_half_lstm(torch.get_autocast_dtype("cpu"))
+    ):
+        with torch.autocast("cpu", enabled=False):
+            return lstm(x.float())[0]
+    return lstm(x)[0]
 
 
 class LSTMModel(LSTMPreTrainedModel):

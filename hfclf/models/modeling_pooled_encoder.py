@@ -40,15 +40,16 @@ class PooledEncoderPreTrainedModel(HfclfModelMixin, PreTrainedModel):
 
         `config_kwargs` go to [`PooledEncoderConfig`] (`pooling`, `num_labels`, `id2label`, ...), or pass a whole
         `config` whose `encoder_config` is the encoder's; `encoder_kwargs` go to `AutoModel.from_pretrained`
-        (`revision`, `token`, `dtype`, ...).
+        (`revision`, `token`, ...). The model is fp32 unless `encoder_kwargs` give a `dtype`, which it then takes whole.
         """
-        encoder = AutoModel.from_pretrained(encoder_name_or_path, **(encoder_kwargs or {}))
+        encoder_kwargs = {"dtype": torch.float32, **(encoder_kwargs or {})}
+        encoder = AutoModel.from_pretrained(encoder_name_or_path, **encoder_kwargs)
         model = cls(config or PooledEncoderConfig(encoder_config=encoder.config, **config_kwargs))
         base = model if isinstance(model, PooledEncoderModel) else model.model
         # Copying weights (rather than adopting the loaded module) keeps the attention set-up of a normal build.
         weights = {name: value for name, value in encoder.state_dict().items() if not name.startswith("pooler.")}
         base.encoder.load_state_dict(weights)
-        return model
+        return model.to(encoder.dtype)
 
 
 class PooledEncoderModel(PooledEncoderPreTrainedModel):
@@ -59,7 +60,9 @@ class PooledEncoderModel(PooledEncoderPreTrainedModel):
 
     def __init__(self, config: PooledEncoderConfig):
         super().__init__(config)
-        self.encoder = AutoModel.from_config(config.encoder_config)
+        # In the dtype the whole model is built in (fp32 unless loaded with `dtype=`), not the one an encoder's config
+        # may record (a checkpoint saved in bf16): the pooling head and classifier are built in that same dtype.
+        self.encoder = AutoModel.from_config(config.encoder_config, dtype=torch.get_default_dtype())
         # The encoder's own pooler (BERT's tanh dense) is never used: dropping it leaves no unused parameters,
         # so DistributedDataParallel needs no `find_unused_parameters`.
         if getattr(self.encoder, "pooler", None) is not None:
