@@ -645,6 +645,12 @@ def check_flags_apply(model_args: ModelArguments, given: set[str]) -> None:
             )
     if not model_args.lora and given & set(LORA_FLAGS) - {"merge_lora"}:
         raise ValueError(f"--{sorted(given & set(LORA_FLAGS))[0]} needs --lora; add --lora or drop it.")
+    if get_architecture(model_args.arch).uses("word_vectors") and model_args.word_vectors:
+        if "embedding_dim" in model_args.config_fields():  # the width of --model's word vectors wins
+            raise ValueError(
+                "--embedding_dim sizes word vectors trained from scratch, and this LSTM reads --model's word vectors "
+                "(their own width); pass --no_word_vectors to train vectors of that size, or drop --embedding_dim."
+            )
     if model_args.word_vectors_dropped and "word_vectors" in given:
         raise ValueError(
             "--word_vectors reads --model's word vectors by its tokenizer's ids, and --tokenizer train makes a "

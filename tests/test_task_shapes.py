@@ -343,7 +343,10 @@ def test_comparison_reports_the_shapes_metrics(shape, tmp_path, tiny_encoder_dir
 def test_lstm_and_tiny_transformer_read_pairs_as_one_sequence(arch, tmp_path, shapes, capsys):
     """Models without segment embeddings read `[CLS] a [SEP] b [SEP]`: the [SEP] marks where the second text starts."""
     out = tmp_path / "run"
-    sizes = {"lstm": ["--lstm_hidden_size", "16", "--embedding_dim", "16"], "transformer": ["--d_model", "32"]}[arch]
+    sizes = {
+        "lstm": ["--lstm_hidden_size", "16", "--no_word_vectors", "--embedding_dim", "16"],
+        "transformer": ["--d_model", "32"],
+    }[arch]
     flags = ["--text_columns", "first", "--text_pair_column", "second", "--max_length", "32", *sizes]
     assert train(["--arch", arch, "--output_dir", str(out), *flags, *QUICK, *files(shapes["pairs"])]) == 0
     assert len(predicted_cells(out)) == 16

@@ -167,6 +167,16 @@ def test_a_trained_tokenizer_has_no_word_vectors_of_the_model():
         parse_values({**BASE, "arch": "lstm", "tokenizer": "train"}, ["--word_vectors", "true"])
 
 
+def test_an_embedding_size_beside_the_models_word_vectors_is_refused():
+    """The LSTM reads --model's word vectors (their own width) by default, so --embedding_dim (or the same field in
+    --config_overrides) had no effect and no word; it is refused. Without word vectors it sizes them."""
+    for given in ({"embedding_dim": 64}, {"config_overrides": "embedding_dim=64"}):
+        with pytest.raises(HfclfInputError, match="--embedding_dim sizes word vectors trained from scratch"):
+            parse_values({**BASE, "arch": "lstm", **given})
+        for without in ({"word_vectors": False}, {"tokenizer": "train"}):
+            assert parse_values({**BASE, "arch": "lstm", **given, **without})[0].config_fields()["embedding_dim"] == 64
+
+
 def test_metric_for_best_model_is_read_without_its_eval_prefix():
     """transformers takes `eval_f1_macro` as well as `f1_macro`; a search scores trials by the run's eval metric of
     that name, so both spellings name one metric."""
