@@ -382,6 +382,14 @@ def test_report_shows_seed_spread(tmp_path, tiny_encoder_dir, toy_data):
     ]
     assert {"hardware", "precision"} <= set(table_columns(rows, get_task(None)))
 
+    # a column that no run has a value for (inference not measured, --measure_inference_texts 0) is left out
+    cost_columns = {"texts_per_s", "latency_ms", "latency_p95_ms", "peak_memory_mb"}
+    for row in rows:
+        row.update(dict.fromkeys(cost_columns))
+    assert not cost_columns & set(table_columns(rows, get_task(None)))
+    rows[1]["texts_per_s"] = 100.0
+    assert cost_columns & set(table_columns(rows, get_task(None))) == {"texts_per_s"}
+
     # a run written before a flag existed shows that flag's default, not a blank
     del runs[0].arguments["training"]["layerwise_lr_decay"]
     rows = [summary_row(variant, run, ["layerwise_lr_decay"]) for variant, run in zip(variants, runs)]

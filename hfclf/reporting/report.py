@@ -362,7 +362,8 @@ def format_value(column: str, value, task: Task) -> str:
 
 
 def table_columns(rows: list[dict], task: Task) -> list[str]:
-    """Identity columns, the flags that differ between variants, then the metrics."""
+    """Identity columns, the flags that differ between variants, then the metrics and the run columns that some run
+    has a value for (no cost columns where inference was not measured)."""
     main_on_validation = f"eval_{task.main_metric}"
     fixed = {*IDENTITY_COLUMNS, *metric_columns(task), *RUN_COLUMNS, "split"}
     varying = []
@@ -371,7 +372,7 @@ def table_columns(rows: list[dict], task: Task) -> list[str]:
             if key not in fixed and key not in varying and len({str(r.get(key)) for r in rows}) > 1:
                 varying.append(key)
     metrics = [c for c in metric_columns(task) if c != main_on_validation or rows[0]["split"] == "test"]
-    metrics += list(RUN_COLUMNS)
+    metrics += [column for column in RUN_COLUMNS if any(row.get(column) is not None for row in rows)]
     return [*IDENTITY_COLUMNS, *varying, *metrics]
 
 
