@@ -4,7 +4,12 @@
 # The machine has no network: the MiniLM weights (fp16 copy, see stage_minilm.py), the benchmark data and the
 # wheels of hfclf's missing dependencies travel in .bench/ (not committed). Usage: bash benchmarks/gpu.sh STAGE
 set -euo pipefail
-stage=$1
+STAGES="perf ag_news imdb_scratch imdb_minilm imdb_parallel"
+stage=${1:-}
+if [[ " $STAGES " != *" $stage "* ]]; then
+    echo "usage: bash benchmarks/gpu.sh STAGE, with STAGE one of: $STAGES (see the comments of this file)" >&2
+    exit 2
+fi
 out=${OUT:-/tmp/out}
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .bench/wheels/*.whl 2>/dev/null || true
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1

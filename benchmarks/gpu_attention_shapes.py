@@ -80,8 +80,13 @@ def child(setting: str) -> None:
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         return child(sys.argv[2])
+    if sys.argv[1:]:
+        print(__doc__)
+        return
     import torch
 
+    if not torch.cuda.is_available():
+        sys.exit("This benchmark times CUDA kernels: it needs a GPU.")
     print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, batch {BATCH}, {len(LENGTHS)} lengths 8-67")
     for setting in SETTINGS:
         subprocess.run([sys.executable, __file__, "--child", setting], check=True)

@@ -67,15 +67,15 @@ def main() -> int:
         rows.append(
             {
                 "variant": name,
-                "dev_accuracy": results["eval"]["eval_accuracy"],
-                "test_accuracy": results["test"]["test_accuracy"],
-                "trainable_parameters": results["num_trainable_parameters"],
-                "parameters": results["num_parameters"],
-                "train_samples_per_second": results["train_samples_per_second"],
+                "dev_accuracy": results.metric("accuracy", "eval"),
+                "test_accuracy": results.metric("accuracy", "test"),
+                "trainable_parameters": results.num_trainable_parameters,
+                "parameters": results.num_parameters,
+                "train_samples_per_second": results.train_samples_per_second,
                 "peak_rss_mb": peak["max_rss_kb"] / 1024,
                 "peak_gpu_mb": peak["peak_gpu_bytes"] / 2**20 if peak["peak_gpu_bytes"] else None,
                 "checkpoint_mb": checkpoint / 1e6,
-                "hardware": results["hardware"],
+                "hardware": results.hardware,
             }
         )
     lines = [

@@ -7,6 +7,7 @@ seeds, Holm's correction over the pairs of each question, and the groups that ca
 Those runs predate per-example outputs in the report folders, so no per-example (McNemar) test is possible on them.
 """
 
+import argparse
 import csv
 import json
 from pathlib import Path
@@ -47,7 +48,8 @@ def show(title: str, arms: list[Arm]) -> None:
         print(f"- {one.name}: {100 * one.mean:.2f}% over {len(one.scores)} ({interval}, 95% CI)")
     print()
     tests = pair_tests(arms, task)
-    print("\n".join(significance_section(tests, groups(arms, tests, task), task)[2:-2]))  # heading and notes left out
+    section = significance_section(tests, [("", groups(arms, tests, task))], task)
+    print("\n".join(section[2:-2]))  # heading and notes left out
     print()
 
 
@@ -65,7 +67,7 @@ def paired_over_folds(arms: list[Arm]) -> None:
                                   "paired t over folds", float(result.pvalue), len(first.scores)))  # fmt: skip
     holm(tests)
     print("Folds paired instead (paired t-test):\n")
-    print("\n".join(significance_section(tests, groups(arms, tests, task), task)[4 : 4 + len(tests)]))
+    print("\n".join(significance_section(tests, [("", groups(arms, tests, task))], task)[4 : 4 + len(tests)]))
     print()
 
 
@@ -87,4 +89,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

@@ -6,9 +6,9 @@ tensors go back to fp32; the fp16 rounding is the only difference from the embed
     python benchmarks/stage_minilm.py .bench/model /tmp/minilm
 """
 
+import argparse
 import lzma
 import shutil
-import sys
 from pathlib import Path
 
 from safetensors.torch import load, save_file
@@ -29,4 +29,8 @@ def main(source: str, target: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="the folder with the fp16 copy (e.g. .bench/model)")
+    parser.add_argument("target", help="the MiniLM folder to write")
+    args = parser.parse_args()
+    main(args.source, args.target)

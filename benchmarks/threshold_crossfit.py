@@ -8,8 +8,8 @@ splits; it prints the mean and standard deviation next to the fixed-0.5 and the 
 Usage: python benchmarks/threshold_crossfit.py RUN_DIR
 """
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,4 +52,6 @@ def main(run_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path, help="a multi-label run folder (its predictions.csv)")
+    main(parser.parse_args().run_dir)
