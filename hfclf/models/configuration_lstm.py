@@ -23,7 +23,8 @@ class LSTMConfig(PreTrainedConfig):
         dropout (`float`, *optional*, defaults to 0.3):
             Dropout on the word vectors, between LSTM layers and on the pooled vector.
         pad_token_id (`int`, *optional*, defaults to 0):
-            Id of the padding token; its embedding stays zero.
+            Id of the padding token. Its embedding gets no gradient: zero when trained from scratch, the source's
+            padding vector with pretrained word vectors. Padded positions never reach the pooled vector.
         pooling (`str`, *optional*, defaults to `"last"`):
             `"last"` (final state of each direction at the last real token), `"mean"`, `"max"` or `"attention"`
             over the LSTM outputs of real tokens.
