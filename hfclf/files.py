@@ -35,6 +35,15 @@ def _default_mode(mode: int = 0o666) -> int:
     return mode & ~umask
 
 
+def give_default_permissions(folder) -> None:
+    """Give the files just written in `folder` a new file's permissions (0666 less the umask): transformers writes
+    `model.safetensors` through a temporary file readable by its owner only, so a shared model would not be."""
+    mode = _default_mode()
+    for path in Path(folder).iterdir():
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
 def make_folder(path) -> Path | None:
     """Create `path` and its missing parents; returns the highest folder created (None if it existed)."""
     path = Path(path)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .architectures import BuildInputs, get_architecture, label_fields, resolve_model_name
 from .errors import HfclfInputError, first_line
-from .files import TEMPORARY_PREFIX, hfclf_files, read_json, write_json
+from .files import TEMPORARY_PREFIX, give_default_permissions, hfclf_files, read_json, write_json
 from .models import PooledEncoderConfig
 
 logger = logging.getLogger("hfclf")
@@ -517,6 +517,7 @@ def merge_lora_run(path, output_dir) -> Path:
     output_dir = Path(output_dir)
     merged.save_pretrained(output_dir)
     AutoTokenizer.from_pretrained(path).save_pretrained(output_dir)
+    give_default_permissions(output_dir)
     return output_dir
 
 

@@ -54,6 +54,11 @@ def test_pooled_run_writes_everything(tmp_path, tiny_encoder_dir, toy_data, caps
         "modeling_pooled_encoder.py",
     ):
         assert (out / name).is_file(), name
+    # readable as any new file is (transformers writes model.safetensors readable by its owner only)
+    umask = os.umask(0)
+    os.umask(umask)
+    weights = [out / "model.safetensors", *out.glob("checkpoint-*/model.safetensors")]
+    assert len(weights) > 1 and {oct(path.stat().st_mode & 0o777) for path in weights} == {oct(0o666 & ~umask)}
     results = read_results(out)
     assert results["data_sizes"] == {"train": 64, "validation": 25, "test": 20}
     assert results["eval"]["eval_samples"] == 25 and results["test"]["test_samples"] == 20

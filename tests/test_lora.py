@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 
 import numpy as np
 import pandas as pd
@@ -202,6 +203,9 @@ def test_lora_run_outputs(lora_run):
     adapter = json.loads((run_dir / "adapter_config.json").read_text())
     assert adapter["peft_type"] == "LORA" and set(adapter["modules_to_save"]) == {"classifier", "attention_pooling"}
     adapter_size = (run_dir / "adapter_model.safetensors").stat().st_size
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (run_dir / "merged" / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file
     assert adapter_size < (run_dir / "merged" / "model.safetensors").stat().st_size / 10
 
 

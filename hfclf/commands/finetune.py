@@ -41,7 +41,7 @@ from ..data.scoring import (
 from ..data.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, get_task
 from ..data.tokenization import LongText, tokenize_datasets, train_wordpiece_tokenizer
 from ..errors import HfclfInputError, first_line, run_command
-from ..files import TEMPORARY_PREFIX, atomic_folder, atomic_output, folder_lock
+from ..files import TEMPORARY_PREFIX, atomic_folder, atomic_output, folder_lock, give_default_permissions
 from ..reporting.plots import PER_RUN_PLOT
 from ..run_folder import (
     LENGTH_LIMIT_KEY,
@@ -256,6 +256,7 @@ def save_final_model(trainer, output_dir: Path) -> None:
     trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(staging))  # every process takes part; the main one writes
     if trainer.is_world_process_zero():
+        give_default_permissions(staging)
         for path in staging.iterdir():
             if path.name == "README.md":  # peft's stub card of an adapter ("More Information Needed"); see export
                 path.unlink()

@@ -16,6 +16,7 @@ from transformers.trainer_utils import TrainOutput, rotate_checkpoints
 
 from ..attention import varying_length_attention
 from ..errors import HfclfInputError
+from ..files import give_default_permissions
 from ..run_folder import (
     CHECKPOINT_PREFIX,
     CHECKPOINT_RECORD,
@@ -291,6 +292,7 @@ class ClassifierTrainer(Trainer):
         self.accelerator.wait_for_everyone()  # every process has written its RNG state
         if not self.args.should_save:
             return
+        give_default_permissions(checkpoint)
         prior = self._resumed_record or {}
         write_checkpoint_record(
             checkpoint,
