@@ -516,6 +516,7 @@ def parse_values(values: dict, argv: list[str] = (), source: str = "the command 
     parser = _parser(types, source)
     values = _typed_values(parser, values, source)
     parser.set_defaults(**values)
+    parser.source = "the command line"  # the values are in; what is parsed now are the command-line words
     namespace = vars(parser.parse_args(list(argv)))
     written = _flags_in(argv)
     given = set(values) | written  # null values were dropped: they keep the default
@@ -615,9 +616,11 @@ def _parser(types, source: str) -> HfArgumentParser:
 
     class Parser(HfArgumentParser):
         def error(self, message):
-            raise HfclfInputError(f"{message} (in {source}); see --help for every flag and its type.")
+            raise HfclfInputError(f"{message} (in {self.source}); see --help for every flag and its type.")
 
-    return Parser(types, allow_abbrev=False)  # a prefix of a flag would slip past the checks of given flags
+    parser = Parser(types, allow_abbrev=False)  # a prefix of a flag would slip past the checks of given flags
+    parser.source = source  # where the values being parsed come from
+    return parser
 
 
 def _flags_in(argv) -> set[str]:

@@ -15,7 +15,7 @@ from hfclf.training_args import parse_values
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_config(path: Path, search: dict, tiny_encoder_dir, toy_data) -> Path:
+def write_config(path: Path, search: dict, tiny_encoder_dir, toy_data, common: dict | None = None) -> Path:
     config = {
         "name": "toy_search",
         "data": {**{f"{split}_file": str(p) for split, p in toy_data.items()}, "max_length": 32},
@@ -25,6 +25,7 @@ def write_config(path: Path, search: dict, tiny_encoder_dir, toy_data) -> Path:
             "lstm_hidden_size": 16,
             "num_train_epochs": 1,
             "measure_inference_texts": 0,
+            **(common or {}),
         },  # fmt: skip
         "search": search,
     }
@@ -70,7 +71,8 @@ def test_a_range_written_like_1e_5_is_a_number(tmp_path):
         ({"learning_rate": [-1.0]}, [], "search.params.learning_rate: -1.0: "),
         ({"lora_r": [4, 8]}, [], "search.params.lora_r: 4: --lora_r"),
         ({"output_dir": ["a", "b"]}, [], "--output_dir does not apply to search"),
-        ({"pooling": ["max"]}, ["--bogus_flag", "1"], "unrecognized arguments: --bogus_flag 1"),
+        ({"pooling": ["max"]}, ["--bogus_flag", "1"], "unrecognized arguments: --bogus_flag 1 (in the command line)"),
+        ({"pooling": ["max"], "common": {"no_word_vectors": 1}}, [], "'no_word_vectors' in the config's data and"),
     ],
 )
 def test_every_value_of_a_search_is_checked_before_anything_is_written(
@@ -78,7 +80,8 @@ def test_every_value_of_a_search_is_checked_before_anything_is_written(
 ):
     from hfclf.commands.search import main
 
-    config = write_config(tmp_path / "s.yaml", {"params": params, "pruner": "none"}, tiny_encoder_dir, toy_data)
+    common = params.pop("common", {})  # flags of every trial, not searched
+    config = write_config(tmp_path / "s.yaml", {"params": params, "pruner": "none"}, tiny_encoder_dir, toy_data, common)
     report = tmp_path / "report"
     assert main([str(config), "--report_dir", str(report), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()

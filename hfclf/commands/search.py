@@ -130,6 +130,7 @@ def check_trials(config: dict, extra: list[str]) -> None:
     """Parse every value that a trial can take (each choice; each range's ends) as the trials' flags would be parsed,
     and the direction against the metric, before a study or a run is written."""
     params = config["search"]["params"]
+    parse_values(run_values(config, {}, "runs/check"), extra, source="the config's data and common")  # not a param's
     first = {name: spec[0] if isinstance(spec, list) else spec["low"] for name, spec in params.items()}
     for name, spec in params.items():
         for value in spec if isinstance(spec, list) else (spec["low"], spec["high"]):
