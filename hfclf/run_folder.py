@@ -30,6 +30,8 @@ from .models import PooledEncoderConfig
 logger = logging.getLogger("hfclf")
 
 CONFIG_FILE = "config.json"
+# The files a tokenizer reads its vocabulary from (fast tokenizers; WordPiece, BPE and SentencePiece ones).
+VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.csv"
 PER_LABEL_FILE = "per_label.csv"  # multi-label: precision, recall, F1 and support of each label
@@ -309,6 +311,11 @@ class Run:
         """The tokenizer saved with the model; its `model_max_length` is the length the model was trained with."""
         from transformers import AutoTokenizer
 
+        if not any((self.path / name).is_file() for name in VOCABULARY_FILES):
+            raise HfclfInputError(
+                f"The tokenizer in {self.path} has no vocabulary file ({' or '.join(VOCABULARY_FILES[:2])}); restore "
+                "the files saved with the model, or train or export the model again."
+            )
         tokenizer = _loading(self.path, "the tokenizer", lambda: AutoTokenizer.from_pretrained(str(self.path)))
         if not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):  # every word would be unknown
             raise HfclfInputError(
@@ -359,7 +366,11 @@ def _fitting_weights(path: Path, auto_class):
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.set_verbosity_error()
     try:
-        model, info = auto_class.from_pretrained(str(path), output_loading_info=True, use_safetensors=True)
+        # mismatched sizes are loaded (and reported in `info`, refused below) rather than raised as a pointer to a
+        # report that the verbosity above hides
+        model, info = auto_class.from_pretrained(
+            str(path), output_loading_info=True, use_safetensors=True, ignore_mismatched_sizes=True
+        )
     finally:
         transformers_logging.set_verbosity(verbosity)
     for kind in ("missing", "unexpected", "mismatched"):

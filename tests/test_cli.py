@@ -554,7 +554,8 @@ def test_damaged_model_files_are_one_clear_error(damaged_runs, toy_data, tmp_pat
 
 
 def without_vocabulary(folder):
-    """No tokenizer.json (nor vocab.txt): transformers then loads special tokens only, every word unknown."""
+    """No tokenizer.json (nor vocab.txt), tokenizer_config.json kept: transformers would load special tokens only, so
+    every word would be unknown."""
     for name in ("tokenizer.json", "vocab.txt"):
         (folder / name).unlink(missing_ok=True)
 
@@ -568,7 +569,7 @@ def with_more_tokens(folder):
 
 @pytest.mark.parametrize(
     "damage, expected",
-    [(without_vocabulary, "has no words, only special tokens"), (with_more_tokens, "has 30532 tokens but the model")],
+    [(without_vocabulary, "has no vocabulary file"), (with_more_tokens, "has 30532 tokens but the model")],
 )
 def test_a_tokenizer_that_does_not_fit_the_model_is_one_clear_error(
     run_dir, toy_data, tmp_path, capsys, damage, expected
@@ -608,6 +609,15 @@ def test_a_config_that_does_not_fit_the_weights_is_one_clear_error(run_dir, toy_
     (typeless / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "model_type"}))
     message = one_error_line(*cli(["predict", "--model", typeless, "--input", texts], capsys)[::2])
     assert message.startswith(f"error: {typeless / 'config.json'} has no model_type, so no model class can read it")
+    # another size than the weights' (transformers raised a pointer to a report it did not show)
+    resized = tmp_path / "resized"
+    shutil.copytree(run_dir, resized)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["encoder_config"]["intermediate_size"] += 1
+    (resized / "config.json").write_text(json.dumps(config))
+    message = one_error_line(*cli(["predict", "--model", resized, "--input", texts], capsys)[::2])
+    expected = f"error: The weights in {resized} do not fit the model its config.json describes (mismatched: model."
+    assert message.startswith(expected) and "intermediate.dense" in message, message
 
 
 def test_unfit_pickled_or_tokenizerless_model_folders_are_refused(run_dir, toy_data, tmp_path, capsys, monkeypatch):
@@ -634,7 +644,7 @@ def test_unfit_pickled_or_tokenizerless_model_folders_are_refused(run_dir, toy_d
         "classifier.bias, classifier.weight); restore",
         pickled: f"error: {pickled} has no model.safetensors (only pytorch_model.bin, which hfclf does not read "
         "(pickle)); convert",
-        tokenless: f"error: Could not load the tokenizer in {tokenless} (",
+        tokenless: f"error: The tokenizer in {tokenless} has no vocabulary file (tokenizer.json or vocab.txt); restore",
     }
     for folder, start in expected.items():
         for command in model_folder_commands(folder, texts, toy_data, tmp_path):
