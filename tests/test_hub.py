@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import huggingface_hub
 import numpy as np
 import pytest
 import yaml
@@ -71,8 +72,8 @@ def pushed_run(tmp_path_factory, tiny_encoder_dir, toy_data):
     argv = ["--model", str(tiny_encoder_dir), "--pooling", "attention", "--output_dir", str(out), *files, *QUICK]
     FakeHfApi.reset()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
         mp.setenv("HF_TOKEN", TOKEN)
+        mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # the fake Hub is reachable
         mp.setattr(hfclf.inference.hub, "HfApi", FakeHfApi)
         mp.setattr(sys, "argv", ["hfclf-train", *argv, "--push_to_hub", "--hub_model_id", "user/x"])
         code = train(sys.argv[1:] + ["--hub_private_repo", "true"])
@@ -242,6 +243,25 @@ def test_push_to_hub_without_namespace_fails_before_training(tiny_encoder_dir, t
     argv = ["--model", str(tiny_encoder_dir), "--output_dir", str(out), *files, *QUICK]
     assert train([*argv, "--push_to_hub", "--hub_model_id", "no-namespace"]) == 2
     assert "needs a namespace" in capfd.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("offline, token", [(True, "hf_x"), (False, None)])
+def test_push_to_hub_that_cannot_upload_fails_before_training(
+    offline, token, tiny_encoder_dir, toy_data, tmp_path, capfd, monkeypatch
+):
+    """Offline, or without a token, the push after training could only fail: refused before anything is written
+    (it failed after training, and the finished run then refused a rerun)."""
+    from hfclf.commands.finetune import main as train
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", offline)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: token)
+    files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
+    out = tmp_path / "run"
+    argv = ["--model", str(tiny_encoder_dir), "--output_dir", str(out), *files, *QUICK]
+    assert train([*argv, "--push_to_hub", "--hub_model_id", "user/x"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("HF_HUB_OFFLINE is set" if offline else "needs a Hugging Face token") in err[0], err
     assert not out.exists()
 
 

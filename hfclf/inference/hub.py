@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import huggingface_hub
 from huggingface_hub import HfApi
 
 from ..architectures import model_hub_id
@@ -214,6 +215,16 @@ def take_over_trainer_push(training_args) -> dict | None:
     if not training_args.hub_model_id:
         raise HfclfInputError("--push_to_hub needs --hub_model_id user/name (the Hub repo to create or update).")
     check_repo_id(training_args.hub_model_id)  # before training, not after it
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        raise HfclfInputError(
+            "--push_to_hub uploads the model after training, and HF_HUB_OFFLINE is set; unset it, or train without "
+            "--push_to_hub and run `hfclf push RUN user/name` once online."
+        )
+    if not (token or huggingface_hub.get_token()):
+        raise HfclfInputError(
+            "--push_to_hub needs a Hugging Face token that can write: run `hf auth login` or set HF_TOKEN (or pass "
+            "--hub_token), or train without --push_to_hub and run `hfclf push` later."
+        )
     training_args.push_to_hub = False
     return {
         "repo_id": training_args.hub_model_id,
