@@ -34,6 +34,16 @@ from .data.tasks import LOWER_IS_BETTER
 from .errors import HfclfInputError, first_line
 
 CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+TRAIN_EXAMPLES = """A YAML or JSON file of flags may come first; the flags after it override it.
+
+examples:
+  hfclf train --dataset sst2 --pooling attention --max_train_samples 2000 --output_dir runs/sst2
+  hfclf train --dataset imdb --arch lstm --lstm_layers 2 --bidirectional true --max_length 256
+  hfclf train --train_file train.csv --text_columns title,body --label_column topic --num_train_epochs 3
+  hfclf train --dataset sst2 --lora --lora_r 8 --merge_lora --output_dir runs/sst2-lora
+  hfclf train my_run.yaml --learning_rate 3e-5
+  accelerate launch recipes/finetune.py --dataset sst2 --pooling attention
+"""
 # Flags that split the optimizer into learning-rate groups, each with the value that leaves `Trainer`'s own groups.
 LEARNING_RATE_GROUP_FLAGS = {"head_learning_rate": None, "layerwise_lr_decay": 1.0}
 THRESHOLD_CHOICES = ("tune", "tune_per_label")
@@ -318,7 +328,15 @@ class ClassifierTrainingArguments(TrainingArguments):
     """`TrainingArguments` with defaults that suit classifier fine-tuning, plus output-directory safety."""
 
     output_dir: str | None = field(
-        default=None, metadata={"help": "Where the model, metrics and plots go (default: runs/<dataset>-<arch>)."}
+        default=None,
+        metadata={"help": "Where the model, metrics and plots go (default: runs/<dataset>-<arch>-<pooling>)."},
+    )
+    push_to_hub: bool = field(
+        default=False,
+        metadata={
+            "help": "After training, push the exported model folder (weights, code, tokenizer, model card) once to "
+            "--hub_model_id; checked before training (repo id, token, not HF_HUB_OFFLINE)."
+        },
     )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty output directory (its files are replaced)."}
@@ -498,22 +516,24 @@ def read_mapping_file(path: str, what: str = "Config file") -> dict:
     return values
 
 
-def parse_args(argv: list[str] | None = None):
+def parse_args(argv: list[str] | None = None, prog: str | None = None):
     """`(ModelArguments, DataArguments, ClassifierTrainingArguments)` from command-line words; a YAML or JSON file
-    of flags may come first, and the words after it override it."""
+    of flags may come first, and the words after it override it. `prog`: the command's name in --help."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith(CONFIG_FILE_SUFFIXES) and not argv[0].startswith("-"):
-        return parse_values(read_mapping_file(argv[0]), argv[1:], source=f"{argv[0]} or the command line")
-    return parse_values({}, argv)
+        return parse_values(read_mapping_file(argv[0]), argv[1:], source=argv[0], prog=prog)
+    return parse_values({}, argv, prog=prog)
 
 
-def parse_values(values: dict, argv: list[str] = (), source: str = "the command line", types=RUN_ARGUMENTS):
+def parse_values(
+    values: dict, argv: list[str] = (), source: str = "the command line", types=RUN_ARGUMENTS, prog: str | None = None
+):
     """The argument dataclasses `types` from a mapping of flag values, overridden by command-line words.
 
     Every value is converted and checked by the same parser, bad input is one `HfclfInputError`, and what depends
     on other arguments is resolved here, once: the pooling, the learning rate and the output folder defaults.
     """
-    parser = _parser(types, source)
+    parser = _parser(types, source, prog)
     values = _typed_values(parser, values, source)
     parser.set_defaults(**values)
     parser.source = "the command line"  # the values are in; what is parsed now are the command-line words
@@ -610,15 +630,24 @@ def _typed_values(parser: HfArgumentParser, values: dict, source: str) -> dict:
     return typed
 
 
-def _parser(types, source: str) -> HfArgumentParser:
+def _parser(types, source: str, prog: str | None = None) -> HfArgumentParser:
     """An `HfArgumentParser` whose usage errors are one `HfclfInputError` line (not a usage text and exit), and that
-    takes flags only as written in full."""
+    takes flags only as written in full; its --help is named `prog` and ends with examples."""
 
     class Parser(HfArgumentParser):
         def error(self, message):
             raise HfclfInputError(f"{message} (in {self.source}); see --help for every flag and its type.")
 
-    parser = Parser(types, allow_abbrev=False)  # a prefix of a flag would slip past the checks of given flags
+    class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+        """Every flag with its default, and the examples as written."""
+
+    parser = Parser(  # allow_abbrev: a prefix of a flag would slip past the checks of given flags
+        types,
+        allow_abbrev=False,
+        prog=prog,
+        epilog=TRAIN_EXAMPLES if types == RUN_ARGUMENTS else None,
+        formatter_class=HelpFormatter,
+    )
     parser.source = source  # where the values being parsed come from
     return parser
 

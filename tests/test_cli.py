@@ -63,11 +63,15 @@ def test_help_lists_every_subcommand(capsys):
     assert "examples:" in out
 
 
-@pytest.mark.parametrize("command", ["predict", "eval", "embed", "export", "push"])
+@pytest.mark.parametrize("command", ["train", "compare", "search", "predict", "eval", "embed", "export", "push"])
 def test_subcommand_help_has_examples(command, capsys):
-    code, out, _ = cli([command, "--help"], capsys)
+    try:
+        code, out, _ = cli([command, "--help"], capsys)
+    except SystemExit as done:  # the commands that run training parse their flags with argparse's own exit
+        code, out = done.code, capsys.readouterr().out
     assert code == 0
     assert "examples:" in out and f"hfclf {command} " in out
+    assert out.startswith(f"usage: hfclf {command} ")  # named as it is typed, not `hfclf` alone
 
 
 def test_unknown_subcommand_and_missing_flags_exit_2(capsys):
@@ -82,7 +86,7 @@ def test_train_and_compare_dispatch(monkeypatch):
     import hfclf.commands.finetune
 
     seen = {}
-    monkeypatch.setattr(hfclf.commands.finetune, "main", lambda argv: seen.setdefault("train", argv) and 0)
+    monkeypatch.setattr(hfclf.commands.finetune, "main", lambda argv, prog: seen.setdefault("train", argv) and 0)
     monkeypatch.setattr(hfclf.commands.compare, "main", lambda argv: seen.setdefault("compare", argv) and 0)
     assert main(["train", "--dataset", "sst2"]) == 0
     assert main(["compare", "--x", "1"]) == 0

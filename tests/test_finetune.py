@@ -465,7 +465,7 @@ def test_yaml_value_of_the_wrong_type_is_one_line(tmp_path, capsys):
     assert code == 2
     assert stderr.strip().splitlines() == [
         "error: argument --learning_rate: invalid float value: 'fast' "
-        f"(in {config} or the command line); see --help for every flag and its type."
+        f"(in {config}); see --help for every flag and its type."
     ]
     assert not (tmp_path / "x").exists()
 

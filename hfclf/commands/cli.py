@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "train":
         from .finetune import main as train_main
 
-        return train_main(argv[1:])
+        return train_main(argv[1:], prog="hfclf train")
     if argv and argv[0] == "compare":
         from .compare import main as compare_main
 

@@ -194,7 +194,7 @@ def run_comparison(
     for variant in variants:
         try:
             values = run_values(config, variant["flags"], run_dirs[variant["name"]])
-            arguments[variant["name"]] = parse_values(values, extra, source=f"{config['name']} or the command line")
+            arguments[variant["name"]] = parse_values(values, extra, source=f"config {config['name']}")
         except HfclfInputError as err:
             raise HfclfInputError(f"Variant {variant['name']}: {err}") from None
     check_one_task_shape(arguments)

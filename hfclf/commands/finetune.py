@@ -710,6 +710,7 @@ def print_summary(results: RunResults, output_dir: Path) -> None:
     print("\n".join(lines), flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; bad input prints one `error:` line and returns exit code 2."""
-    return run_command(lambda: run_finetune(*parse_args(argv)))
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Command-line entry point (`prog`: the command's name in --help); bad input prints one `error:` line and
+    returns exit code 2."""
+    return run_command(lambda: run_finetune(*parse_args(argv, prog)))
