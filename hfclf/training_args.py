@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -273,16 +274,18 @@ class ModelArguments:
         config class of `--arch` and typed like each field's default."""
         architecture = get_architecture(self.arch)
         defaults = architecture.config_class() if architecture.config_class is not None else None
-        values = {}
+        values, sources = {}, {}
         for flag, config_field in architecture.size_flags.items():
             if getattr(self, flag) is not None:
-                values[config_field] = getattr(self, flag)
+                values[config_field], sources[config_field] = getattr(self, flag), f"--{flag}"
         overrides = parse_config_overrides(self.config_overrides)
         for source, given in (("model_config", self.model_config or {}), ("--config-overrides", overrides)):
             for key, value in given.items():
                 if key in values and _config_value(defaults, key, values[key]) != _config_value(defaults, key, value):
-                    raise ValueError(f"{key} is set twice ({values[key]} and {value} in {source}); set it once.")
-                values[key] = value
+                    raise ValueError(
+                        f"{key} is set twice ({values[key]} by {sources[key]} and {value} by {source}); set it once."
+                    )
+                values[key], sources[key] = value, source
         if defaults is None:
             return values
         allowed = architecture.config_fields()
@@ -636,7 +639,13 @@ def _parser(types, source: str, prog: str | None = None) -> HfArgumentParser:
 
     class Parser(HfArgumentParser):
         def error(self, message):
-            raise HfclfInputError(f"{message} (in {self.source}); see --help for every flag and its type.")
+            negated = [
+                f"--{name} false"
+                for name in re.findall(r"--no[_-]([\w-]+)", message)
+                if f"--{name}" in self._option_string_actions
+            ]
+            fix = f"write {' and '.join(negated)}" if negated else "see --help for every flag and its type"
+            raise HfclfInputError(f"{message} (in {self.source}); {fix}.")
 
     class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
         """Every flag with its default, and the examples as written."""

@@ -223,6 +223,11 @@ def test_predict_bad_input(run_dir, tiny_encoder_dir, tmp_path, capsys):
     garbled = tmp_path / "garbled.parquet"
     garbled.write_bytes(b"\x00\x01not parquet")
     assert "Could not read" in one_error_line(*cli([*base, garbled], capsys)[::2])
+    other = tmp_path / "texts.yaml"
+    other.write_text("a text\n")
+    message = one_error_line(*cli([*base, other], capsys)[::2])  # every kind of input predict reads, named
+    assert "Unsupported input file 'texts.yaml'" in message and ".parquet" in message and ".txt" in message, message
+    assert "- for stdin" in message
 
     no_text = tmp_path / "no_text.csv"
     pd.DataFrame({"body": TEXTS}).to_csv(no_text, index=False)

@@ -77,8 +77,19 @@ def test_model_size_goes_to_the_config_class_typed_by_its_fields():
     for overrides, message in refused.items():
         with pytest.raises(HfclfInputError, match=message):
             parse_values({**BASE, "arch": "lstm", "config_overrides": overrides})
-    with pytest.raises(HfclfInputError, match=r"dropout is set twice \(0.1 and 0.2"):
+    with pytest.raises(
+        HfclfInputError, match=r"dropout is set twice \(0.1 by --dropout and 0.2 by --config-overrides\)"
+    ):
         parse_values({**BASE, "arch": "lstm", "dropout": 0.1, "config_overrides": "dropout=0.2"})
+
+
+def test_a_negated_flag_that_does_not_exist_names_the_one_that_does():
+    """Only flags whose default is true get a --no_ form; for the others the error says how to write false."""
+    for word in ("--no_bidirectional", "--no-bidirectional"):
+        with pytest.raises(HfclfInputError, match=f"unrecognized arguments: {word} .*; write --bidirectional false"):
+            parse_values({**BASE, "arch": "lstm"}, [word])
+    with pytest.raises(HfclfInputError, match="unrecognized arguments: --no_such .*; see --help"):
+        parse_values({**BASE, "arch": "lstm"}, ["--no_such"])
 
 
 def test_model_size_on_the_command_line_overrides_the_files_field_by_field():
@@ -97,7 +108,9 @@ def test_model_size_on_the_command_line_overrides_the_files_field_by_field():
     lstm = {**BASE, "arch": "lstm", "lstm_layers": 2, "config_overrides": "dropout=0.2"}
     model = parse_values(lstm, ["--model_config", '{"num_layers": 3, "dropout": 0.1}'])[0]
     assert model.config_fields() == {"num_layers": 3, "dropout": 0.1}
-    with pytest.raises(HfclfInputError, match=r"num_hidden_layers is set twice \(2 and 3 in model_config\)"):
+    with pytest.raises(
+        HfclfInputError, match=r"num_hidden_layers is set twice \(2 by --num_layers and 3 by model_config\)"
+    ):
         parse_values(file, ["--num_layers", "2", "--model_config", '{"num_hidden_layers": 3}'])
 
 

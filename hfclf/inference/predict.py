@@ -153,6 +153,7 @@ def _read_table_texts(
     """The texts of a table (and the pair column), blank rows kept in place as empty texts; several text columns
     joined as training joined them."""
     from ..data.loading import (
+        SUPPORTED_FILE_TYPES,
         TEXT_COLUMN_CANDIDATES,
         _find_column,
         _read_table,
@@ -164,6 +165,12 @@ def _read_table_texts(
 
     if path.is_dir():
         raise HfclfInputError(f"Input {path} is a folder; pass a file (csv, tsv, jsonl, txt) or - for stdin.")
+    if Path(path.name.lower().removesuffix(".gz")).suffix.lstrip(".") not in SUPPORTED_FILE_TYPES:
+        tables = ", ".join("." + name for name in SUPPORTED_FILE_TYPES)
+        raise HfclfInputError(
+            f"Unsupported input file '{path.name}'; pass a table ({tables}), a {' or '.join(TEXT_FILE_SUFFIXES)} file "
+            "with one text per line (each optionally .gz), or - for stdin."
+        )
     try:
         df = _read_table(path, f"input file {path}", keep_blank_lines=True)
     except PermissionError:
