@@ -31,7 +31,15 @@ logger = logging.getLogger("hfclf")
 
 CONFIG_FILE = "config.json"
 # The files a tokenizer reads its vocabulary from (fast tokenizers; WordPiece, BPE and SentencePiece ones).
-VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+VOCABULARY_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "spm.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.csv"
 PER_LABEL_FILE = "per_label.csv"  # multi-label: precision, recall, F1 and support of each label
