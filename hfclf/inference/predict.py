@@ -152,16 +152,28 @@ def _read_table_texts(
 ) -> list[list[str]]:
     """The texts of a table (and the pair column), blank rows kept in place as empty texts; several text columns
     joined as training joined them."""
-    from ..data.loading import (
-        SUPPORTED_FILE_TYPES,
-        TEXT_COLUMN_CANDIDATES,
-        _find_column,
-        _read_table,
-        headerless_hint,
-        join_text_columns,
-        log_guessed_column,
-        parse_text_columns,
-    )
+    from ..data.loading import headerless_hint, join_text_columns
+
+    df = _read_input_table(path)
+    model_format = model_format or input_format({})
+    names = _text_columns_of(df, path, text_column, model_format)
+    if pair_column and pair_column not in df.columns:
+        raise HfclfInputError(
+            f"Column '{pair_column}' not found in {path} (columns: {', '.join(map(str, df.columns))}); pass "
+            "--text-pair-column with one of those." + headerless_hint(df)
+        )
+    # Blank lines at the end of a csv/tsv are no rows; a row of empty cells ("" or ",") is an empty text.
+    end = len(df) - min(_trailing_blank_lines(path), len(df))
+    if not df.iloc[end:].isna().all().all():
+        end = len(df)
+    df = df.iloc[:end]
+    texts = join_text_columns(df, names, model_format["text_separator"]).tolist()
+    return [texts, *([df[pair_column].fillna("").astype(str).tolist()] if pair_column else [])]
+
+
+def _read_input_table(path: Path):
+    """The rows of an input table, blank rows kept; a folder, another kind of file or an unreadable one refused."""
+    from ..data.loading import SUPPORTED_FILE_TYPES, _read_table
 
     if path.is_dir():
         raise HfclfInputError(f"Input {path} is a folder; pass a file (csv, tsv, jsonl, txt) or - for stdin.")
@@ -172,12 +184,23 @@ def _read_table_texts(
             "with one text per line (each optionally .gz), or - for stdin."
         )
     try:
-        df = _read_table(path, f"input file {path}", keep_blank_lines=True)
+        return _read_table(path, f"input file {path}", keep_blank_lines=True)
     except PermissionError:
         raise HfclfInputError(
             f"Input file {path} is not readable (permission denied); check its permissions."
         ) from None
-    model_format = model_format or input_format({})
+
+
+def _text_columns_of(df, path: Path, text_column: str | None, model_format: dict) -> list[str]:
+    """The text columns to read: --text-column, else those the model was trained on, else a guessed one (logged)."""
+    from ..data.loading import (
+        TEXT_COLUMN_CANDIDATES,
+        _find_column,
+        headerless_hint,
+        log_guessed_column,
+        parse_text_columns,
+    )
+
     available = ", ".join(map(str, df.columns))
     # stripped: runs trained with --text_columns "title, description" saved the space
     trained = None if text_column else [column.strip() for column in model_format["text_columns"] or []] or None
@@ -205,18 +228,7 @@ def _read_table_texts(
             raise HfclfInputError(
                 f"Column '{name}' not found in {path} (columns: {available}){fix}" + headerless_hint(df)
             )
-    if pair_column and pair_column not in df.columns:
-        raise HfclfInputError(
-            f"Column '{pair_column}' not found in {path} (columns: {available}); pass --text-pair-column with one "
-            "of those." + headerless_hint(df)
-        )
-    # Blank lines at the end of a csv/tsv are no rows; a row of empty cells ("" or ",") is an empty text.
-    end = len(df) - min(_trailing_blank_lines(path), len(df))
-    if not df.iloc[end:].isna().all().all():
-        end = len(df)
-    df = df.iloc[:end]
-    texts = join_text_columns(df, names, model_format["text_separator"]).tolist()
-    return [texts, *([df[pair_column].fillna("").astype(str).tolist()] if pair_column else [])]
+    return names
 
 
 def _trailing_blank_lines(path: Path) -> int:
