@@ -731,26 +731,7 @@ def _select_columns(
             + headerless_hint(df)
         )
 
-    text_columns = columns.text or [_find_column(df, TEXT_COLUMN_CANDIDATES)]
-    if text_columns == [None]:
-        raise HfclfInputError(
-            f"No text column found in {description} (columns: {available}). "
-            "Pass --text-columns with one or more of those." + headerless_hint(df)
-        )
-    if not columns.text:
-        guessed("text", text_columns[0], "--text-columns")
-    selected = {"text": join_text_columns(df, [column(c, "--text-columns") for c in text_columns], columns.separator)}
-    if columns.text_pair:
-        selected["text_pair"] = df[column(columns.text_pair, "--text-pair-column")].fillna("").astype(str)
-    for name, text in selected.items():
-        empty = text.str.strip().eq("").to_numpy()
-        if empty.any():
-            what = "empty text" if name == "text" else f"an empty second text ({columns.text_pair})"
-            raise HfclfInputError(
-                f"{int(empty.sum())} rows of {description} have {what} (first at row index {int(np.argmax(empty))}). "
-                "Remove or fill those rows."
-            )
-    selected = {name: text.to_numpy(dtype=object) for name, text in selected.items()}
+    selected, text_columns = _selected_texts(df, description, columns, column, guessed)
     if columns.labels:
         flags = df[[column(c, "--label-columns") for c in columns.labels]]
         if not flags.isin([0, 1, True, False]).all().all():
@@ -782,6 +763,31 @@ def _select_columns(
     return pd.DataFrame({**selected, "label": label.to_numpy()}), replace(
         columns, text=text_columns, label=label_column
     )
+
+
+def _selected_texts(df: pd.DataFrame, description: str, columns: Columns, column, guessed) -> tuple[dict, list[str]]:
+    """`({"text": ..., "text_pair": ...}, text columns)` of `df`: the given or guessed text columns joined, the
+    pair column (pairs only), with empty texts refused. `column` checks a name; `guessed` logs a guess."""
+    text_columns = columns.text or [_find_column(df, TEXT_COLUMN_CANDIDATES)]
+    if text_columns == [None]:
+        raise HfclfInputError(
+            f"No text column found in {description} (columns: {', '.join(map(str, df.columns))}). "
+            "Pass --text-columns with one or more of those." + headerless_hint(df)
+        )
+    if not columns.text:
+        guessed("text", text_columns[0], "--text-columns")
+    selected = {"text": join_text_columns(df, [column(c, "--text-columns") for c in text_columns], columns.separator)}
+    if columns.text_pair:
+        selected["text_pair"] = df[column(columns.text_pair, "--text-pair-column")].fillna("").astype(str)
+    for name, text in selected.items():
+        empty = text.str.strip().eq("").to_numpy()
+        if empty.any():
+            what = "empty text" if name == "text" else f"an empty second text ({columns.text_pair})"
+            raise HfclfInputError(
+                f"{int(empty.sum())} rows of {description} have {what} (first at row index {int(np.argmax(empty))}). "
+                "Remove or fill those rows."
+            )
+    return {name: text.to_numpy(dtype=object) for name, text in selected.items()}, text_columns
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -78,7 +78,11 @@ def tokenize_datasets(
         cache_file_names=cache_files,
     )
     seconds = time.perf_counter() - start
+    return tokenized, _tokenization_stats(raw, tokenized, seconds, max_length, from_cache, long_text)
 
+
+def _tokenization_stats(raw, tokenized, seconds: float, max_length: int, from_cache: bool, long_text) -> dict:
+    """The throughput of a tokenization (see `tokenize_datasets`), also logged."""
     num_examples = sum(len(ds) for ds in raw.values())
     num_tokens = sum(int(column_array(ds, "length").sum()) for ds in tokenized.values())
     stats = {
@@ -98,7 +102,7 @@ def tokenize_datasets(
         stats["tokenize_examples_per_second"],
         " (loaded from the cache)" if from_cache else "",
     )
-    return tokenized, stats
+    return stats
 
 
 def encode_texts(tokenizer, texts: list[str], pairs: list[str] | None, max_length: int, long_text: LongText):

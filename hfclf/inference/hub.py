@@ -54,6 +54,25 @@ def _lora_card_inputs(run) -> dict:
     return {"encoder": read_lora_spec(run.path)["encoder"], "r": adapter.get("r"), "alpha": adapter.get("lora_alpha")}
 
 
+def check_export_folder(run_dir: Path, output_dir: Path, overwrite: bool) -> None:
+    """An export goes into a new or empty writable folder (or, with `overwrite`, replaces one) that neither is nor
+    holds the run folder or the current directory."""
+    target, cwd = output_dir.resolve(), Path.cwd().resolve()
+    if target in (run_dir.resolve(), cwd) or target in run_dir.resolve().parents or target in cwd.parents:
+        raise HfclfInputError(
+            f"Export folder {output_dir} is or contains the run folder {run_dir} (or the current directory), which "
+            "--overwrite would delete; choose a new folder, e.g. exports/<name>."
+        )
+    if output_dir.exists() and not output_dir.is_dir():
+        raise HfclfInputError(f"Export folder {output_dir} is a file; pass a folder path.")
+    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
+        raise HfclfInputError(
+            f"Export folder {output_dir} already exists and is not empty. Pass --overwrite to replace it, or "
+            "choose another folder."
+        )
+    check_writable(output_dir, "Export folder")
+
+
 def export(
     run_dir,
     output_dir,
@@ -71,22 +90,9 @@ def export(
     """
     run_dir, output_dir = Path(run_dir), Path(output_dir)
     run = load_run(run_dir)  # its files are checked before anything is copied
-    target, cwd = output_dir.resolve(), Path.cwd().resolve()
-    if target in (run_dir.resolve(), cwd) or target in run_dir.resolve().parents or target in cwd.parents:
-        raise HfclfInputError(
-            f"Export folder {output_dir} is or contains the run folder {run_dir} (or the current directory), which "
-            "--overwrite would delete; choose a new folder, e.g. exports/<name>."
-        )
+    check_export_folder(run_dir, output_dir, overwrite)
     if repo_id is not None:
         check_repo_id(repo_id)  # the card names it in its model-index and loading snippet
-    if output_dir.exists() and not output_dir.is_dir():
-        raise HfclfInputError(f"Export folder {output_dir} is a file; pass a folder path.")
-    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
-        raise HfclfInputError(
-            f"Export folder {output_dir} already exists and is not empty. Pass --overwrite to replace it, or "
-            "choose another folder."
-        )
-    check_writable(output_dir, "Export folder")
     if merge and not run.is_lora:
         raise HfclfInputError(f"--merge needs a LoRA run folder, and {run_dir} holds a full model; drop --merge.")
     run.check_classifier()

@@ -631,6 +631,18 @@ def embed(
         if truncated:
             logger.warning("%d of %d texts are longer than %d tokens and were truncated", truncated, len(texts), limit)
     rows = np.arange(len(texts)) if origin is None else np.asarray(origin)
+    vectors = _pooled_vectors(model, tokenizer, encoded, len(rows), batch_size, device, bf16, gives_pooled_vector)
+    if origin is not None:
+        vectors, _ = aggregate_windows(vectors, rows)
+    if normalize:
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+    _write_embeddings(Path(output_path), vectors, units, split)
+    return vectors
+
+
+def _pooled_vectors(model, tokenizer, encoded, rows: int, batch_size, device, bf16, gives_pooled_vector) -> np.ndarray:
+    """A float32 vector for each of the `rows` encoded texts, in batches sorted by length: the model's pooled vector,
+    or the mean of its real tokens' vectors for a model without one."""
     vectors = None
     with running(device, bf16):
         for positions, batch in length_sorted_batches(tokenizer, encoded, batch_size, "Embedding"):
@@ -643,13 +655,8 @@ def embed(
                 pooled = (output.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             pooled = pooled.float().cpu().numpy()
             if vectors is None:
-                vectors = np.zeros((len(rows), pooled.shape[-1]), dtype=np.float32)
+                vectors = np.zeros((rows, pooled.shape[-1]), dtype=np.float32)
             vectors[positions] = pooled
-    if origin is not None:
-        vectors, _ = aggregate_windows(vectors, rows)
-    if normalize:
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
-    _write_embeddings(Path(output_path), vectors, units, split)
     return vectors
 
 
