@@ -89,6 +89,22 @@ def test_every_value_of_a_search_is_checked_before_anything_is_written(
     assert not report.exists()
 
 
+def test_common_flags_are_checked_with_the_searched_values_they_depend_on(tmp_path):
+    """`dropout` in common applies to --arch lstm and transformer: a search over those two is valid (it was refused,
+    checked against the default arch), and one that also tries pooled names that value."""
+    from hfclf.commands.search import check_trials, load_search_config
+
+    path = tmp_path / "s.yaml"
+    for archs, refused in ((["lstm", "transformer"], None), (["lstm", "pooled"], "search.params.arch: 'pooled': ")):
+        config = {"name": "s", "data": {"dataset": "sst2"}, "common": {"dropout": 0.2}}
+        path.write_text(yaml.safe_dump({**config, "search": {"params": {"arch": archs}}}))
+        if refused is None:
+            check_trials(load_search_config(str(path)), [])
+        else:
+            with pytest.raises(HfclfInputError, match=refused):
+                check_trials(load_search_config(str(path)), [])
+
+
 @pytest.mark.parametrize("storage", ["foo://bar", "journal:/nonexistent/dir/study.log"])
 def test_a_storage_that_cannot_be_opened_is_one_clear_error(storage, tmp_path, tiny_encoder_dir, toy_data, capsys):
     from hfclf.commands.search import main

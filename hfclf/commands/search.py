@@ -42,6 +42,7 @@ from ..reporting.report import check_report_folder, variant_folder, write_report
 from ..run_folder import RESULTS_FILE, RunResults, check_same_settings
 from ..training_args import (
     check_run_folder_flags,
+    check_values,
     parse_values,
     read_mapping_file,
     redact_command,
@@ -130,7 +131,8 @@ def check_trials(config: dict, extra: list[str]) -> None:
     """Parse every value that a trial can take (each choice; each range's ends) as the trials' flags would be parsed,
     and the direction against the metric, before a study or a run is written."""
     params = config["search"]["params"]
-    parse_values(run_values(config, {}, "runs/check"), extra, source="the config's data and common")  # not a param's
+    # the flags of every trial, by name and type (checks across flags wait for the params' values, below)
+    check_values(run_values(config, {}, "runs/check"), source="the config's data and common")
     first = {name: spec[0] if isinstance(spec, list) else spec["low"] for name, spec in params.items()}
     for name, spec in params.items():
         for value in spec if isinstance(spec, list) else (spec["low"], spec["high"]):
