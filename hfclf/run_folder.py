@@ -319,16 +319,23 @@ class Run:
         """The tokenizer saved with the model; its `model_max_length` is the length the model was trained with."""
         from transformers import AutoTokenizer
 
-        if not any((self.path / name).is_file() for name in VOCABULARY_FILES):
-            raise HfclfInputError(
-                f"The tokenizer in {self.path} has no vocabulary file ({' or '.join(VOCABULARY_FILES[:2])}); restore "
-                "the files saved with the model, or train or export the model again."
-            )
-        tokenizer = _loading(self.path, "the tokenizer", lambda: AutoTokenizer.from_pretrained(str(self.path)))
+        # character- and byte-level tokenizers need no vocabulary file: a missing one is named only when the
+        # tokenizer does not load, or loads without words
+        missing = f"The tokenizer in {self.path} has no vocabulary file (e.g. tokenizer.json or vocab.txt); restore "
+        missing += "the files saved with the model, or train or export the model again."
+        has_vocabulary = any((self.path / name).is_file() for name in VOCABULARY_FILES)
+        try:
+            tokenizer = _loading(self.path, "the tokenizer", lambda: AutoTokenizer.from_pretrained(str(self.path)))
+        except HfclfInputError:
+            if not has_vocabulary:
+                raise HfclfInputError(missing) from None
+            raise
         if not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):  # every word would be unknown
+            if not has_vocabulary:
+                raise HfclfInputError(missing)
             raise HfclfInputError(
-                f"The tokenizer in {self.path} has no words, only special tokens: its vocabulary file (tokenizer.json "
-                "or vocab.txt) is missing or empty. Restore it, or train or export the model again."
+                f"The tokenizer in {self.path} has no words, only special tokens: its vocabulary file is empty. "
+                "Restore it, or train or export the model again."
             )
         words = getattr(self.model_config().get_text_config(), "vocab_size", None)
         if words and len(tokenizer) > words:  # its ids past the embeddings would fail, or read other rows

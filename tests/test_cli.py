@@ -594,6 +594,22 @@ def test_a_tokenizer_that_does_not_fit_the_model_is_one_clear_error(
     assert not [p for p in tmp_path.iterdir() if p.name in COMMAND_OUTPUTS]
 
 
+def test_a_tokenizer_without_a_vocabulary_file_loads_when_it_needs_none(run_dir, tmp_path):
+    """Byte- and character-level tokenizers (ByT5, CANINE) save no vocabulary file; only a tokenizer that then fails
+    to load, or loads without words, is refused for a missing one."""
+    from transformers import ByT5Tokenizer
+
+    from hfclf.run_folder import load_run
+
+    folder = tmp_path / "bytes"
+    shutil.copytree(run_dir, folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    ByT5Tokenizer().save_pretrained(folder)
+    tokenizer = load_run(folder).tokenizer()
+    assert type(tokenizer).__name__ == "ByT5Tokenizer" and tokenizer("ok")["input_ids"]
+
+
 def test_a_config_that_does_not_fit_the_weights_is_one_clear_error(run_dir, toy_data, tmp_path, capsys):
     folder = tmp_path / "mixed"
     shutil.copytree(run_dir, folder)
@@ -653,7 +669,8 @@ def test_unfit_pickled_or_tokenizerless_model_folders_are_refused(run_dir, toy_d
         "classifier.bias, classifier.weight); restore",
         pickled: f"error: {pickled} has no model.safetensors (only pytorch_model.bin, which hfclf does not read "
         "(pickle)); convert",
-        tokenless: f"error: The tokenizer in {tokenless} has no vocabulary file (tokenizer.json or vocab.txt); restore",
+        tokenless: f"error: The tokenizer in {tokenless} has no vocabulary file (e.g. tokenizer.json or vocab.txt); "
+        "restore",
     }
     for folder, start in expected.items():
         for command in model_folder_commands(folder, texts, toy_data, tmp_path):
