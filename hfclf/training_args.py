@@ -279,7 +279,7 @@ class ModelArguments:
             if getattr(self, flag) is not None:
                 values[config_field], sources[config_field] = getattr(self, flag), f"--{flag}"
         overrides = parse_config_overrides(self.config_overrides)
-        for source, given in (("model_config", self.model_config or {}), ("--config-overrides", overrides)):
+        for source, given in (("--model_config", self.model_config or {}), ("--config_overrides", overrides)):
             for key, value in given.items():
                 if key in values and _config_value(defaults, key, values[key]) != _config_value(defaults, key, value):
                     raise ValueError(
@@ -589,6 +589,11 @@ def _command_line_sets_model_size(namespace: dict, values: dict, written: set[st
         namespace["config_overrides"] = ",".join(kept) or None
 
 
+def check_values(values: dict, source: str) -> None:
+    """Refuse, in one line naming `source`, a flag of `values` that does not exist or a value of the wrong type."""
+    _typed_values(_parser(RUN_ARGUMENTS, source), values, source)
+
+
 def _typed_values(parser: HfArgumentParser, values: dict, source: str) -> dict:
     """Values from a file or mapping, converted and checked as the same words on the command line would be: by
     each flag's type and choices. A null (or empty) value keeps the default; a mapping stays a mapping."""
@@ -648,7 +653,10 @@ def _parser(types, source: str, prog: str | None = None) -> HfArgumentParser:
             raise HfclfInputError(f"{message} (in {self.source}); {fix}.")
 
     class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-        """Every flag with its default, and the examples as written."""
+        """Every flag with its default (once: some help texts name it), and the examples as written."""
+
+        def _get_help_string(self, action):
+            return action.help if "default:" in (action.help or "") else super()._get_help_string(action)
 
     parser = Parser(  # allow_abbrev: a prefix of a flag would slip past the checks of given flags
         types,
@@ -689,8 +697,9 @@ def check_flags_apply(model_args: ModelArguments, given: set[str]) -> None:
     if get_architecture(model_args.arch).uses("word_vectors") and model_args.word_vectors:
         if "embedding_dim" in model_args.config_fields():  # the width of --model's word vectors wins
             raise ValueError(
-                "--embedding_dim sizes word vectors trained from scratch, and this LSTM reads --model's word vectors "
-                "(their own width); pass --no_word_vectors to train vectors of that size, or drop --embedding_dim."
+                "embedding_dim (--embedding_dim, or in --config_overrides or --model_config) sizes word vectors "
+                "trained from scratch, and this LSTM reads --model's word vectors (their own width); set word_vectors "
+                "false (--no_word_vectors) to train vectors of that size, or drop embedding_dim."
             )
     if model_args.word_vectors_dropped and "word_vectors" in given:
         raise ValueError(

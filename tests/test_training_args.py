@@ -78,7 +78,7 @@ def test_model_size_goes_to_the_config_class_typed_by_its_fields():
         with pytest.raises(HfclfInputError, match=message):
             parse_values({**BASE, "arch": "lstm", "config_overrides": overrides})
     with pytest.raises(
-        HfclfInputError, match=r"dropout is set twice \(0.1 by --dropout and 0.2 by --config-overrides\)"
+        HfclfInputError, match=r"dropout is set twice \(0.1 by --dropout and 0.2 by --config_overrides\)"
     ):
         parse_values({**BASE, "arch": "lstm", "dropout": 0.1, "config_overrides": "dropout=0.2"})
 
@@ -109,7 +109,7 @@ def test_model_size_on_the_command_line_overrides_the_files_field_by_field():
     model = parse_values(lstm, ["--model_config", '{"num_layers": 3, "dropout": 0.1}'])[0]
     assert model.config_fields() == {"num_layers": 3, "dropout": 0.1}
     with pytest.raises(
-        HfclfInputError, match=r"num_hidden_layers is set twice \(2 by --num_layers and 3 by model_config\)"
+        HfclfInputError, match=r"num_hidden_layers is set twice \(2 by --num_layers and 3 by --model_config\)"
     ):
         parse_values(file, ["--num_layers", "2", "--model_config", '{"num_hidden_layers": 3}'])
 
@@ -184,7 +184,8 @@ def test_an_embedding_size_beside_the_models_word_vectors_is_refused():
     """The LSTM reads --model's word vectors (their own width) by default, so --embedding_dim (or the same field in
     --config_overrides) had no effect and no word; it is refused. Without word vectors it sizes them."""
     for given in ({"embedding_dim": 64}, {"config_overrides": "embedding_dim=64"}):
-        with pytest.raises(HfclfInputError, match="--embedding_dim sizes word vectors trained from scratch"):
+        refused = r"embedding_dim \(--embedding_dim, or in --config_overrides or --model_config\) sizes word vectors"
+        with pytest.raises(HfclfInputError, match=refused):
             parse_values({**BASE, "arch": "lstm", **given})
         for without in ({"word_vectors": False}, {"tokenizer": "train"}):
             assert parse_values({**BASE, "arch": "lstm", **given, **without})[0].config_fields()["embedding_dim"] == 64

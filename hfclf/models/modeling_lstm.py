@@ -88,6 +88,8 @@ class LSTMLayer(GradientCheckpointingLayer):
 
 def cpu_lacks_half_lstm(dtype: torch.dtype) -> bool:
     """Whether this CPU has no oneDNN LSTM kernel in `dtype` (bf16 needs AVX512-BF16 or AMX, fp16 AVX512-FP16)."""
+    if not torch.backends.mkldnn.is_available():  # a torch without oneDNN runs its own LSTM kernels
+        return False
     supported = {
         torch.bfloat16: torch.ops.mkldnn._is_mkldnn_bf16_supported,
         torch.float16: torch.ops.mkldnn._is_mkldnn_fp16_supported,
