@@ -656,7 +656,7 @@ def _parser(types, source: str, prog: str | None = None) -> HfArgumentParser:
         """Every flag with its default (once: some help texts name it), and the examples as written."""
 
         def _get_help_string(self, action):
-            return action.help if "default:" in (action.help or "") else super()._get_help_string(action)
+            return action.help if "default:" in (action.help or "").lower() else super()._get_help_string(action)
 
     parser = Parser(  # allow_abbrev: a prefix of a flag would slip past the checks of given flags
         types,

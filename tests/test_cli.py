@@ -72,6 +72,8 @@ def test_subcommand_help_has_examples(command, capsys):
     assert code == 0
     assert "examples:" in out and f"hfclf {command} " in out
     assert out.startswith(f"usage: hfclf {command} ")  # named as it is typed, not `hfclf` alone
+    if command == "train":  # a help text that names its default is not followed by argparse's "(default: None)"
+        assert "(default: runs/<dataset>-<arch>-<pooling>). --per" in " ".join(out.split())
 
 
 def test_unknown_subcommand_and_missing_flags_exit_2(capsys):
