@@ -638,34 +638,39 @@ def _typed_values(parser: HfArgumentParser, values: dict, source: str) -> dict:
     return typed
 
 
+class _Parser(HfArgumentParser):
+    """Usage errors are one `HfclfInputError` line naming `source`, where the values being parsed come from."""
+
+    source = "the command line"
+
+    def error(self, message):
+        negated = [
+            f"--{name} false"
+            for name in re.findall(r"--no[_-]([\w-]+)", message)
+            if f"--{name}" in self._option_string_actions
+        ]
+        fix = f"write {' and '.join(negated)}" if negated else "see --help for every flag and its type"
+        raise HfclfInputError(f"{message} (in {self.source}); {fix}.")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every flag with its default (once: some help texts name it), and the examples as written."""
+
+    def _get_help_string(self, action):
+        return action.help if "default:" in (action.help or "").lower() else super()._get_help_string(action)
+
+
 def _parser(types, source: str, prog: str | None = None) -> HfArgumentParser:
     """An `HfArgumentParser` whose usage errors are one `HfclfInputError` line (not a usage text and exit), and that
     takes flags only as written in full; its --help is named `prog` and ends with examples."""
-
-    class Parser(HfArgumentParser):
-        def error(self, message):
-            negated = [
-                f"--{name} false"
-                for name in re.findall(r"--no[_-]([\w-]+)", message)
-                if f"--{name}" in self._option_string_actions
-            ]
-            fix = f"write {' and '.join(negated)}" if negated else "see --help for every flag and its type"
-            raise HfclfInputError(f"{message} (in {self.source}); {fix}.")
-
-    class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-        """Every flag with its default (once: some help texts name it), and the examples as written."""
-
-        def _get_help_string(self, action):
-            return action.help if "default:" in (action.help or "").lower() else super()._get_help_string(action)
-
-    parser = Parser(  # allow_abbrev: a prefix of a flag would slip past the checks of given flags
+    parser = _Parser(  # allow_abbrev: a prefix of a flag would slip past the checks of given flags
         types,
         allow_abbrev=False,
         prog=prog,
         epilog=TRAIN_EXAMPLES if types == RUN_ARGUMENTS else None,
-        formatter_class=HelpFormatter,
+        formatter_class=_HelpFormatter,
     )
-    parser.source = source  # where the values being parsed come from
+    parser.source = source
     return parser
 
 

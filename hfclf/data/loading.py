@@ -594,6 +594,11 @@ def _is_network_error(err: Exception) -> bool:
     return any(word in text for word in ("connect", "offline", "timed out", "timeout", "network"))
 
 
+def table_type(path: Path) -> str:
+    """The type of a data file by its name (`csv`, `jsonl`, ...), a `.gz` ending set aside."""
+    return Path(path.name.lower().removesuffix(".gz")).suffix.lstrip(".")
+
+
 def _read_table(
     path: Path,
     description: str,
@@ -615,9 +620,8 @@ def _parse_table(
 ) -> pd.DataFrame:
     if path.is_dir():
         raise HfclfInputError(f"The {description} is a folder, not a file. Pass the path of the file inside it.")
-    name = path.name.lower()
-    compressed = name.endswith(".gz")
-    file_type = Path(name.removesuffix(".gz")).suffix.lstrip(".")
+    compressed = path.name.lower().endswith(".gz")
+    file_type = table_type(path)
     if file_type not in SUPPORTED_FILE_TYPES:
         raise HfclfInputError(
             f"Unsupported type for {description}: '{path.name}'. "

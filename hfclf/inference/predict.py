@@ -173,11 +173,11 @@ def _read_table_texts(
 
 def _read_input_table(path: Path):
     """The rows of an input table, blank rows kept; a folder, another kind of file or an unreadable one refused."""
-    from ..data.loading import SUPPORTED_FILE_TYPES, _read_table
+    from ..data.loading import SUPPORTED_FILE_TYPES, _read_table, table_type
 
     if path.is_dir():
         raise HfclfInputError(f"Input {path} is a folder; pass a file (csv, tsv, jsonl, txt) or - for stdin.")
-    if Path(path.name.lower().removesuffix(".gz")).suffix.lstrip(".") not in SUPPORTED_FILE_TYPES:
+    if table_type(path) not in SUPPORTED_FILE_TYPES:
         tables = ", ".join("." + name for name in SUPPORTED_FILE_TYPES)
         raise HfclfInputError(
             f"Unsupported input file '{path.name}'; pass a table ({tables}), a {' or '.join(TEXT_FILE_SUFFIXES)} file "
