@@ -127,3 +127,28 @@ def test_long_curve_names_wrap_inside_the_figure(figures):
     labels = [text.get_text() for text in legend.get_texts()]
     assert ["".join(label.split()) for label in labels] == ["".join(name.split()) for name in names]  # all of it
     assert max(len(line) for label in labels for line in label.splitlines()) <= plots.LEGEND_LABEL_WIDTH
+
+
+def test_cost_plot_names_lie_inside_their_panel_and_apart(figures):
+    """Eight close points with long names (a learning-curve grid over three seeds): every name inside its panel,
+    none over another name, a point or the legend."""
+    latency = [11, 15, 14, 13, 27, 67, 41, 37]
+    accuracy = [87.8, 87.5, 86.7, 84.8, 83.5, 83.7, 79.3, 78.2]
+    sizes = [8000] * 3 + [2000] * 3 + [500] * 2
+    bars = [
+        {"variant": f"maxtrainsamples{n}-seed{42 + i % 3}", "accuracy": a / 100, "latency_ms": t, "train_minutes": i}
+        for i, (n, a, t) in enumerate(zip(sizes, accuracy, latency))
+    ]
+    plots.plot_cost_accuracy(bars, "accuracy", "unused.png", True, "title")
+    renderer = figures[0].canvas.get_renderer()
+    for ax in figures[0].axes:
+        frame = ax.get_window_extent(renderer)
+        names = [text.get_window_extent(renderer) for text in ax.texts]
+        points = ax.transData.transform(ax.collections[0].get_offsets())
+        legend = ax.get_legend().get_window_extent(renderer) if ax.get_legend() else None
+        assert len(names) == 8
+        for i, box in enumerate(names):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, box
+            assert not any(box.overlaps(other) for other in names[i + 1 :]), ax.texts[i].get_text()
+            assert not any(box.contains(x, y) for x, y in points), ax.texts[i].get_text()
+            assert legend is None or not box.overlaps(legend), ax.texts[i].get_text()

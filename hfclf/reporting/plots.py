@@ -240,23 +240,74 @@ def plot_cost_accuracy(rows: list[dict], metric: str, path: str | Path, percent:
     axes_shown = [axis for i, axis in enumerate(measured) if i == 0 or len({row[axis[0]] for row in rows}) > 1]
     fig, axes = plt.subplots(1, len(axes_shown), figsize=(4.2 * len(axes_shown), 4.2), squeeze=False)
     scores = [(100 if percent else 1) * row[metric] for row in rows]
+    panels = []
     for ax, (key, label, scale) in zip(axes[0], axes_shown):
         costs = [scale * row[key] for row in rows]
         front = pareto_front(costs, scores, cheaper_is_lower=key != "texts_per_s")
+        panels.append((ax, costs, front))
         ax.scatter(costs, scores, color="gray", zorder=2)
         ax.plot([costs[i] for i in front], [scores[i] for i in front], color="C3", marker="o", zorder=3,
                 label="Pareto front")  # fmt: skip
-        named = range(len(rows)) if len(rows) <= 8 else front
-        for i in named:
-            ax.annotate(
-                rows[i]["variant"], (costs[i], scores[i]), fontsize=7, xytext=(3, 3), textcoords="offset points"
-            )
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"{metric} (%)" if percent else metric)
-    axes[0][0].legend(fontsize=8, loc="lower right")
+    axes[0][0].legend(fontsize=8, loc="best")
     fig.suptitle(f"{title}: {metric} against cost")
+    fig.tight_layout()  # the names are placed where the final layout puts the points
+    for ax, costs, front in panels:  # the front's names first: they get the best places
+        named = [*front, *(i for i in range(len(rows)) if i not in front)] if len(rows) <= 8 else front
+        _name_points(ax, [(costs[i], scores[i]) for i in named], [rows[i]["variant"] for i in named])
     return _save(fig, path)
+
+
+# Where a point's name may go, in points from the point (right, left, above, below), with its text alignment.
+NAME_PLACES = (
+    (4, 1, "left", "bottom"),
+    (4, -1, "left", "top"),
+    (-4, 1, "right", "bottom"),
+    (-4, -1, "right", "top"),
+    (0, 5, "center", "bottom"),
+    (0, -5, "center", "top"),
+)
+
+
+def _name_points(ax, points, names, fontsize: int = 7) -> None:
+    """Write each name beside its point, at the first of `NAME_PLACES` that stays inside the axes and covers no
+    earlier name, no point and not the legend; where every place covers something, at the one that covers least."""
+    from matplotlib.transforms import Bbox
+
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    marker = 4 * ax.figure.dpi / 72  # half a marker's width, in pixels
+    pixels = ax.transData.transform(points)
+    taken = [Bbox.from_bounds(x - marker, y - marker, 2 * marker, 2 * marker) for x, y in pixels]
+    if ax.get_legend() is not None:
+        taken.append(ax.get_legend().get_window_extent(renderer))
+
+    def covered(box) -> float:
+        outside = box.width * box.height - _overlap(box, frame)
+        return outside + sum(_overlap(box, other) for other in taken)
+
+    for point, name in zip(points, names):
+        texts = []
+        for dx, dy, ha, va in NAME_PLACES:
+            text = ax.annotate(name, point, xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, size=fontsize)
+            text.set_in_layout(False)  # inside the axes: the layout stays the one the points were placed in
+            texts.append((covered(text.get_window_extent(renderer)), len(texts), text))
+            if texts[-1][0] == 0:
+                break
+        _, _, best = min(texts)
+        for _, _, text in texts:
+            if text is not best:
+                text.remove()
+        taken.append(best.get_window_extent(renderer))
+
+
+def _overlap(a, b) -> float:
+    """The area two boxes share."""
+    width = min(a.x1, b.x1) - max(a.x0, b.x0)
+    height = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(width, 0.0) * max(height, 0.0)
 
 
 LEARNING_CURVE_PLOT = "learning_curves.png"
