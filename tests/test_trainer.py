@@ -315,3 +315,21 @@ def test_training_compute_against_the_matmul_peak(monkeypatch):
     assert compute["matmul_peak_flops_per_second"] == {"fp32": 200e9, "bf16": 800e9}
     assert compute["fraction_of_peak"] == 50e9 / 800e9
     assert cost.training_compute(metrics, "fp32", "cpu", processes=1, resumed=True) == {}
+
+
+def test_the_matmul_peak_of_an_emulated_precision_takes_a_second_not_minutes(monkeypatch):
+    """A CPU without native bf16 emulates it: a 2048 bf16 matmul took 53 s on an AVX2 core, and the peak was measured
+    on two of them at the end of every bf16 run. The peak is now measured on the largest size the device keeps up
+    with."""
+    import time
+
+    import hfclf.inference.cost as cost
+
+    def emulated(a, b):  # as slow as an AVX2 core's bf16: 53 s at 2048, a cube of the size
+        time.sleep(53 * (a.shape[0] / 2048) ** 3)
+
+    monkeypatch.setattr(torch, "matmul", emulated)
+    start = time.perf_counter()
+    peak = cost.matmul_peak.__wrapped__("cpu", "bf16")  # not the cached value of another test
+    assert time.perf_counter() - start < 3 * cost.MATMUL_SECONDS
+    assert peak == pytest.approx(2 * 2048**3 / 53, rel=0.5)  # the emulated rate: 0.3 GFLOP/s

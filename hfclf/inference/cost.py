@@ -28,6 +28,7 @@ import numpy as np
 LATENCY_TEXTS = 50
 WARM_UP_CALLS = 3
 MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}  # large enough to reach the peak, small enough to take about a second
+MATMUL_START_SIZE = 256
 MATMUL_SECONDS = 0.5
 
 logger = logging.getLogger("hfclf")
@@ -121,23 +122,32 @@ def measure_inference(model, tokenizer, texts: list[str], pairs: list[str] | Non
 @functools.cache
 def matmul_peak(device_type: str, precision: str) -> float:
     """FLOP/s of a large square matmul on this process's `device_type` (cpu, cuda) in `precision` (fp32, bf16,
-    fp16): the best of repeated timings after a warm-up. Measured once per process."""
+    fp16): the best of repeated timings, after a warm-up, of the largest size up to `MATMUL_SIZE` that the device
+    computes in a fraction of `MATMUL_SECONDS` (a CPU without native bf16 emulates it: a 2048 bf16 matmul takes
+    about a minute on an AVX2 core, so it is measured on a smaller one). Measured once per process."""
     import torch
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    size = MATMUL_SIZE.get(device_type, MATMUL_SIZE["cpu"])
-    a = torch.randn(size, size, device=device_type).to(dtype)
-    b = torch.randn(size, size, device=device_type).to(dtype)
     accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6: synchronize any accelerator (CUDA, MPS, XPU)
     synchronize = (lambda: None) if device_type == "cpu" else (accelerator or torch.cuda).synchronize
-    torch.matmul(a, b)
-    synchronize()
-    best, spent = float("inf"), 0.0
-    while spent < MATMUL_SECONDS:
+
+    def timed(a, b) -> float:
         start = time.perf_counter()
         torch.matmul(a, b)
         synchronize()
-        elapsed = time.perf_counter() - start
+        return time.perf_counter() - start
+
+    size, largest = MATMUL_START_SIZE, MATMUL_SIZE.get(device_type, MATMUL_SIZE["cpu"])
+    while True:
+        a, b = (torch.randn(size, size, device=device_type).to(dtype) for _ in range(2))
+        timed(a, b)  # warm-up: the first call of a size sets up its kernels
+        elapsed = timed(a, b)
+        if size >= largest or 8 * elapsed > MATMUL_SECONDS / 4:  # twice the size takes 8 times as long
+            break
+        size *= 2
+    best, spent = elapsed, elapsed
+    while spent < MATMUL_SECONDS:
+        elapsed = timed(a, b)
         best, spent = min(best, elapsed), spent + elapsed
     return 2 * size**3 / best
 
