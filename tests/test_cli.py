@@ -143,6 +143,34 @@ def test_predict_and_eval_in_bf16_autocast(run_dir, toy_data, tmp_path, capsys, 
     assert "--bf16 applies to --backend torch" in one_error_line(code, err)
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_that_emulates_it_is_warned_of(
+    run_dir, tiny_encoder_dir, toy_data, tmp_path, capsys, caplog, monkeypatch, native
+):
+    """Without AVX512-BF16 or AMX the CPU emulates bf16, several times slower than fp32: asked for anyway (train,
+    predict), it is done, with a warning that says how to compute in fp32."""
+    import hfclf.training_args as training_args
+    from hfclf.commands.finetune import main as train
+
+    if torch.cuda.is_available():
+        pytest.skip("predict and train would use the GPU")
+    monkeypatch.setattr(training_args, "cpu_computes_bf16", lambda: native)
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(TEXTS))
+    files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
+    train_argv = ["--model", tiny_encoder_dir, "--output_dir", tmp_path / "run", *files, *QUICK, "--max_steps", "1"]
+    for command, run, fix in (
+        (["predict", "--model", run_dir, "--input", source, "--bf16"], main, "drop --bf16"),
+        ([*train_argv, "--bf16", "true"], train, "pass --bf16 false"),
+    ):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hfclf"):
+            assert run([str(word) for word in command]) == 0, capsys.readouterr().err
+        warned = [r.getMessage() for r in caplog.records if "emulates bf16" in r.getMessage()]
+        assert warned == ([] if native else [f"This CPU has no native bf16 (AVX512-BF16 or AMX), so it emulates bf16, "
+                                             f"several times slower than fp32; {fix} to compute in fp32."])  # fmt: skip
+
+
 def test_predict_txt_and_stdin_to_jsonl(run_dir, tmp_path, capsys, monkeypatch):
     source = tmp_path / "in.txt"
     source.write_text("\n".join(TEXTS) + "\n")

@@ -182,8 +182,8 @@ def _model_flags(p, output_help: str) -> None:
         p,
         "--bf16",
         action="store_true",
-        help="Compute in bf16 autocast (--backend torch): about 1.8x faster on CPUs with AVX512-BF16 or AMX, "
-        "probabilities within about 1e-2 of fp32 (default: fp32).",
+        help="Compute in bf16 autocast (--backend torch): about 1.8x faster on CPUs with AVX512-BF16 or AMX (other "
+        "CPUs emulate bf16, several times slower), probabilities within about 1e-2 of fp32 (default: fp32).",
     )
     _flag(p, "--output", default=None, help=output_help)
     _flag(p, "--overwrite", action="store_true", help="Replace an existing --output file (default: refuse it).")
@@ -438,6 +438,12 @@ def main(argv: list[str] | None = None) -> int:
             raise HfclfInputError(
                 f"--bf16 applies to --backend torch, not {args.backend} (its graph has its own types)."
             )
+        if getattr(args, "bf16", False):
+            from ..inference.predict import resolve_device
+            from ..training_args import warn_if_bf16_is_emulated
+
+            if resolve_device(args.device).type == "cpu":
+                warn_if_bf16_is_emulated("drop --bf16")
         SUBCOMMANDS[args.command][2](args)
 
     return run_command(body)

@@ -69,6 +69,7 @@ from ..training_args import (
     parse_args,
     redact_command,
     run_settings,
+    warn_if_bf16_is_emulated,
 )
 
 logger = logging.getLogger("hfclf")
@@ -398,6 +399,8 @@ def start_run(training_args, settings: dict) -> tuple[str | None, dict | None, s
     set_seed(training_args.seed)
     if training_args.bf16 and training_args.bf16_guessed:
         logger.info("Training in bf16 autocast: this CPU computes bf16 natively. Pass --bf16 false to train in fp32.")
+    elif training_args.bf16 and training_args.use_cpu:
+        warn_if_bf16_is_emulated("pass --bf16 false")
     return resume, hub_push, precision
 
 
