@@ -96,6 +96,10 @@ class ModelArguments:
     by `--config_overrides "field=value,..."`, or by a `model_config:` mapping in a config file.
     """
 
+    # The flags given explicitly (not a field): a flag that only some task shapes use is refused when given for
+    # another, even at its default value. Set by `parse_values`.
+    given: typing.ClassVar[frozenset] = frozenset()
+
     arch: str = field(
         default="pooled",
         metadata={
@@ -564,6 +568,7 @@ def parse_values(
     try:
         parsed = tuple(dtype(**{f.name: namespace[f.name] for f in fields(dtype) if f.init}) for dtype in types)
         if types == RUN_ARGUMENTS:
+            parsed[0].given = frozenset(given & {f.name for f in fields(ModelArguments)})
             check_flags_apply(parsed[0], given)
             check_long_text_flags(parsed[1], given)
             check_learning_rate_groups(parsed[0], parsed[2])

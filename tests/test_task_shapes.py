@@ -534,6 +534,20 @@ BAD_INPUT = {
         ["--threshold", "tune"],
         "--threshold applies to multi-label classification",
     ),
+    "threshold at its default value on a single-label task": (
+        [["good film", "pos"], ["bad film", "neg"]] * 4,
+        [["ok film", "pos"]],
+        ["text", "label"],
+        ["--threshold", "0.5"],
+        "--threshold applies to multi-label classification",
+    ),
+    "normalized targets turned off on a classification task": (
+        [["good film", "pos"], ["bad film", "neg"]] * 4,
+        [["ok film", "pos"]],
+        ["text", "label"],
+        ["--normalize_targets", "false"],
+        "--normalize-targets applies to regression",
+    ),
     "normalized targets on a classification task": (
         [["good film", "pos"], ["bad film", "neg"]] * 4,
         [["ok film", "pos"]],

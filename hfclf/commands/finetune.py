@@ -486,9 +486,10 @@ def task_of_run(train, model_args, training_args):
     """The task shape of the training data, with the arguments that only some shapes take checked, and the best
     checkpoint picked by the shape's main metric unless --metric_for_best_model says otherwise."""
     task = get_task(problem_type_of(train))
-    if model_args.threshold != "0.5" and task.problem_type != MULTI_LABEL:
+    given = model_args.given  # --threshold 0.5 or --normalize_targets false: given, though at the default
+    if (model_args.threshold != "0.5" or "threshold" in given) and task.problem_type != MULTI_LABEL:
         raise HfclfInputError(f"--threshold applies to multi-label classification, not {task.description}; drop it.")
-    if model_args.normalize_targets and task.problem_type != REGRESSION:
+    if (model_args.normalize_targets or "normalize_targets" in given) and task.problem_type != REGRESSION:
         raise HfclfInputError(f"--normalize-targets applies to regression, not {task.description}; drop it.")
     known = [*task.metric_names, "loss"]
     if training_args.metric_for_best_model == "auto":
