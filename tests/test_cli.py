@@ -787,6 +787,17 @@ def test_blank_rows_of_a_one_column_file_are_an_error_not_a_shift(run_dir, tmp_p
         assert "1 empty text(s)" in message and "data row 8" in message
 
 
+def test_every_empty_text_of_a_pair_file_is_named_at_once(tmp_path):
+    """An empty first text and an empty second text are both named, so one fix-and-rerun is enough."""
+    from hfclf.errors import HfclfInputError
+    from hfclf.inference.predict import read_texts
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("sentence1,sentence2\nA man.,\n,B\nC,D\n,\n")
+    with pytest.raises(HfclfInputError, match=r"4 empty text\(s\) in .*pairs.csv at data row 1, 2, 4; remove or fill"):
+        read_texts(str(pairs), "sentence1", pair_column="sentence2")
+
+
 def test_an_empty_last_text_is_an_error_and_only_blank_lines_after_the_texts_are_ignored(run_dir, tmp_path, capsys):
     """A last row of empty cells ("", ",", null) is an empty text, as in any other row; blank lines are no rows."""
     import gzip

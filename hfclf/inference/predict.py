@@ -111,12 +111,12 @@ def read_texts(
         columns, where = [_read_lines(Path(path))], "line"
     else:
         columns, where = _read_table_texts(Path(path), text_column, pair_column, model_format), "row"
-    for texts in columns:
-        empty = [i + 1 for i, text in enumerate(texts) if not text.strip()]
-        if empty and not allow_empty:
-            listed = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
-            kind = "data row" if where == "row" else "line"
-            raise HfclfInputError(f"{len(empty)} empty text(s) in {path} at {kind} {listed}; remove or fill them.")
+    blanks = [sum(not text.strip() for text in row) for row in zip(*columns)]  # a pair's two texts are one row
+    empty = [i + 1 for i, count in enumerate(blanks) if count]
+    if empty and not allow_empty:
+        listed = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
+        kind = "data row" if where == "row" else "line"
+        raise HfclfInputError(f"{sum(blanks)} empty text(s) in {path} at {kind} {listed}; remove or fill them.")
     if not columns[0]:
         raise HfclfInputError(f"{path} holds no texts; pass a file with one text per line or a text column.")
     return (columns[0], columns[1]) if pair_column else columns[0]
