@@ -800,3 +800,12 @@ def test_the_text_columns_and_their_separator_are_saved_with_the_model():
 
     fmt = input_format(DataArguments(train_file="t.csv", text_columns="title, description", text_separator=" | "))
     assert fmt["text_columns"] == ["title", "description"] and fmt["text_separator"] == " | "
+
+
+def test_regression_gold_is_written_as_the_file_gave_it():
+    """The targets reach predictions.csv through the model's float32: 177.05 stays 177.05, not 177.050003."""
+    from hfclf.data.scoring import gold_cells
+
+    gold = np.array([177.05, 3.1, 0.2, -12.345678], dtype=np.float32)
+    assert gold_cells(gold, REGRESSION, ["score"]) == [177.05, 3.1, 0.2, -12.345678]
+    assert gold_cells([2.5, 1.0], REGRESSION, ["score"]) == [2.5, 1.0]  # float64 values stay as they are

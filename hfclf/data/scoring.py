@@ -120,6 +120,9 @@ def gold_cells(gold, problem_type: str, label_names: list[str]) -> list:
     """The true label of each example as predictions.csv shows it: a class name, the names of its labels joined
     (multi-label gold is the list of its label ids), or the value."""
     if problem_type == REGRESSION:
+        gold = np.asarray(gold)
+        if gold.dtype == np.float32:  # the model's targets: 177.05 as written, not its float32's 177.050003
+            gold = gold.astype(str).astype(np.float64)
         return [round(float(value), 6) for value in gold]
     if problem_type == MULTI_LABEL:
         return [LIST_SEPARATOR.join(label_names[i] for i in ids) for ids in gold]
