@@ -153,6 +153,16 @@ def test_integer_labels_keep_their_names(tmp_path, caplog):
     assert "Labels 1..4 are class names: class ids 0..3 stand for them in sorted order." in caplog.text
 
 
+def test_integer_labels_read_against_a_model_are_not_said_to_become_ids(tmp_path, caplog):
+    """`hfclf eval` reads ratings 3 and 9 and then matches them to the model's classes by name; the data's own ids
+    (0 and 1) are no mapping a user needs to hear of."""
+    caplog.set_level("INFO", logger="hfclf")
+    path = write(pd.DataFrame({"text": ["a", "b"], "label": [3, 9]}), tmp_path / "test.csv")
+    raw = load_raw_datasets(DataArguments(test_file=path), need_train=False, task_source="the model in m")
+    assert raw["test"].features["label"].names == ["3", "9"]
+    assert "stand for them" not in caplog.text
+
+
 def test_unseen_label_error_names_the_label(tmp_path):
     train = write(pd.DataFrame({"text": ["a", "b"], "label": ["pos", "neg"]}), tmp_path / "train.csv")
     test = write(pd.DataFrame({"text": ["c", "d"], "label": ["pos", "neutral"]}), tmp_path / "test.csv")

@@ -224,7 +224,9 @@ def _encode_single_label(frames: dict, label_names: list[str] | None, task_sourc
     source = "the training data" if "train" in frames else "the data"
     if all(values is not None for values in integer.values()):
         values = np.unique(np.concatenate([_as_integer_labels(df["label"]).to_numpy() for df in reference]))
-        if not np.array_equal(values, np.arange(len(values))):  # the names stay the values: nothing is reinterpreted
+        # The names stay the values: nothing is reinterpreted. Said where the data defines the classes (training);
+        # against a model (`task_source`), the data's names are then matched to the model's by name.
+        if not np.array_equal(values, np.arange(len(values))) and task_source is None:
             shown = f"1..{len(values)}" if values[0] == 1 and values[-1] == len(values) else str(values.tolist())
             logger.info(
                 "Labels %s are class names: class ids 0..%d stand for them in sorted order.", shown, len(values) - 1
