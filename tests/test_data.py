@@ -518,6 +518,34 @@ def test_tokenization_cache_is_reused_and_keyed_by_tokenizer(tmp_path, minilm_to
     assert stats["tokenize_from_cache"] and len(list(cache.iterdir())) == 4
 
 
+def test_the_tokenizer_is_hashed_once_per_tokenization(tmp_path, minilm_tokenizer, monkeypatch):
+    """Hashing a tokenizer pickles its whole vocabulary (about 0.7 s for BERT's): `datasets` did it again for the
+    function of every split's `map`, 3 of the 5 s of a tiny run. It is hashed once, for the cache key."""
+    import copy
+
+    from datasets.utils import _dill
+
+    hashed = []
+    save = _dill._save_transformersPreTrainedTokenizerBase
+    monkeypatch.setattr(_dill, "_save_transformersPreTrainedTokenizerBase", lambda p, o: hashed.append(o) or save(p, o))
+    tokenizer = copy.copy(minilm_tokenizer)  # a class of its own: `datasets` registers the counting saver for it
+    tokenizer.__class__ = type("CountedTokenizer", (type(minilm_tokenizer),), {})
+    splits = {
+        split: {"text": ["a good film", f"a bad {split}"], "label": [1, 0]} for split in ("train", "validation", "test")
+    }
+    raw = datasets.DatasetDict({split: datasets.Dataset.from_dict(columns) for split, columns in splits.items()})
+    for cache_dir in (None, str(tmp_path / "cache")):
+        hashed.clear()
+        tokenized, _ = tokenize_datasets(raw, tokenizer, max_length=16, cache_dir=cache_dir)
+        assert len(hashed) == 1
+        assert tokenized["test"]["input_ids"][:] == minilm_tokenizer(["a good film", "a bad test"])["input_ids"]
+    fingerprints = {split: ds._fingerprint for split, ds in tokenized.items()}
+    assert len(set(fingerprints.values())) == 3 and fingerprints == {
+        split: ds._fingerprint for split, ds in tokenize_datasets(raw, tokenizer, max_length=16)[0].items()
+    }  # each split's result has a fingerprint of its own, the same on every run
+    assert tokenize_datasets(raw, tokenizer, max_length=8)[0]["test"]._fingerprint != fingerprints["test"]
+
+
 def test_lists_of_classes_under_single_label_name_multi_label(tmp_path):
     """Labels that are lists under --problem_type single_label_classification (or a multi-label named dataset) are
     refused with the shape they have, not as unknown classes."""

@@ -58,24 +58,35 @@ def tokenize_datasets(
     `tokenize_seconds`, `tokenize_examples_per_second`, `tokenize_tokens_per_second` over all splits, and
     `tokenize_from_cache`.
     """
+    from datasets.fingerprint import Hasher
+
     max_length = _capped_length(tokenizer, max_length)
     first = next(iter(raw.values()))
     encode = _encoder(tokenizer, max_length, long_text, first.features["label"])
-    cache_files = _cache_files(raw, tokenizer, (max_length, long_text), cache_dir)
+    # Hashed once: hashing a tokenizer (its whole vocabulary) takes most of a second, and `map` would hash the
+    # function that holds it again for every split unless given the fingerprint of its result.
+    key = Hasher.hash((tokenizer, max_length, long_text))
+    cache_files = _cache_files(raw, key, cache_dir)
     # With num_proc > 1, `datasets` writes one shard per process: name_00000_of_00004.arrow, ...
     from_cache = cache_files is not None and all(
         Path(f).exists() or any(Path(f).parent.glob(f"{Path(f).stem}_*_of_*.arrow")) for f in cache_files.values()
     )
 
     start = time.perf_counter()
-    tokenized = raw.map(
-        encode,
-        batched=True,
-        with_indices=True,
-        num_proc=num_proc,
-        remove_columns=first.column_names,
-        desc="Tokenizing",
-        cache_file_names=cache_files,
+    tokenized = datasets.DatasetDict(
+        {
+            split: ds.map(
+                encode,
+                batched=True,
+                with_indices=True,
+                num_proc=num_proc,
+                remove_columns=ds.column_names,
+                desc="Tokenizing",
+                cache_file_name=cache_files[split] if cache_files else None,
+                new_fingerprint=Hasher.hash((ds._fingerprint, key, "hfclf.tokenize_datasets")),
+            )
+            for split, ds in raw.items()
+        }
     )
     seconds = time.perf_counter() - start
     return tokenized, _tokenization_stats(raw, tokenized, seconds, max_length, from_cache, long_text)
@@ -185,14 +196,12 @@ def _capped_length(tokenizer, max_length: int) -> int:
     return max_length
 
 
-def _cache_files(raw, tokenizer, max_length: int, cache_dir: Optional[str]) -> dict[str, str] | None:
-    """Arrow cache file of each split, keyed by the split's content fingerprint, the tokenizer and `max_length`."""
+def _cache_files(raw, key: str, cache_dir: Optional[str]) -> dict[str, str] | None:
+    """Arrow cache file of each split, keyed by the split's content fingerprint and `key` (the tokenizer and the
+    settings it runs with)."""
     if cache_dir is None:
         return None
-    from datasets.fingerprint import Hasher
-
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    key = Hasher.hash((tokenizer, max_length))
     return {split: str(Path(cache_dir) / f"{ds._fingerprint}-{key}.arrow") for split, ds in raw.items()}
 
 
