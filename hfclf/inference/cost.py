@@ -142,7 +142,7 @@ def matmul_peak(device_type: str, precision: str) -> float:
         a, b = (torch.randn(size, size, device=device_type).to(dtype) for _ in range(2))
         timed(a, b)  # warm-up: the first call of a size sets up its kernels
         elapsed = timed(a, b)
-        if size >= largest or 8 * elapsed > MATMUL_SECONDS / 4:  # twice the size takes 8 times as long
+        if size >= largest or 8 * elapsed > MATMUL_SECONDS / 2:  # twice the size takes 8 times as long
             break
         size *= 2
     best, spent = elapsed, elapsed
