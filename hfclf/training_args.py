@@ -242,6 +242,10 @@ class ModelArguments:
             raise ValueError("--merge-lora needs --lora; add --lora or drop --merge-lora.")
         if self.lora and self.lora_r < 1:
             raise ValueError(f"--lora-r must be a positive rank, got {self.lora_r}; pass e.g. --lora-r 8.")
+        if self.lora and self.lora_alpha <= 0:  # scale = alpha / r: 0 trains an adapter that changes nothing
+            raise ValueError(f"--lora-alpha must be positive, got {self.lora_alpha}; pass e.g. --lora-alpha 16.")
+        if self.lora and not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"--lora-dropout must be from 0 to below 1, got {self.lora_dropout}; e.g. 0.1.")
         if self.class_weights and architecture.config_class is None:
             raise ValueError("--class-weights needs an hfclf head; use --arch pooled.")
         if self.normalize_targets and architecture.config_class is None:
@@ -799,6 +803,22 @@ def check_run_folder_flags(config: dict, extra: list[str], command: str) -> None
             f"<report_dir>/runs/<name>, and a rerun resumes unfinished runs itself. Use --report_dir DIR to choose "
             "the folder."
         )
+
+
+def check_flags_keep_the_axes(config: dict, extra: list[str], command: str) -> None:
+    """A command-line flag applies to every run of a `compare` or `search`, so one that sets what its runs differ in
+    (a grid key, a variant's setting, a searched param) would make them the same run under other names: refused."""
+    axes = set(config.get("grid") or {}) | set((config.get("search") or {}).get("params") or {})
+    axes |= {key for variant in config.get("variants") or [] for key in variant} - {"name"}
+    for word in extra:
+        name = word[2:].split("=", 1)[0].replace("-", "_") if word.startswith("--") else None
+        axis = name if name in axes else name[3:] if name and name.startswith("no_") and name[3:] in axes else None
+        if axis is not None:
+            where = "a searched param" if command == "search" else "what the comparison's variants differ in"
+            raise HfclfInputError(
+                f"--{axis} is {where}, and a command-line flag sets it for every run alike; drop {word.split('=')[0]}, "
+                "or change its values in the config."
+            )
 
 
 def run_settings(model_args, data_args, training_args) -> dict:

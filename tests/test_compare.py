@@ -256,9 +256,9 @@ def test_tiny_grid_report_and_resume(tmp_path, tiny_grid, caplog, capsys):
     # The same report with other flags: its finished variants were not made with them, so none stands for them.
     report_files = {str(path): path.stat().st_mtime_ns for path in report.rglob("*")}
     capsys.readouterr()
-    assert main([str(tiny_grid), "--report_dir", str(report), "--logging_steps", "1", "--learning_rate", "0.01"]) == 2
+    assert main([str(tiny_grid), "--report_dir", str(report), "--logging_steps", "1", "--weight_decay", "0.05"]) == 2
     err = capsys.readouterr().err
-    assert f"error: Variant lstm ({report / 'runs' / 'lstm'}) was made with other settings: --learning_rate" in err
+    assert f"error: Variant lstm ({report / 'runs' / 'lstm'}) was made with other settings: --weight_decay" in err
     assert "rerun with its flags, or pass another --report_dir" in err
     assert {str(path): path.stat().st_mtime_ns for path in report.rglob("*")} == report_files
 
@@ -421,6 +421,21 @@ def test_data_size_curve_grid(tmp_path, tiny_encoder_dir, toy_data, capsys):
     assert len(pairs) == 2 and all(a.split("-")[1] == b.split("-")[1] for a, b in pairs)  # same size
     assert "Welch t on 2 and 2 seeds" in readme
     assert "## Cost" not in readme  # --measure_inference_texts 0
+
+
+def test_a_flag_over_the_variants_axes_or_an_empty_grid_is_refused_before_anything_runs(tmp_path, tiny_grid, capsys):
+    """`--pooling max` would train lstm and lstm-max alike (reported as a difference); `seed: []` left no variant and
+    crashed."""
+    report = tmp_path / "r"
+    assert main([str(tiny_grid), "--report_dir", str(report), "--pooling", "max"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: --pooling is what the comparison's variants differ in")
+    config = yaml.safe_load(tiny_grid.read_text())
+    tiny_grid.write_text(yaml.safe_dump({**config, "grid": {"seed": []}}))
+    assert main([str(tiny_grid), "--report_dir", str(report)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: Grid value(s) of seed in") and "are empty lists" in line
+    assert not report.exists()
 
 
 def test_compare_bad_config_exit_code(tmp_path, capsys):

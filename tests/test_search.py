@@ -46,6 +46,9 @@ def write_config(path: Path, search: dict, tiny_encoder_dir, toy_data, common: d
         ({"params": {"learning_rate": {"low": 1e-5, "high": 1e-3, "log": True, "step": 1e-5}}}, "takes no step"),
         ({"params": {"learning_rate": {"low": 1e-5, "high": 1e-3}}, "sampler": "grid"}, "grid sampler takes lists"),
         ({"params": {"learning_rate": {"low": 1e-3, "high": 1e-2, "step": 0}}}, "step must be a positive number"),
+        ({"params": {"learning_rate": [1e-3]}, "seed": "abc"}, "search.seed must be a whole number from 0 to"),
+        ({"params": {"learning_rate": [1e-3]}, "seed": 1.5}, "search.seed must be a whole number from 0 to"),
+        ({"params": {"learning_rate": [1e-3]}, "seed": -1}, "search.seed must be a whole number from 0 to"),
     ],
 )
 def test_bad_search_configs_are_clear(search, message, tmp_path):
@@ -73,6 +76,8 @@ def test_a_range_written_like_1e_5_is_a_number(tmp_path):
         ({"output_dir": ["a", "b"]}, [], "--output_dir does not apply to search"),
         ({"pooling": ["max"]}, ["--bogus_flag", "1"], "unrecognized arguments: --bogus_flag 1 (in the command line)"),
         ({"pooling": ["max"], "common": {"no_word_vectors": 1}}, [], "'no_word_vectors' in the config's data and"),
+        ({"learning_rate": [1e-3, 1e-2]}, ["--learning_rate", "0.05"], "--learning_rate is a searched param"),
+        ({"pooling": ["max"]}, ["--worker", "-1"], "--worker must be a whole number from 0 to"),
     ],
 )
 def test_every_value_of_a_search_is_checked_before_anything_is_written(

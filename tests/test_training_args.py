@@ -229,3 +229,44 @@ def test_a_metric_where_lower_is_better_picks_the_lowest(flags, greater):
     """`Trainer` takes every metric but a loss as higher-is-better: --metric_for_best_model mae kept the worst."""
     training_args = parse_args(["--dataset", "sst2", "--output_dir", "unused", *flags])[2]
     assert training_args.greater_is_better is greater
+
+
+@pytest.mark.parametrize(
+    "values, refused",
+    [
+        ({"lora_r": 0}, "--lora-r must be a positive rank, got 0"),
+        (
+            {"lora_alpha": 0},
+            "--lora-alpha must be positive, got 0",
+        ),  # scale alpha / r = 0: an adapter that does nothing
+        ({"lora_alpha": -4}, "--lora-alpha must be positive, got -4"),
+        ({"lora_dropout": 1.5}, r"--lora-dropout must be from 0 to below 1, got 1.5"),  # was a peft traceback
+        ({"lora_dropout": -0.1}, r"--lora-dropout must be from 0 to below 1, got -0.1"),
+    ],
+)
+def test_lora_values_are_checked_before_anything_runs(values, refused):
+    with pytest.raises(HfclfInputError, match=refused):
+        parse_values({**BASE, "lora": True, **values})
+    assert parse_values({**BASE, "lora": True, "lora_alpha": 8, "lora_dropout": 0.0})[0].lora_dropout == 0.0
+
+
+def test_a_command_line_flag_may_not_set_what_the_runs_differ_in():
+    """`hfclf compare c.yaml --seed 5` trained every seed of the grid with seed 5 (identical runs, reported as a seed
+    spread); `hfclf search s.yaml --learning_rate 0.05` trained every trial at 0.05 while the study recorded the
+    sampled rates."""
+    from hfclf.training_args import check_flags_keep_the_axes
+
+    comparison = {
+        "variants": [{"name": "a", "pooling": "max"}, {"name": "b", "pooling": "mean"}],
+        "grid": {"seed": [1]},
+    }
+    for words, axis in ((["--seed", "5"], "seed"), (["--pooling=cls"], "pooling"), (["--num-train-epochs", "1"], None)):
+        if axis is None:
+            check_flags_keep_the_axes(comparison, words, "compare")  # a flag common to every variant is fine
+            continue
+        with pytest.raises(HfclfInputError, match=f"^--{axis} is what the comparison's variants differ in"):
+            check_flags_keep_the_axes(comparison, words, "compare")
+    study = {"search": {"params": {"learning_rate": {"low": 1e-4, "high": 1e-2}, "word_vectors": [True, False]}}}
+    for words, axis in ((["--learning_rate", "0.05"], "learning_rate"), (["--no_word_vectors"], "word_vectors")):
+        with pytest.raises(HfclfInputError, match=f"^--{axis} is a searched param.*drop {words[0]}, or change"):
+            check_flags_keep_the_axes(study, words, "search")

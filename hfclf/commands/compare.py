@@ -40,6 +40,7 @@ from ..reporting.report import check_report_folder, variant_folder, write_report
 from ..run_folder import RESULTS_FILE, RunResults, check_same_settings, latest_complete_checkpoint
 from ..training_args import (
     ClassifierTrainingArguments,
+    check_flags_keep_the_axes,
     check_run_folder_flags,
     merge_flags,
     parse_values,
@@ -83,6 +84,12 @@ def load_config(path: str) -> dict:
     if scalars:
         raise HfclfInputError(
             f"Grid value(s) of {', '.join(scalars)} in {path} must be lists, e.g. 'learning_rate: [1e-4, 5e-5]'."
+        )
+    empty = [key for key, values in (config.get("grid") or {}).items() if not values]
+    if empty:
+        raise HfclfInputError(
+            f"Grid value(s) of {', '.join(empty)} in {path} are empty lists, which would leave no variant to run; "
+            "give at least one value, or drop the key."
         )
     config.setdefault("name", Path(path).stem)
     return config
@@ -186,6 +193,7 @@ def run_comparison(
     """
     variants = select_variants(expand_variants(config), only)
     check_run_folder_flags(config, extra, "compare")
+    check_flags_keep_the_axes(config, extra, "compare")
     check_report_folder(report_dir)
     run_dirs = {variant["name"]: variant_folder(report_dir, variant["name"]) for variant in variants}
     # Parse every variant's flags before training any (or writing anything), so a typo in the last one does not

@@ -41,6 +41,7 @@ from ..files import atomic_output, died_here, folder_lock, process_id, process_t
 from ..reporting.report import check_report_folder, variant_folder, write_report
 from ..run_folder import RESULTS_FILE, RunResults, check_same_settings
 from ..training_args import (
+    check_flags_keep_the_axes,
     check_run_folder_flags,
     check_values,
     parse_values,
@@ -91,6 +92,7 @@ def load_search_config(path: str) -> dict:
             raise HfclfInputError(f"search.{key} '{search[key]}' is unknown; choose one of: {', '.join(choices)}.")
     if type(search["n_trials"]) is not int or search["n_trials"] < 1:
         raise HfclfInputError(f"search.n_trials must be a positive whole number, got {search['n_trials']!r}.")
+    check_seed(search["seed"], "search.seed")
     for name, spec in search["params"].items():
         check_param(name, spec, search["sampler"])
     for key in ("data", "common"):
@@ -98,6 +100,13 @@ def load_search_config(path: str) -> dict:
             raise HfclfInputError(f"'{key}' in {path} must be a mapping of flag: value pairs.")
     config.setdefault("name", Path(path).stem)
     return config
+
+
+def check_seed(value, name: str) -> None:
+    """A sampler seed (the config's, or a worker's number mixed into it) is a whole number from 0 to 2**31 - 1, as
+    numpy takes it."""
+    if type(value) is not int or not 0 <= value < 2**31:
+        raise HfclfInputError(f"{name} must be a whole number from 0 to {2**31 - 1}, got {value!r}.")
 
 
 def check_param(name: str, spec, sampler: str) -> None:
@@ -388,6 +397,7 @@ def run_search(config: dict, report_dir: Path, storage_url: str | None, worker: 
     write the best one's config. Returns the best trial's flags."""
     search = config["search"]
     check_run_folder_flags(config, extra, "search")
+    check_flags_keep_the_axes(config, extra, "search")
     check_report_folder(report_dir, own=(STUDY_FILE,))
     check_trials(config, extra)
     storage_url = storage_url or f"sqlite:///{(report_dir / STUDY_FILE).resolve()}"
@@ -476,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = build_parser().parse_known_args(argv)
 
     def body():
+        check_seed(args.worker, "--worker")
         config = load_search_config(args.config)
         report_dir = Path(args.report_dir or os.path.join("reports", config["name"]))
         command = " ".join(["hfclf search", *redact_command(argv)])
