@@ -781,7 +781,12 @@ def _check_finished_run(output_dir: Path, resume: str | None) -> None:
     arch = results.model_arguments.get("arch") if results else None
     pooled = arch is None or get_architecture(arch).config_class is PooledEncoderConfig
     whole = "" if pooled else "--arch hf "  # the stock loader takes the whole classifier, an LSTM's as a BERT's
-    further = f"or train further from its model with {whole}--model {output_dir} --output-dir NEW_FOLDER"
+    model, export = output_dir, ""
+    if results and results.model_arguments.get("lora"):  # the folder holds an adapter: its merged model is whole
+        model = output_dir / MERGED_SUBDIR
+        if not model.is_dir():
+            model, export = "MERGED", f"hfclf export {output_dir} MERGED --merge, then "
+    further = f"or train further from its model with {export}{whole}--model {model} --output-dir NEW_FOLDER"
     if resume:
         raise HfclfInputError(
             f"Output directory {output_dir} holds a finished run ({RESULTS_FILE}), so there is nothing to resume. "

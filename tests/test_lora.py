@@ -132,6 +132,17 @@ def test_lora_bad_flags_exit_2(tiny_encoder_dir, toy_data, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_finished_lora_run_names_a_model_that_trains_further(lora_run, toy_data, tmp_path, capsys):
+    """The refusal of a rerun advises `--model RUN`; of a LoRA run that is its merged model (the run folder holds an
+    adapter, which --model cannot build from), and the advice works."""
+    run_dir = lora_run[0]
+    files = [w for split, path in toy_data.items() for w in (f"--{split}_file", str(path))]
+    assert train(["--output_dir", str(run_dir), *files, *QUICK]) == 2
+    assert f"--model {run_dir / 'merged'} --output-dir NEW_FOLDER" in capsys.readouterr().err
+    further = ["--model", str(run_dir / "merged"), "--output_dir", str(tmp_path / "further"), *files, *QUICK]
+    assert train([*further, "--max_steps", "1"]) == 0, capsys.readouterr().err
+
+
 def test_lora_records_the_encoder_by_name(tmp_path, monkeypatch):
     """The embedded MiniLM is recorded as `minilm` (not this machine's path) and cards name its Hub id."""
     from types import SimpleNamespace
