@@ -77,6 +77,11 @@ def test_a_range_written_like_1e_5_is_a_number(tmp_path):
         ({"pooling": ["max"]}, ["--bogus_flag", "1"], "unrecognized arguments: --bogus_flag 1 (in the command line)"),
         ({"pooling": ["max"], "common": {"no_word_vectors": 1}}, [], "'no_word_vectors' in the config's data and"),
         ({"learning_rate": [1e-3, 1e-2]}, ["--learning_rate", "0.05"], "--learning_rate is a searched param"),
+        (
+            {"arch": ["lstm", "transformer"], "pooling": ["max", "last"], "common": {"lstm_hidden_size": None}},
+            [],  # each value passes alone, but the Transformer has no `last` pooling
+            "search.params: arch 'transformer', pooling 'last' fail together: Unknown pooling 'last'",
+        ),
         ({"pooling": ["max"]}, ["--worker", "-1"], "--worker must be a whole number from 0 to"),
     ],
 )

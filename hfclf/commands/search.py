@@ -26,6 +26,7 @@ the best trial with `hfclf train best_trial.yaml`.
 """
 
 import argparse
+import itertools
 import logging
 import math
 import os
@@ -151,6 +152,26 @@ def check_trials(config: dict, extra: list[str]) -> None:
             except HfclfInputError as err:
                 raise HfclfInputError(f"search.params.{name}: {value!r}: {err}") from None
             check_direction(config, training_args)
+    _check_combinations(config, extra, first)
+
+
+# The most combinations of choices that are parsed before a study (each takes milliseconds).
+CHECKED_COMBINATIONS = 256
+
+
+def _check_combinations(config: dict, extra: list[str], first: dict) -> None:
+    """Choices that pass one by one can fail together (`arch: [lstm, transformer]` with `pooling: [max, last]`: the
+    Transformer has no `last`): every combination of the listed choices (up to `CHECKED_COMBINATIONS`) is parsed."""
+    choices = {name: spec for name, spec in config["search"]["params"].items() if isinstance(spec, list)}
+    if len(choices) < 2:
+        return
+    for combination in itertools.islice(itertools.product(*choices.values()), CHECKED_COMBINATIONS):
+        picked = dict(zip(choices, combination))
+        try:
+            parse_values(run_values(config, {**first, **picked}, "runs/check"), extra, source="search.params")
+        except HfclfInputError as err:
+            shown = ", ".join(f"{name} {value!r}" for name, value in picked.items())
+            raise HfclfInputError(f"search.params: {shown} fail together: {err}") from None
 
 
 def check_direction(config: dict, training_args) -> None:
