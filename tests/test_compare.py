@@ -57,6 +57,7 @@ def test_bad_configs_are_clear(tmp_path):
     for text, message in (
         ("variants: [cls, mean]\n", "must be a list of mappings"),
         ("variants: [{name: a}]\ngrid: {learning_rate: 1e-4}\n", "must be lists"),
+        ("variants: [{name: a}]\ngrid: {seed: [1, 1]}\n", r"Grid values of seed in .* repeat \(1\), which would"),
         ("variants: [{name: a}]\ncommon: [1]\n", "'common' in"),
         ("variants: [{name: a, pooling: cls}\n", "is not valid YAML"),
         ("variants: [{name: a}]\ntargets: 0.9\n", "'targets' in .* must be a list of main-metric scores"),

@@ -25,6 +25,7 @@ their seed are summarised as mean ± standard deviation in the report.
 
 import argparse
 import itertools
+import json
 import logging
 import os
 import re
@@ -91,6 +92,14 @@ def load_config(path: str) -> dict:
             f"Grid value(s) of {', '.join(empty)} in {path} are empty lists, which would leave no variant to run; "
             "give at least one value, or drop the key."
         )
+    for key, values in (config.get("grid") or {}).items():
+        written = [json.dumps(value, sort_keys=True, default=str) for value in values]
+        repeated = sorted({text for text in written if written.count(text) > 1})
+        if repeated:
+            raise HfclfInputError(
+                f"Grid values of {key} in {path} repeat ({', '.join(repeated)}), which would train the same variant "
+                "twice; give each value once."
+            )
     config.setdefault("name", Path(path).stem)
     return config
 
