@@ -795,7 +795,7 @@ def check_run_folder_flags(config: dict, extra: list[str], command: str) -> None
     keys = {key for section in ("data", "common", "grid") for key in (config.get(section) or {})}
     keys |= {key for variant in config.get("variants") or [] for key in variant}
     keys |= set((config.get("search") or {}).get("params") or {})
-    keys |= {word[2:].split("=", 1)[0].replace("-", "_") for word in extra if word.startswith("--")}
+    keys |= _flags_in(extra)
     owned = sorted(keys & set(RUN_FOLDER_FLAGS))
     if owned:
         raise HfclfInputError(
@@ -811,13 +811,12 @@ def check_flags_keep_the_axes(config: dict, extra: list[str], command: str) -> N
     axes = set(config.get("grid") or {}) | set((config.get("search") or {}).get("params") or {})
     axes |= {key for variant in config.get("variants") or [] for key in variant} - {"name"}
     for word in extra:
-        name = word[2:].split("=", 1)[0].replace("-", "_") if word.startswith("--") else None
-        axis = name if name in axes else name[3:] if name and name.startswith("no_") and name[3:] in axes else None
-        if axis is not None:
+        axis = _flags_in([word]) & axes  # --pooling=cls and --no_word_vectors name theirs too
+        if axis:
             where = "a searched param" if command == "search" else "what the comparison's variants differ in"
             raise HfclfInputError(
-                f"--{axis} is {where}, and a command-line flag sets it for every run alike; drop {word.split('=')[0]}, "
-                "or change its values in the config."
+                f"--{axis.pop()} is {where}, and a command-line flag sets it for every run alike; drop "
+                f"{word.split('=')[0]}, or change its values in the config."
             )
 
 
