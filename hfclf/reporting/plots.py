@@ -284,9 +284,12 @@ def _name_points(ax, points, names, fontsize: int = 7) -> None:
     if ax.get_legend() is not None:
         taken.append(ax.get_legend().get_window_extent(renderer))
 
+    def overlap(a, b) -> float:  # the area two boxes share
+        shared = Bbox.intersection(a, b)
+        return 0.0 if shared is None else shared.width * shared.height
+
     def covered(box) -> float:
-        outside = box.width * box.height - _overlap(box, frame)
-        return outside + sum(_overlap(box, other) for other in taken)
+        return box.width * box.height - overlap(box, frame) + sum(overlap(box, other) for other in taken)
 
     for point, name in zip(points, names):
         texts = []
@@ -301,13 +304,6 @@ def _name_points(ax, points, names, fontsize: int = 7) -> None:
             if text is not best:
                 text.remove()
         taken.append(best.get_window_extent(renderer))
-
-
-def _overlap(a, b) -> float:
-    """The area two boxes share."""
-    width = min(a.x1, b.x1) - max(a.x0, b.x0)
-    height = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return max(width, 0.0) * max(height, 0.0)
 
 
 LEARNING_CURVE_PLOT = "learning_curves.png"
